@@ -1,0 +1,40 @@
+# Common commands. `make serve` and `make test` set everything up on a fresh machine.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install serve test test-fast lint format eval bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY)"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: $(STAMP)  ## serve the API on 127.0.0.1:8000 (SQLite, offline model, bundled knowledge)
+	$(BIN)/alim serve --host 127.0.0.1 --port 8000
+
+test: $(STAMP)  ## the whole suite, as CI runs it
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)  ## without the slow tests (real embedder, real servers)
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+eval: $(STAMP)  ## route accuracy, retrieval hit@3, escalation rate
+	$(BIN)/alim eval
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

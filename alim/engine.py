@@ -1,0 +1,295 @@
+"""The engine: run or stream one turn of a thread. The API and the CLI both call this code.
+
+engine = Engine(graph, persistence, settings)
+turn = await engine.begin(request)      # validates, locks the thread (ThreadBusy → 409)
+async for event in turn.events(): ...   # metadata, node…, token…, sources | error, done
+result = await engine.invoke(request)   # the same, folded into a TurnResult
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from langchain_core.messages import BaseMessage, HumanMessage
+
+from alim.errors import (
+    AlimError,
+    CheckpointerUnavailable,
+    InvalidRequest,
+    NotFound,
+    ProviderUnavailable,
+)
+from alim.events import (
+    DoneEvent,
+    ErrorEvent,
+    Event,
+    MetadataEvent,
+    NodeEvent,
+    SourcesEvent,
+    TokenEvent,
+    TurnResult,
+)
+from alim.persistence import Persistence, open_persistence
+from alim.settings import Settings
+from alim.threads import Owner, ThreadInfo, thread_key
+from graphs.context import Context
+from graphs.messages import now_iso, text_of
+
+log = logging.getLogger(__name__)
+ANSWER_NODES = frozenset({"generate", "escalate"})
+"""Nodes whose message tokens the user sees."""
+
+
+@dataclass
+class TurnRequest:
+    message: str
+    owner: Owner
+    thread_id: str | None = None
+    profile: dict[str, Any] | None = None
+    context: Context = field(default_factory=Context)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _storage_error(exc: BaseException) -> bool:
+    """Errors that mean the checkpoint store is unreachable (not a bug of ours)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return True
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, psycopg.OperationalError | psycopg_pool.PoolTimeout)
+
+
+class Turn:
+    """One started turn. `events()` may be consumed once; `aclose()` releases the thread."""
+
+    def __init__(
+        self, engine: Engine, request: TurnRequest, info: ThreadInfo, stack: AsyncExitStack
+    ):
+        self.engine = engine
+        self.request = request
+        self.info = info
+        self.run_id = str(uuid.uuid4())
+        self._stack = stack
+
+    @property
+    def thread_id(self) -> str:
+        return self.info.thread_id
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
+
+    async def events(self) -> AsyncIterator[Event]:
+        try:
+            yield MetadataEvent(self.thread_id, self.run_id)
+            async for event in self._run():
+                yield event
+        except AlimError as exc:
+            yield ErrorEvent(exc.code, exc.message)
+        except Exception as exc:
+            if _storage_error(exc):
+                log.warning("checkpoint store error in run %s: %s", self.run_id, type(exc).__name__)
+                err = CheckpointerUnavailable("the conversation store is unavailable")
+                yield ErrorEvent(err.code, err.message)
+            else:
+                log.exception("run %s failed", self.run_id)
+                yield ErrorEvent("internal_error", f"internal error (run {self.run_id})")
+        finally:
+            await self.aclose()
+        yield DoneEvent()
+
+    async def _run(self) -> AsyncIterator[Event]:
+        req = self.request
+        graph = self.engine.graph
+        config = {
+            "configurable": {"thread_id": self.info.key},
+            "run_id": self.run_id,
+            "metadata": {
+                "partner": req.owner.partner,
+                "user_id": req.owner.user_id,
+                "thread_id": self.thread_id,
+                **req.metadata,
+            },
+        }
+        message = HumanMessage(
+            req.message, id=str(uuid.uuid4()), additional_kwargs={"created_at": now_iso()}
+        )
+        state_in: dict[str, Any] = {"messages": [message], "user_id": req.owner.user_id}
+        if req.profile is not None:
+            state_in["profile"] = req.profile
+        final: dict[str, Any] = {}
+        streamed = False
+        async for mode, payload in graph.astream(
+            state_in, config, context=req.context, stream_mode=["tasks", "messages", "updates"]
+        ):
+            if mode == "tasks":
+                if "input" in payload:
+                    yield NodeEvent(payload["name"])
+            elif mode == "messages":
+                chunk, meta = payload
+                if meta.get("langgraph_node") in ANSWER_NODES and isinstance(chunk, BaseMessage):
+                    text = text_of(chunk)
+                    if text:
+                        streamed = True
+                        yield TokenEvent(text)
+            elif mode == "updates":
+                for update in payload.values():
+                    if isinstance(update, dict):
+                        final.update(update)
+        if not streamed:
+            answer = [m for m in final.get("messages", []) if m.type == "ai"]
+            if answer:
+                yield TokenEvent(text_of(answer[-1]))
+        if final.get("route") is None and not final.get("messages"):
+            raise ProviderUnavailable("the run produced no answer")
+        yield SourcesEvent(
+            sources=final.get("sources") or [],
+            confidence=final.get("confidence"),
+            escalated=bool(final.get("escalated")),
+            escalation_reason=final.get("escalation_reason"),
+            route=final.get("route"),
+            model=final.get("model"),
+            usage=final.get("usage"),
+        )
+        state = await graph.aget_state(config)
+        await self.engine.threads.record_messages(
+            self.info.key, len(state.values.get("messages", []))
+        )
+
+
+class Engine:
+    def __init__(self, graph: Any, persistence: Persistence, settings: Settings):
+        self.graph = graph
+        self.persistence = persistence
+        self.threads = persistence.threads
+        self.settings = settings
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: Settings, deps: Any = None) -> AsyncIterator[Engine]:
+        from graphs.builder import build_graph
+        from graphs.deps import GraphDeps
+
+        async with open_persistence(settings) as persistence:
+            graph = build_graph(deps or GraphDeps(settings), checkpointer=persistence.checkpointer)
+            yield cls(graph, persistence, settings)
+
+    def validate(self, request: TurnRequest) -> None:
+        text = request.message
+        if not text or not text.strip():
+            raise InvalidRequest("message is empty", code="message_empty")
+        if len(text) > self.settings.max_message_chars:
+            raise InvalidRequest(
+                f"message is longer than {self.settings.max_message_chars} characters",
+                code="message_too_long",
+            )
+        if "\x00" in text:
+            raise InvalidRequest("message contains a NUL character", code="invalid_characters")
+
+    async def begin(self, request: TurnRequest) -> Turn:
+        """Validate, lock the thread and make sure it exists; nothing is stored on failure."""
+        self.validate(request)
+        request = replace(request, message=request.message.strip())
+        thread_id = request.thread_id or str(uuid.uuid4())
+        stack = AsyncExitStack()
+        try:
+            await stack.enter_async_context(self.threads.lock(thread_key(request.owner, thread_id)))
+            info = await self.threads.ensure(request.owner, thread_id, request.message)
+        except BaseException:
+            await stack.aclose()
+            raise
+        return Turn(self, request, info, stack)
+
+    async def stream(self, request: TurnRequest) -> AsyncIterator[Event]:
+        turn = await self.begin(request)
+        async for event in turn.events():
+            yield event
+
+    async def invoke(self, request: TurnRequest) -> TurnResult:
+        turn = await self.begin(request)
+        parts: list[str] = []
+        summary: SourcesEvent | None = None
+        async for event in turn.events():
+            if isinstance(event, TokenEvent):
+                parts.append(event.text)
+            elif isinstance(event, SourcesEvent):
+                summary = event
+            elif isinstance(event, ErrorEvent):
+                raise _error_from(event)
+        assert summary is not None
+        return TurnResult(
+            response="".join(parts),
+            thread_id=turn.thread_id,
+            model=summary.model or "",
+            run_id=turn.run_id,
+            route=summary.route,
+            confidence=summary.confidence,
+            escalated=summary.escalated,
+            escalation_reason=summary.escalation_reason,
+            sources=summary.sources,
+            usage=summary.usage,
+        )
+
+    # ------------------------------------------------------------------ threads
+    async def thread(self, owner: Owner, thread_id: str) -> ThreadInfo:
+        info = await self.threads.get(owner, thread_id)
+        if info is None:
+            raise NotFound("thread not found", code="thread_not_found")
+        return info
+
+    async def history(
+        self, owner: Owner, thread_id: str
+    ) -> tuple[ThreadInfo, list[dict[str, Any]]]:
+        info = await self.thread(owner, thread_id)
+        state = await self.graph.aget_state({"configurable": {"thread_id": info.key}})
+        messages = []
+        for m in state.values.get("messages", []) if state and state.values else []:
+            if m.type == "human":
+                messages.append(
+                    {
+                        "role": "user",
+                        "content": text_of(m),
+                        "created_at": m.additional_kwargs.get("created_at"),
+                    }
+                )
+            elif m.type == "ai":
+                meta = m.response_metadata or {}
+                messages.append(
+                    {
+                        "role": "assistant",
+                        "content": text_of(m),
+                        "created_at": meta.get("created_at"),
+                        "sources": meta.get("sources") or [],
+                    }
+                )
+        return info, messages
+
+    async def delete_thread(self, owner: Owner, thread_id: str) -> None:
+        info = await self.thread(owner, thread_id)
+        async with self.threads.lock(info.key):
+            await self.persistence.checkpointer.adelete_thread(info.key)
+            await self.threads.delete(info.key)
+
+
+def _error_from(event: ErrorEvent) -> AlimError:
+    from alim import errors
+
+    for cls in (
+        errors.ProviderUnavailable,
+        errors.CheckpointerUnavailable,
+        errors.InvalidRequest,
+        errors.ThreadBusy,
+        errors.IndexCorrupt,
+        errors.IndexMismatch,
+    ):
+        if cls.code == event.code:
+            return cls(event.detail)
+    return AlimError(event.detail, code=event.code)

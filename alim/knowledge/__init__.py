@@ -1,0 +1,1 @@
+"""The bundled agronomy knowledge base: articles, chunking, the persisted hybrid index."""

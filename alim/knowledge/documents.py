@@ -1,0 +1,106 @@
+"""Knowledge-base articles: Markdown files with a small `key: value` front matter.
+
+```
+---
+id: wheat.az
+group: wheat
+title: Payızlıq buğdanın becərilməsi
+language: az
+topic: crops
+tags: buğda, taxıl
+---
+# body…
+```
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from alim.errors import InvalidRequest
+
+REQUIRED_FIELDS = ("id", "title", "language")
+
+
+@dataclass(frozen=True)
+class Article:
+    id: str
+    title: str
+    language: str
+    content: str
+    group: str = ""
+    topic: str = ""
+    tags: tuple[str, ...] = field(default_factory=tuple)
+    source: str = ""
+
+    @property
+    def group_id(self) -> str:
+        """Articles that translate one another share a group (default: the id)."""
+        return self.group or self.id
+
+
+def parse_article(text: str, *, source: str = "") -> Article:
+    """Parse one Markdown article with front matter; raise InvalidRequest if it is malformed."""
+    if not text.startswith("---"):
+        raise InvalidRequest(f"{source or 'article'}: missing front matter")
+    try:
+        _, header, body = text.split("---", 2)
+    except ValueError as exc:
+        raise InvalidRequest(f"{source or 'article'}: unterminated front matter") from exc
+    meta: dict[str, str] = {}
+    for line in header.strip().splitlines():
+        key, sep, value = line.partition(":")
+        if not sep:
+            raise InvalidRequest(f"{source or 'article'}: bad front-matter line {line!r}")
+        meta[key.strip().lower()] = value.strip()
+    missing = [f for f in REQUIRED_FIELDS if not meta.get(f)]
+    if missing:
+        raise InvalidRequest(f"{source or 'article'}: missing {', '.join(missing)}")
+    body = body.strip()
+    first, _, rest = body.partition("\n")
+    if first.lstrip("#").strip() == meta.get("title"):
+        body = rest.strip()  # the title is kept as metadata, not repeated in the text
+    if not body:
+        raise InvalidRequest(f"{source or 'article'}: empty body")
+    return Article(
+        id=meta["id"],
+        title=meta["title"],
+        language=meta["language"],
+        content=body,
+        group=meta.get("group", ""),
+        topic=meta.get("topic", ""),
+        tags=tuple(t.strip() for t in meta.get("tags", "").split(",") if t.strip()),
+        source=source,
+    )
+
+
+def bundled_kb_dir() -> Path:
+    return Path(str(resources.files("alim") / "data" / "kb"))
+
+
+def load_articles(directory: Path | None = None) -> list[Article]:
+    """All articles of a directory (default: the bundled knowledge base), sorted by id."""
+    directory = directory or bundled_kb_dir()
+    articles = [
+        parse_article(p.read_text(encoding="utf-8"), source=p.name)
+        for p in sorted(directory.glob("*.md"))
+    ]
+    ids = [a.id for a in articles]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise InvalidRequest(f"duplicate article ids: {', '.join(dupes)}")
+    return sorted(articles, key=lambda a: a.id)
+
+
+def content_hash(articles: Iterable[Article]) -> str:
+    """A stable hash of everything that affects the index."""
+    h = hashlib.sha256()
+    for a in sorted(articles, key=lambda a: a.id):
+        for part in (a.id, a.title, a.language, a.group, a.topic, ",".join(a.tags), a.content):
+            h.update(part.encode("utf-8"))
+            h.update(b"\x00")
+    return h.hexdigest()

@@ -1,0 +1,393 @@
+"""The hybrid knowledge index: FAISS dense vectors + BM25 keywords, persisted with a manifest.
+
+On disk (one directory):
+- `manifest.json`: format version, content hash of the articles, embedder name, dimension,
+  chunk count. A mismatch with what the process would build means "rebuild", never "guess".
+- `vectors.faiss`: the FAISS index (inner product over L2-normalised vectors = cosine).
+- `chunks.json`: chunk texts and metadata. JSON, not pickle, so a tampered file cannot run code.
+
+BM25 is rebuilt from `chunks.json` on load (it takes milliseconds for the bundled corpus).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from alim.embeddings import embedder_name
+from alim.errors import IndexCorrupt, IndexMismatch
+from alim.knowledge.documents import Article, content_hash
+from alim.text import stems
+
+FORMAT_VERSION = 1
+CHUNK_SIZE = 900
+CHUNK_OVERLAP = 120
+RRF_K = 60
+BASELINE_SAMPLE = 256
+SearchType = Literal["similarity", "hybrid", "mmr"]
+REBUILD_HINT = "run `alim index build --force` to rebuild it"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    article_id: str
+    group: str
+    title: str
+    language: str
+    topic: str
+    text: str
+    tags: str = ""
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """Per-run search knobs, as in the peer RAG API (seed 004)."""
+
+    search_type: SearchType = "hybrid"
+    k: int = 4
+    score_threshold: float | None = None
+    fetch_k: int = 20
+    lambda_mult: float = 0.5
+    topics: tuple[str, ...] = ()
+    """Only chunks of these topics (empty: all)."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: Chunk
+    score: float
+    """Cosine similarity of the chunk to the query (what `score_threshold` filters on)."""
+    relevance: float
+    """Cosine similarity minus the query's mean similarity to chunks of the chunk's language:
+    comparable across languages (E5 scores same-language pairs higher whatever they say)."""
+    keyword_score: float
+    """BM25 score of the chunk (0 when no query word matches)."""
+
+
+def chunk_articles(articles: Sequence[Article]) -> list[Chunk]:
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=CHUNK_SIZE,
+        chunk_overlap=CHUNK_OVERLAP,
+        separators=["\n## ", "\n\n", "\n", ". ", " ", ""],
+    )
+    chunks: list[Chunk] = []
+    for a in articles:
+        for i, piece in enumerate(splitter.split_text(a.content)):
+            chunks.append(
+                Chunk(
+                    id=f"{a.id}#{i}",
+                    article_id=a.id,
+                    group=a.group_id,
+                    title=a.title,
+                    language=a.language,
+                    topic=a.topic,
+                    text=piece.strip(),
+                    tags=", ".join(a.tags),
+                )
+            )
+    return chunks
+
+
+def _embed_text(chunk: Chunk) -> str:
+    return f"{chunk.title}\n{chunk.text}"
+
+
+def _keyword_text(chunk: Chunk) -> list[str]:
+    return stems(f"{chunk.title} {chunk.title} {chunk.tags} {chunk.tags} {chunk.text}")
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype="float32")
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(vectors / norms)
+
+
+class KnowledgeIndex:
+    """Search over chunks. Build with `build()` or `load()`; both need the embedder."""
+
+    def __init__(
+        self,
+        chunks: list[Chunk],
+        vectors: Any,
+        *,
+        embeddings: Embeddings,
+        content_hash: str,
+    ):
+        import faiss
+
+        self.chunks = chunks
+        self.embeddings = embeddings
+        self.content_hash = content_hash
+        if isinstance(vectors, np.ndarray):
+            self.faiss = faiss.IndexFlatIP(vectors.shape[1])
+            if len(vectors):
+                self.faiss.add(_normalise(vectors))
+        else:
+            self.faiss = vectors
+        if self.faiss.ntotal != len(chunks):
+            raise IndexCorrupt(
+                f"index holds {self.faiss.ntotal} vectors for {len(chunks)} chunks; {REBUILD_HINT}"
+            )
+        self._bm25 = self._build_bm25(chunks)
+        self._by_language = self._split_languages()
+
+    # ---------------------------------------------------------------- building
+    @classmethod
+    def build(
+        cls,
+        articles: Sequence[Article],
+        embeddings: Embeddings,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        batch_size: int = 16,
+    ) -> KnowledgeIndex:
+        chunks = chunk_articles(articles)
+        vectors = _embed_chunks(chunks, embeddings, progress=progress, batch_size=batch_size)
+        return cls(chunks, vectors, embeddings=embeddings, content_hash=content_hash(articles))
+
+    @staticmethod
+    def _build_bm25(chunks: list[Chunk]) -> Any:
+        import bm25s
+
+        if not chunks:
+            return None
+        bm25 = bm25s.BM25()
+        bm25.index([_keyword_text(c) or ["_"] for c in chunks], show_progress=False)
+        return bm25
+
+    def _split_languages(self) -> dict[str, tuple[Any, np.ndarray, np.ndarray]]:
+        """Per language: a flat sub-index, its global chunk ids, and a sample of its vectors
+        (for the query's baseline similarity to that language)."""
+        import faiss
+
+        out: dict[str, tuple[Any, np.ndarray, np.ndarray]] = {}
+        if not self.chunks:
+            return out
+        vectors = self.faiss.reconstruct_n(0, self.faiss.ntotal)
+        for language in sorted({c.language for c in self.chunks}):
+            ids = np.array([i for i, c in enumerate(self.chunks) if c.language == language])
+            sub = faiss.IndexFlatIP(vectors.shape[1])
+            sub.add(np.ascontiguousarray(vectors[ids]))
+            step = max(1, len(ids) // BASELINE_SAMPLE)
+            out[language] = (sub, ids, np.ascontiguousarray(vectors[ids[::step]]))
+        return out
+
+    @property
+    def dim(self) -> int:
+        return int(self.faiss.d)
+
+    @property
+    def embedder(self) -> str:
+        return embedder_name(self.embeddings)
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "content_hash": self.content_hash,
+            "embedder": self.embedder,
+            "dimension": self.dim,
+            "chunks": len(self.chunks),
+            "articles": len({c.article_id for c in self.chunks}),
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+
+    # ---------------------------------------------------------------- persistence
+    def save(self, directory: Path) -> None:
+        """Write the index atomically: files go to a temp dir that then replaces `directory`."""
+        import faiss
+
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".index-", dir=directory.parent))
+        faiss.write_index(self.faiss, str(tmp / "vectors.faiss"))
+        (tmp / "chunks.json").write_text(
+            json.dumps([asdict(c) for c in self.chunks], ensure_ascii=False), encoding="utf-8"
+        )
+        (tmp / "manifest.json").write_text(json.dumps(self.manifest(), indent=2), encoding="utf-8")
+        old = None
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+            directory.rename(old)
+        tmp.rename(directory)
+        if old is not None:
+            _rmtree(old)
+
+    @classmethod
+    def load(
+        cls, directory: Path, embeddings: Embeddings, *, expected_hash: str | None = None
+    ) -> KnowledgeIndex:
+        """Load a persisted index; raise IndexMismatch / IndexCorrupt with a rebuild hint."""
+        import faiss
+
+        directory = Path(directory)
+        manifest = read_manifest(directory)
+        if manifest.get("format") != FORMAT_VERSION:
+            raise IndexMismatch(f"index format {manifest.get('format')!r} is not {FORMAT_VERSION}")
+        if manifest.get("embedder") != embedder_name(embeddings):
+            raise IndexMismatch(
+                f"index was built with {manifest.get('embedder')!r}, the configured embedder is "
+                f"{embedder_name(embeddings)!r}; {REBUILD_HINT}"
+            )
+        if expected_hash is not None and manifest.get("content_hash") != expected_hash:
+            raise IndexMismatch(f"index is out of date with the knowledge base; {REBUILD_HINT}")
+        try:
+            vectors = faiss.read_index(str(directory / "vectors.faiss"))
+            raw = json.loads((directory / "chunks.json").read_text(encoding="utf-8"))
+            chunks = [Chunk(**c) for c in raw]
+        except (RuntimeError, OSError, ValueError, TypeError) as exc:
+            raise IndexCorrupt(
+                f"index at {directory} is unreadable ({exc}); {REBUILD_HINT}"
+            ) from exc
+        if vectors.d != manifest.get("dimension") or len(chunks) != manifest.get("chunks"):
+            raise IndexCorrupt(f"index at {directory} disagrees with its manifest; {REBUILD_HINT}")
+        return cls(chunks, vectors, embeddings=embeddings, content_hash=manifest["content_hash"])
+
+    # ---------------------------------------------------------------- search
+    def search(self, query: str, options: SearchOptions | None = None) -> list[Hit]:
+        """Embed the query and search; see `search_vector`."""
+        qvec = np.asarray(self.embeddings.embed_query(query), dtype="float32")
+        return self.search_vector(query, qvec, options or SearchOptions())
+
+    def search_vector(self, query: str, qvec: np.ndarray, options: SearchOptions) -> list[Hit]:
+        if not self.chunks:
+            return []
+        q = _normalise(qvec.reshape(1, -1))
+        fetch_k = max(options.fetch_k, options.k)
+        cosine, relevance = self._dense(q, fetch_k * (5 if options.topics else 1))
+        if options.topics:
+            for i in [i for i in cosine if self.chunks[i].topic not in options.topics]:
+                del cosine[i], relevance[i]
+        dense = sorted(relevance, key=lambda i: -relevance[i])[:fetch_k]
+        keyword = self._keyword_scores(query)
+        if options.topics:
+            keyword = keyword * np.array([c.topic in options.topics for c in self.chunks])
+
+        if options.search_type == "similarity":
+            order = dense
+        elif options.search_type == "mmr":
+            order = self._mmr(q[0], dense, options.k, options.lambda_mult)
+        else:
+            order = self._fuse(dense, keyword, fetch_k)
+
+        hits: list[Hit] = []
+        for i in order:
+            if i not in cosine:
+                cosine[i] = float(self._vector(i) @ q[0])
+                relevance[i] = cosine[i] - self._baseline(q, self.chunks[i].language)
+            if options.score_threshold is not None and cosine[i] < options.score_threshold:
+                continue
+            hits.append(
+                Hit(
+                    self.chunks[i],
+                    round(cosine[i], 4),
+                    round(relevance[i], 4),
+                    round(float(keyword[i]), 4),
+                )
+            )
+            if len(hits) == options.k:
+                break
+        return hits
+
+    def _baseline(self, q: np.ndarray, language: str) -> float:
+        return float((self._by_language[language][2] @ q[0]).mean())
+
+    def _dense(self, q: np.ndarray, fetch_k: int) -> tuple[dict[int, float], dict[int, float]]:
+        """Top candidates of every language, with cosine and language-debiased relevance."""
+        cosine: dict[int, float] = {}
+        relevance: dict[int, float] = {}
+        for language, (sub, ids, _) in self._by_language.items():
+            baseline = self._baseline(q, language)
+            scores, local = sub.search(q, min(fetch_k, len(ids)))
+            for s, j in zip(scores[0], local[0], strict=True):
+                if j >= 0:
+                    i = int(ids[j])
+                    cosine[i] = float(s)
+                    relevance[i] = float(s) - baseline
+        return cosine, relevance
+
+    def _keyword_scores(self, query: str) -> np.ndarray:
+        tokens = stems(query)
+        if not tokens or self._bm25 is None:
+            return np.zeros(len(self.chunks), dtype="float32")
+        return np.asarray(self._bm25.get_scores(tokens), dtype="float32")
+
+    @staticmethod
+    def _fuse(dense: list[int], keyword: np.ndarray, fetch_k: int) -> list[int]:
+        """Reciprocal-rank fusion of the dense and the keyword rankings."""
+        fused: dict[int, float] = {}
+        for rank, i in enumerate(dense):
+            fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank + 1)
+        top_keyword = np.argsort(-keyword)[:fetch_k]
+        for rank, i in enumerate(int(x) for x in top_keyword if keyword[x] > 0):
+            fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank + 1)
+        return sorted(fused, key=lambda i: -fused[i])
+
+    def _vector(self, i: int) -> np.ndarray:
+        return np.asarray(self.faiss.reconstruct(i), dtype="float32")
+
+    def _mmr(self, q: np.ndarray, candidates: list[int], k: int, lambda_mult: float) -> list[int]:
+        """Maximal marginal relevance over the dense candidates."""
+        if not candidates:
+            return []
+        vecs = np.stack([self._vector(i) for i in candidates])
+        relevance = vecs @ q
+        chosen: list[int] = []
+        while len(chosen) < min(k, len(candidates)):
+            if chosen:
+                redundancy = (vecs @ vecs[chosen].T).max(axis=1)
+            else:
+                redundancy = np.zeros(len(candidates))
+            scores = lambda_mult * relevance - (1 - lambda_mult) * redundancy
+            scores[chosen] = -np.inf
+            chosen.append(int(np.argmax(scores)))
+        return [candidates[j] for j in chosen]
+
+
+def _embed_chunks(
+    chunks: list[Chunk],
+    embeddings: Embeddings,
+    *,
+    progress: Callable[[int, int], None] | None,
+    batch_size: int,
+) -> np.ndarray:
+    rows: list[list[float]] = []
+    for start in range(0, len(chunks), batch_size):
+        batch = chunks[start : start + batch_size]
+        rows.extend(embeddings.embed_documents([_embed_text(c) for c in batch]))
+        if progress is not None:
+            progress(len(rows), len(chunks))
+    if not rows:
+        return np.zeros((0, len(embeddings.embed_query("x"))), dtype="float32")
+    return np.asarray(rows, dtype="float32")
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    path = Path(directory) / "manifest.json"
+    if not path.exists():
+        raise IndexMismatch(f"no index at {directory}; {REBUILD_HINT}")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexCorrupt(f"index manifest at {path} is unreadable; {REBUILD_HINT}") from exc
+    if not isinstance(manifest, dict):
+        raise IndexCorrupt(f"index manifest at {path} is not an object; {REBUILD_HINT}")
+    return manifest
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

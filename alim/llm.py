@@ -1,0 +1,137 @@
+"""Chat-model factory and the fallback chain (e.g. groq → openai → offline).
+
+Providers: `groq` (ChatGroq), `openai` (ChatOpenAI: OpenAI or any OpenAI-compatible server such
+as vLLM, Ollama or llama.cpp), and `offline` (the retrieval-only composer, `alim.offline`).
+Each hosted call has a timeout and bounded retries with exponential backoff and jitter (done by
+the provider SDKs, which also honour `Retry-After`). When a provider still fails before it has
+streamed anything, the next provider of the chain answers; if all fail, `ProviderUnavailable`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from pydantic import SecretStr
+
+from alim.errors import AlimError, InvalidRequest, ProviderUnavailable
+from alim.offline import OFFLINE_MODEL_NAME, OfflineChatModel
+from alim.settings import ProviderName, Settings
+
+log = logging.getLogger(__name__)
+PROVIDERS: tuple[ProviderName, ...] = ("groq", "openai", "offline")
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: ProviderName
+    model_name: str
+    model: BaseChatModel
+
+
+def make_chat_model(
+    provider: ProviderName, settings: Settings, model: str | None = None
+) -> Provider:
+    """One provider's chat model, streaming, with the configured timeout and retries."""
+    if provider == "groq":
+        from langchain_groq import ChatGroq
+
+        name = model or settings.groq_model
+        chat: BaseChatModel = ChatGroq(
+            model=name,
+            api_key=settings.groq_api_key,
+            base_url=settings.groq_base_url,
+            timeout=settings.llm_timeout,
+            max_retries=settings.llm_max_retries,
+            streaming=True,
+            temperature=0.2,
+        )
+        return Provider("groq", name, chat)
+    if provider == "openai":
+        from langchain_openai import ChatOpenAI
+
+        name = model or settings.openai_model
+        chat = ChatOpenAI(
+            model=name,
+            api_key=settings.openai_api_key or SecretStr("not-needed"),  # local servers ignore it
+            base_url=settings.openai_base_url,
+            timeout=settings.llm_timeout,
+            max_retries=settings.llm_max_retries,
+            streaming=True,
+            stream_usage=True,
+            temperature=0.2,
+        )
+        return Provider("openai", name, chat)
+    if provider == "offline":
+        return Provider(
+            "offline", OFFLINE_MODEL_NAME, OfflineChatModel(delay=settings.offline_delay)
+        )
+    raise InvalidRequest(f"unknown model provider {provider!r}")
+
+
+def parse_model_choice(choice: str, settings: Settings) -> tuple[ProviderName, str | None]:
+    """`""` → the configured primary; `"groq"`, `"openai:gpt-4o-mini"`, `"offline"` → as said."""
+    if not choice:
+        return settings.primary_provider, None
+    provider, _, model = choice.partition(":")
+    if provider not in PROVIDERS:
+        raise InvalidRequest(
+            f"unknown model {choice!r}: use one of {', '.join(PROVIDERS)} optionally with "
+            "':<model name>'"
+        )
+    return provider, model or None  # type: ignore[return-value]
+
+
+class ModelChain:
+    """The providers to try for one run, in order."""
+
+    def __init__(self, providers: list[Provider]):
+        if not providers:
+            raise InvalidRequest("no chat model configured")
+        self.providers = providers
+
+    @classmethod
+    def for_choice(cls, choice: str, settings: Settings, cache: dict[str, Provider]) -> ModelChain:
+        provider, model = parse_model_choice(choice, settings)
+        order: list[tuple[ProviderName, str | None]] = [(provider, model)]
+        for fallback in settings.llm_fallbacks:
+            if fallback != provider:
+                order.append((fallback, None))
+        providers = []
+        for name, model_name in order:
+            key = f"{name}:{model_name or ''}"
+            if key not in cache:
+                cache[key] = make_chat_model(name, settings, model_name)
+            providers.append(cache[key])
+        return cls(providers)
+
+    @property
+    def primary(self) -> Provider:
+        return self.providers[0]
+
+    async def astream(
+        self, messages: list[BaseMessage], grounding: dict[str, Any]
+    ) -> AsyncIterator[tuple[Provider, AIMessageChunk]]:
+        """Stream from the first provider that works; fall back only before the first token."""
+        failures: list[str] = []
+        for provider in self.providers:
+            kwargs: dict[str, Any] = {"grounding": grounding} if provider.name == "offline" else {}
+            started = False
+            try:
+                async for chunk in provider.model.astream(messages, **kwargs):
+                    started = True
+                    yield provider, chunk  # type: ignore[misc]
+                return
+            except AlimError:
+                raise
+            except Exception as exc:  # provider SDKs raise many types; each is a provider failure
+                reason = f"{provider.name}: {type(exc).__name__}"
+                log.warning("chat model failed (%s)", reason)
+                if started:
+                    raise ProviderUnavailable(f"the model stream broke off ({reason})") from exc
+                failures.append(reason)
+        raise ProviderUnavailable("every configured model failed: " + "; ".join(failures))

@@ -1,0 +1,328 @@
+"""The offline model: an honest, retrieval-only answer composer, used when no LLM is configured.
+
+It is a LangChain chat model (so its output streams through LangGraph like any other model's),
+but it generates nothing: it selects the most relevant sentences of the best retrieved passages,
+preferring those written in the question's language, adds the forecast and the rule-based advice,
+cites its sources and says that it is the offline mode. It is deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import BaseModel, Field
+
+from alim.text import stems
+
+OFFLINE_MODEL_NAME = "alim-offline-retrieval"
+MAX_ARTICLES = 2
+SENTENCES_PER_ARTICLE = 4
+
+
+class Grounding(BaseModel):
+    """Everything an answer may use, built by the `generate` node for any model."""
+
+    question: str
+    language: str = "az"
+    route: str = "agronomy"
+    needs_question: bool = False
+    passages: list[dict[str, Any]] = Field(default_factory=list)
+    """[{n, title, text, language, article_id, score}], numbered as cited."""
+    place: str | None = None
+    forecast_days: list[dict[str, Any]] = Field(default_factory=list)
+    advice: list[str] = Field(default_factory=list)
+    weather_unavailable: bool = False
+    profile: dict[str, Any] | None = None
+
+
+_T: dict[str, dict[str, str]] = {
+    "intro": {
+        "az": "Bilik bazamızdakı tövsiyələrə əsasən:",
+        "en": "Based on the guidance in our knowledge base:",
+        "ru": "По материалам нашей базы знаний:",
+    },
+    "other_language": {
+        "az": "(Bu mövzuda material hələlik yalnız başqa dildədir.)",
+        "en": "(On this topic our material is only in another language for now.)",
+        "ru": "(По этой теме материал пока есть только на другом языке.)",
+    },
+    "nothing": {
+        "az": "Təəssüf ki, bilik bazamızda bu suala uyğun material tapmadım.",
+        "en": "I could not find material on this question in our knowledge base.",
+        "ru": "К сожалению, в нашей базе знаний нет материала по этому вопросу.",
+    },
+    "sources": {"az": "Mənbələr:", "en": "Sources:", "ru": "Источники:"},
+    "offline": {
+        "az": "_Oflayn rejim: cavab bilik bazasındakı mətnlərdən seçilib, dil modeli istifadə "
+        "olunmayıb._",
+        "en": "_Offline mode: this answer is assembled from knowledge-base passages; no language "
+        "model was used._",
+        "ru": "_Офлайн-режим: ответ составлен из фрагментов базы знаний, языковая модель не "
+        "использовалась._",
+    },
+    "forecast": {
+        "az": "{place} üçün hava proqnozu:",
+        "en": "Weather forecast for {place}:",
+        "ru": "Прогноз погоды для {place}:",
+    },
+    "day": {
+        "az": "• {date}: {tmin}…{tmax} °C, yağış {rain} mm, külək {wind} km/saata qədər",
+        "en": "• {date}: {tmin}…{tmax} °C, rain {rain} mm, wind up to {wind} km/h",
+        "ru": "• {date}: {tmin}…{tmax} °C, осадки {rain} мм, ветер до {wind} км/ч",
+    },
+    "advice": {
+        "az": "Məsləhətlər (qaydalara əsasən):",
+        "en": "Advice (from our agronomic rules):",
+        "ru": "Советы (по агрономическим правилам):",
+    },
+    "no_advice": {
+        "az": "Bu günlər üçün xüsusi risk görünmür; adi qulluq işlərini davam etdirin.",
+        "en": "No particular weather risk shows up for these days; carry on with routine work.",
+        "ru": "Особых погодных рисков на эти дни не видно; продолжайте обычные работы.",
+    },
+    "weather_unavailable": {
+        "az": "Hazırda {place} üçün hava proqnozunu əldə etmək mümkün olmadı (proqnoz xidməti "
+        "əlçatan deyil). Ümumi məsləhətlər verə bilərəm:",
+        "en": "The weather forecast for {place} is unavailable right now (the forecast service "
+        "cannot be reached). Here is general advice instead:",
+        "ru": "Прогноз погоды для {place} сейчас недоступен (сервис прогноза не отвечает). "
+        "Вот общие рекомендации:",
+    },
+    "profile": {
+        "az": "Təsərrüfatınız üçün nəzərə alın: {profile}.",
+        "en": "For your farm, keep in mind: {profile}.",
+        "ru": "Для вашего хозяйства учтите: {profile}.",
+    },
+    "smalltalk": {
+        "az": "Salam! Mən ALİM-əm — fermerlər üçün aqronomiya köməkçisi. Suvarma, torpaq, "
+        "gübrələmə, zərərvericilər, xəstəliklər, səpin vaxtı və hava proqnozu barədə soruşa "
+        "bilərsiniz. Lazım olsa, sualınızı aqronoma yönləndirərəm.",
+        "en": "Hello! I am ALİM, an agronomy assistant for farmers. Ask me about irrigation, "
+        "soil, fertiliser, pests, diseases, sowing dates or the weather forecast. If needed, I "
+        "can pass your question to an agronomist.",
+        "ru": "Здравствуйте! Я АЛИМ — агрономический помощник для фермеров. Спрашивайте о "
+        "поливе, почве, удобрениях, вредителях, болезнях, сроках сева или прогнозе погоды. "
+        "При необходимости я передам ваш вопрос агроному.",
+    },
+    "needs_question": {
+        "az": "Buyurun, sualınızı yazın. Məsələn: «Pomidoru nə qədər tez-tez suvarmalıyam?» və "
+        "ya «Sabah Qubada yağış olacaq?». Bitkini, rayonu və problemi qeyd etsəniz, daha dəqiq "
+        "cavab verərəm.",
+        "en": 'Please go ahead and ask. For example: "How often should I water tomatoes?" or '
+        '"Will it rain in Quba tomorrow?". Mention the crop, the district and the problem and '
+        "I can answer more precisely.",
+        "ru": "Пожалуйста, задайте вопрос. Например: «Как часто поливать томаты?» или «Будет ли "
+        "завтра дождь в Губе?». Укажите культуру, район и проблему — так ответ будет точнее.",
+    },
+    "off_topic": {
+        "az": "Bağışlayın, mən yalnız kənd təsərrüfatı və hava ilə bağlı suallara cavab verirəm. "
+        "Əkin, suvarma, gübrə, zərərvericilər və ya hava proqnozu barədə soruşa bilərsiniz.",
+        "en": "Sorry, I can only help with farming and weather questions. Ask me about crops, "
+        "irrigation, fertiliser, pests or the forecast.",
+        "ru": "Извините, я отвечаю только на вопросы о сельском хозяйстве и погоде. Спрашивайте "
+        "о посевах, поливе, удобрениях, вредителях или прогнозе.",
+    },
+}
+
+
+def _t(key: str, language: str, **values: Any) -> str:
+    table = _T[key]
+    return table.get(language, table["en"]).format(**values)
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def _sentences(text: str) -> list[str]:
+    out = []
+    for raw in _SENTENCE.split(text):
+        if raw.lstrip().startswith("#") or raw.lstrip().startswith("|"):
+            continue  # headings and table rows are not sentences
+        s = raw.strip()
+        s = re.sub(r"^[-*•]\s*|^\d+[.)]\s+", "", s)
+        if len(s) >= 25:  # skip headings and fragments
+            out.append(s)
+    return out
+
+
+def _best_sentences(question: str, text: str, n: int) -> list[str]:
+    """The n sentences sharing most word stems with the question, in their original order."""
+    wanted = set(stems(question))
+    sentences = _sentences(text)
+    ranked = sorted(
+        range(len(sentences)),
+        key=lambda i: (-len(wanted & set(stems(sentences[i]))), i),
+    )
+    return [sentences[i] for i in sorted(ranked[:n])]
+
+
+def _pick_passages(g: Grounding) -> tuple[list[dict[str, Any]], bool]:
+    same = [p for p in g.passages if p.get("language") == g.language]
+    chosen = same or list(g.passages)
+    by_article: dict[str, list[dict[str, Any]]] = {}
+    for p in chosen:
+        by_article.setdefault(p["article_id"], []).append(p)
+    articles = list(by_article.values())[:MAX_ARTICLES]
+    return [p for group in articles for p in group], bool(g.passages) and not same
+
+
+def _profile_text(profile: dict[str, Any] | None) -> str:
+    if not profile:
+        return ""
+    parts = []
+    for key in ("region", "crops", "soil", "irrigation"):
+        value = profile.get(key)
+        if value:
+            parts.append(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
+    return "; ".join(parts)
+
+
+def compose(g: Grounding) -> str:
+    """The whole answer text for a grounding, in the grounding's language."""
+    lang = g.language
+    if g.route == "smalltalk":
+        return _t("smalltalk", lang)
+    if g.route == "off_topic":
+        return _t("off_topic", lang)
+    if g.needs_question:
+        return _t("needs_question", lang)
+
+    blocks: list[str] = []
+    if g.route == "weather":
+        place = g.place or "?"
+        if g.weather_unavailable or not g.forecast_days:
+            blocks.append(_t("weather_unavailable", lang, place=place))
+        else:
+            lines = [_t("forecast", lang, place=place)]
+            for d in g.forecast_days:
+                lines.append(
+                    _t(
+                        "day",
+                        lang,
+                        date=d["date"],
+                        tmin=_num(d.get("t_min")),
+                        tmax=_num(d.get("t_max")),
+                        rain=_num(d.get("precipitation_mm")),
+                        wind=_num(d.get("wind_max_kmh")),
+                    )
+                )
+            blocks.append("\n".join(lines))
+            advice = g.advice or [_t("no_advice", lang)]
+            blocks.append(_t("advice", lang) + "\n" + "\n".join(f"• {a}" for a in advice))
+
+    passages, other_language = _pick_passages(g)
+    cited: list[dict[str, Any]] = []
+    if passages:
+        body = [_t("intro", lang)] if g.route != "weather" else []
+        seen: set[str] = set()
+        for p in passages:
+            if p["article_id"] in seen:
+                continue
+            seen.add(p["article_id"])
+            text = " ".join(q["text"] for q in passages if q["article_id"] == p["article_id"])
+            picked = _best_sentences(g.question, text, SENTENCES_PER_ARTICLE)
+            if picked:
+                body.append(f"**{p['title']}** [{p['n']}]: " + " ".join(picked))
+                cited.append(p)
+        if other_language:
+            body.append(_t("other_language", lang))
+        blocks.append("\n\n".join(body))
+    elif g.route != "weather":
+        blocks.append(_t("nothing", lang))
+
+    profile = _profile_text(g.profile)
+    if profile:
+        blocks.append(_t("profile", lang, profile=profile))
+    if cited:
+        refs = "; ".join(f"[{p['n']}] {p['title']}" for p in cited)
+        blocks.append(f"{_t('sources', lang)} {refs}")
+    blocks.append(_t("offline", lang))
+    return "\n\n".join(blocks)
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.0f}" if abs(value - round(value)) < 0.05 else f"{value:.1f}"
+
+
+_PIECE = re.compile(r"\S+\s*|\s+")
+
+
+def pieces(text: str, words_per_piece: int = 2) -> Iterator[str]:
+    """Split text into small chunks (a couple of words, whitespace kept) for streaming."""
+    tokens = _PIECE.findall(text)
+    for i in range(0, len(tokens), words_per_piece):
+        yield "".join(tokens[i : i + words_per_piece])
+
+
+class OfflineChatModel(BaseChatModel):
+    """Streams `compose(grounding)`; the grounding comes as the `grounding` call argument."""
+
+    model_name: str = OFFLINE_MODEL_NAME
+    delay: float = 0.0
+    """Seconds to wait between chunks (demos and tests of long-running streams)."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "alim-offline"
+
+    def _text(self, messages: list[BaseMessage], grounding: Any) -> str:
+        if grounding is None:
+            question = str(messages[-1].content) if messages else ""
+            grounding = Grounding(question=question, route="agronomy")
+        elif isinstance(grounding, dict):
+            grounding = Grounding(**grounding)
+        return compose(grounding)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text = self._text(messages, kwargs.get("grounding"))
+        message = AIMessage(content=text, response_metadata={"model_name": self.model_name})
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        for piece in pieces(self._text(messages, kwargs.get("grounding"))):
+            if self.delay:
+                time.sleep(self.delay)
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+        yield self._last_chunk()
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        for piece in pieces(self._text(messages, kwargs.get("grounding"))):
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            else:
+                await asyncio.sleep(0)  # let other runs and cancellation in between chunks
+            yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+        yield self._last_chunk()
+
+    def _last_chunk(self) -> ChatGenerationChunk:
+        return ChatGenerationChunk(
+            message=AIMessageChunk(content="", response_metadata={"model_name": self.model_name})
+        )

@@ -1,0 +1,96 @@
+"""Checkpointer + thread registry, opened together in one async context (never at import time).
+
+- `sqlite` (default): `AsyncSqliteSaver` on `<data_dir>/alim.db`, registry in the same file.
+- `postgres`: `AsyncPostgresSaver` on a psycopg pool (connection check, `prepare_threshold=None`),
+  registry in the same database.
+- `memory`: `InMemorySaver` and an in-memory SQLite registry (tests, throwaway runs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from alim.errors import CheckpointerUnavailable
+from alim.settings import Settings
+from alim.threads import PostgresThreadRegistry, SqliteThreadRegistry, ThreadRegistry
+
+
+@dataclass
+class Persistence:
+    kind: str
+    checkpointer: Any
+    threads: ThreadRegistry
+
+    async def ping(self) -> None:
+        """Raise CheckpointerUnavailable unless the store answers."""
+        try:
+            await self.threads.ping()
+        except Exception as exc:  # any driver error means "unreachable" to /ready
+            raise CheckpointerUnavailable(f"{self.kind} store unreachable") from exc
+
+
+@asynccontextmanager
+async def open_persistence(settings: Settings) -> AsyncIterator[Persistence]:
+    if settings.checkpointer == "postgres":
+        async with _postgres(settings) as persistence:
+            yield persistence
+        return
+    import aiosqlite
+
+    if settings.checkpointer == "memory":
+        from langgraph.checkpoint.memory import InMemorySaver
+
+        async with aiosqlite.connect(":memory:") as conn:
+            registry = SqliteThreadRegistry(conn)
+            await registry.setup()
+            yield Persistence("memory", InMemorySaver(), registry)
+        return
+
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = str(settings.data_dir / "alim.db")
+    async with AsyncSqliteSaver.from_conn_string(path) as saver, aiosqlite.connect(path) as conn:
+        await saver.setup()
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        registry = SqliteThreadRegistry(conn)
+        await registry.setup()
+        yield Persistence("sqlite", saver, registry)
+
+
+def postgres_pool(url: str, *, max_size: int = 20, min_size: int = 1) -> Any:
+    from psycopg.rows import dict_row
+    from psycopg_pool import AsyncConnectionPool
+
+    return AsyncConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        timeout=5.0,
+        check=AsyncConnectionPool.check_connection,
+        kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row},
+    )
+
+
+@asynccontextmanager
+async def _postgres(settings: Settings) -> AsyncIterator[Persistence]:
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+    assert settings.postgres_url is not None
+    pool = postgres_pool(
+        settings.postgres_url.get_secret_value(), max_size=settings.postgres_pool_size
+    )
+    await pool.open(wait=True, timeout=10.0)
+    try:
+        saver = AsyncPostgresSaver(pool)
+        await saver.setup()
+        registry = PostgresThreadRegistry(pool)
+        await registry.setup()
+        yield Persistence("postgres", saver, registry)
+    finally:
+        await pool.close()

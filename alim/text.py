@@ -1,0 +1,85 @@
+"""Language detection and the text normalisation shared by BM25, the router and the gazetteer.
+
+Farmers type on phones, often without Azerbaijani letters ("suvarma cedveli"), so matching folds
+ə→e, ı→i, ö→o, ü→u, ğ→g, ş→s, ç→c. Azerbaijani and Russian are agglutinative / inflected, so
+keyword matching compares word prefixes (a light stemmer: the first six letters of a word).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+Language = Literal["az", "en", "ru"]
+LANGUAGES: tuple[Language, ...] = ("az", "en", "ru")
+
+_FOLD = str.maketrans(
+    {"ə": "e", "ı": "i", "ö": "o", "ü": "u", "ğ": "g", "ş": "s", "ç": "c", "ё": "е"}
+)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_CYRILLIC = re.compile(r"[а-яё]", re.IGNORECASE)
+_AZ_LETTERS = re.compile(r"[əğışçöüƏĞİŞÇÖÜ]")
+# Frequent Azerbaijani words that need no special letter (for text typed without them).
+_AZ_WORDS = frozenset(
+    "nə ne var yox edim neca necə ucun üçün men mən sen sən biz bu hansi hansı sabah "
+    "yagis yağış suvarma suvarmaq torpaq gubre gübrə bag bağ meyve meyvə pambiq pambıq "
+    "bugda buğda pomidor kartof alma nar cay çay salam sagol sağol olar olsun mene mənə "
+    "lazimdir lazımdır istəyirəm isteyirem ferma fermada fermer sualim sualım haqqinda "
+    "haqqında zaman vaxt ve və ile ilə da də".split()
+)
+_EN_WORDS = frozenset(
+    "the what how when should will is are my i to of in for and do does can it this "
+    "with rain water soil".split()
+)
+STEM_LENGTH = 6
+_STOP_TEXT = (
+    "how what when why which should can could do does did is are the my our your i we it this "
+    "that for with from into about near per and or not have has need want get "
+    "nə necə niyə hansı nece hansi olar olmaq etmək etmeli etməli edim edək lazımdır var yox "
+    "üçün ucun ilə ile və ve bu o mən mənim bizim sizin kimi daha çox cox qədər neçə "
+    "как что чем почему какие какой какая сколько где когда нужно можно надо делать это для "
+    "при мой моя мои на в с и не ли"
+)
+
+
+def fold(text: str) -> str:
+    """Lower-case and fold Azerbaijani letters to ASCII look-alikes (Cyrillic is kept)."""
+    return text.replace("İ", "i").replace("I", "ı").lower().translate(_FOLD)
+
+
+def words(text: str) -> list[str]:
+    """Folded word tokens."""
+    return _WORD.findall(fold(text))
+
+
+def stem(word: str) -> str:
+    return word[:STEM_LENGTH]
+
+
+def stems(text: str) -> list[str]:
+    """Folded, prefix-stemmed tokens: the keyword view of a text (BM25, rules)."""
+    return [stem(w) for w in words(text) if len(w) > 1 or w.isdigit()]
+
+
+def content_stems(text: str) -> set[str]:
+    """Stems of the words that carry content (question words and particles removed)."""
+    return {t for t in stems(text) if len(t) > 2 and t not in STOP_STEMS}
+
+
+def detect_language(text: str) -> Language:
+    """Guess az / en / ru from script, Azerbaijani letters and frequent words."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return "az"
+    cyr = sum(1 for c in letters if _CYRILLIC.match(c))
+    if cyr / len(letters) > 0.3:
+        return "ru"
+    if _AZ_LETTERS.search(text):
+        return "az"
+    tokens = re.findall(r"[^\W_]+", text.lower())
+    az = sum(1 for t in tokens if t in _AZ_WORDS)
+    en = sum(1 for t in tokens if t in _EN_WORDS)
+    return "az" if az > en else "en"
+
+
+STOP_STEMS = frozenset(stems(_STOP_TEXT))

@@ -1,0 +1,83 @@
+"""The services the nodes use, built lazily: nothing loads before the first run needs it."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from alim.settings import Settings
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
+    from alim.knowledge.index import KnowledgeIndex
+    from alim.llm import Provider
+    from alim.places import Gazetteer
+    from alim.routing import SemanticRouter
+    from tools.weather import WeatherClient
+
+
+@dataclass
+class GraphDeps:
+    """Lazily created services shared by all runs of a compiled graph."""
+
+    settings: Settings
+    _embeddings: Embeddings | None = None
+    _index: KnowledgeIndex | None = None
+    _router: SemanticRouter | None = None
+    _weather: WeatherClient | None = None
+    _gazetteer: Gazetteer | None = None
+    models: dict[str, Provider] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def embeddings(self) -> Embeddings:
+        with self._lock:
+            if self._embeddings is None:
+                from alim.embeddings import make_embeddings
+
+                self._embeddings = make_embeddings(self.settings)
+            return self._embeddings
+
+    def index(self) -> KnowledgeIndex:
+        with self._lock:
+            if self._index is None:
+                from alim.knowledge.service import ensure_index
+
+                self._index = ensure_index(self.settings, self.embeddings())
+            return self._index
+
+    def router(self) -> SemanticRouter:
+        with self._lock:
+            if self._router is None:
+                from alim.routing import SemanticRouter
+
+                self._router = SemanticRouter(
+                    self.embeddings(), cache_dir=self.settings.resolved_index_dir.parent / "cache"
+                )
+            return self._router
+
+    def weather(self) -> WeatherClient:
+        with self._lock:
+            if self._weather is None:
+                from tools.weather import WeatherClient
+
+                s = self.settings
+                self._weather = WeatherClient(
+                    s.weather_base_url, timeout=s.weather_timeout, cache_ttl=s.weather_cache_ttl
+                )
+            return self._weather
+
+    def gazetteer(self) -> Gazetteer:
+        with self._lock:
+            if self._gazetteer is None:
+                from alim.places import Gazetteer
+
+                self._gazetteer = Gazetteer.bundled()
+            return self._gazetteer
+
+    def warm_up(self) -> None:
+        """Load the index, the router vectors and the gazetteer now (server start-up)."""
+        self.index()
+        self.router()._exemplar_matrix()
+        self.gazetteer()

@@ -1,0 +1,1 @@
+"""Graph nodes: small async functions `(state, runtime) -> partial state`, built over GraphDeps."""

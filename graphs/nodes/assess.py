@@ -1,0 +1,58 @@
+"""`assess`: how far the retrieved evidence answers the question; low confidence escalates.
+
+Confidence (agronomy turns) combines three signals of the retrieved chunks, each in [0, 1]:
+- coverage: the largest share of the question's content words (stems) found in one chunk;
+- dense: the best language-debiased similarity, mapped linearly from DENSE_LOW to DENSE_HIGH;
+- consistency: the share of chunks from the best chunk's article group.
+confidence = 0.5·coverage + 0.3·dense + 0.2·consistency. The weights and the default threshold
+(graphs.context.Context.escalation_threshold) were chosen on `eval/questions.jsonl` plus questions
+the knowledge base does not cover; `alim eval` reports what they give.
+Weather turns do not escalate: without a forecast they still answer with general advice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from alim.text import content_stems, stems
+from graphs.context import Context, context_of
+from graphs.messages import last_user_text
+from graphs.state import State
+
+DENSE_LOW = 0.02
+DENSE_HIGH = 0.07
+
+
+def confidence_of(question: str, chunks: list[dict[str, Any]]) -> float:
+    if not chunks:
+        return 0.0
+    wanted = content_stems(question)
+    coverage = 0.0
+    if wanted:
+        coverage = max(
+            len(wanted & set(stems(f"{c['title']} {c.get('tags', '')} {c['text']}"))) / len(wanted)
+            for c in chunks
+        )
+    best = max(c.get("relevance", 0.0) for c in chunks)
+    dense = min(max((best - DENSE_LOW) / (DENSE_HIGH - DENSE_LOW), 0.0), 1.0)
+    top_group = chunks[0].get("group")
+    consistency = sum(c.get("group") == top_group for c in chunks) / len(chunks)
+    return round(0.5 * coverage + 0.3 * dense + 0.2 * consistency, 3)
+
+
+async def assess(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
+    route = state.get("route")
+    if route == "weather":
+        return {"confidence": 0.9 if state.get("forecast") else 0.5}
+    if state.get("needs_question"):
+        return {"confidence": 1.0}
+    confidence = confidence_of(last_user_text(state["messages"]), state.get("chunks") or [])
+    if confidence < context_of(runtime).escalation_threshold:
+        return {
+            "confidence": confidence,
+            "escalated": True,
+            "escalation_reason": "low_confidence",
+        }
+    return {"confidence": confidence}

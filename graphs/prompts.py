@@ -1,0 +1,49 @@
+"""Prompts for hosted chat models, built from the same Grounding the offline composer uses."""
+
+from __future__ import annotations
+
+from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage, SystemMessage
+
+from alim.offline import Grounding
+
+LANGUAGE_NAMES = {"az": "Azerbaijani", "en": "English", "ru": "Russian"}
+HISTORY_MESSAGES = 6
+
+SYSTEM = """You are ALİM, an agronomy assistant for farmers in Azerbaijan.
+Answer in {language}. Be practical and concise: steps a farmer can take this week.
+Use only the numbered knowledge passages and the forecast below; cite passages as [n].
+If they do not answer the question, say so plainly instead of guessing.
+Never recommend a pesticide product by brand; say to follow the label and local rules.
+Route of this turn: {route}. For smalltalk introduce yourself briefly; for off_topic politely
+decline and say what you can help with."""
+
+
+def build_messages(
+    g: Grounding, history: list[AnyMessage], instructions: str = ""
+) -> list[BaseMessage]:
+    system = SYSTEM.format(language=LANGUAGE_NAMES.get(g.language, "Azerbaijani"), route=g.route)
+    if instructions:
+        system += "\n" + instructions
+    context: list[str] = []
+    for p in g.passages:
+        context.append(f"[{p['n']}] {p['title']} ({p['language']})\n{p['text']}")
+    if g.route == "weather":
+        if g.weather_unavailable or not g.forecast_days:
+            context.append(f"Forecast for {g.place}: UNAVAILABLE (service unreachable).")
+        else:
+            days = "\n".join(
+                f"{d['date']}: {d['t_min']}..{d['t_max']} °C, rain {d['precipitation_mm']} mm, "
+                f"wind {d['wind_max_kmh']} km/h"
+                for d in g.forecast_days
+            )
+            context.append(f"Forecast for {g.place}:\n{days}")
+            context.append("Rule-based advice:\n" + "\n".join(g.advice))
+    if g.profile:
+        context.append(f"Farm profile: {g.profile}")
+    if g.needs_question:
+        context.append("The user announced a question without asking it: invite it.")
+    prior = [m for m in history[:-1] if m.type in ("human", "ai")][-HISTORY_MESSAGES:]
+    user = g.question
+    if context:
+        user = "Context:\n\n" + "\n\n".join(context) + f"\n\nQuestion: {g.question}"
+    return [SystemMessage(system), *prior, HumanMessage(user)]

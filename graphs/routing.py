@@ -1,0 +1,22 @@
+"""Pure, typed routers: they only read decisions the nodes wrote into the state."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from graphs.state import State
+
+
+def after_route(state: State) -> Literal["retrieve", "retrieve_weather", "generate", "escalate"]:
+    route = state.get("route")
+    if route == "human":
+        return "escalate"
+    if route == "weather":
+        return "retrieve_weather"
+    if route == "agronomy" and not state.get("needs_question"):
+        return "retrieve"
+    return "generate"
+
+
+def after_assess(state: State) -> Literal["generate", "escalate"]:
+    return "escalate" if state.get("escalated") else "generate"

@@ -1,0 +1,80 @@
+"""Graph state: a narrow input (what a caller may send) and the richer internal state."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, NotRequired, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+
+class FarmProfile(TypedDict, total=False):
+    """What the farmer told us about the farm; kept in the thread across turns."""
+
+    region: str
+    """District or city (a gazetteer name); the default place for weather questions."""
+    crops: list[str]
+    soil: str
+    irrigation: str
+
+
+class InputState(TypedDict):
+    """What a caller (the API, the CLI, Studio) sends for one turn."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    """The conversation; a turn appends one user message."""
+    user_id: NotRequired[str]
+    """The end user, when known (optional in Studio)."""
+    profile: NotRequired[FarmProfile | None]
+    """Optional farm profile; persists in the thread until replaced."""
+
+
+class State(InputState):
+    """Input plus what the nodes add. Per-turn fields are reset by `route` at every turn."""
+
+    route: NotRequired[str]
+    """agronomy | weather | smalltalk | off_topic | human"""
+    route_method: NotRequired[str]
+    """How the route was decided: a rule's name or `semantic`."""
+    language: NotRequired[str]
+    """az | en | ru: the language of the answer."""
+    needs_question: NotRequired[bool]
+    """The user announced a question without asking it."""
+    chunks: NotRequired[list[dict[str, Any]]]
+    """Retrieved knowledge chunks (id, article_id, title, language, text, score)."""
+    place: NotRequired[dict[str, Any] | None]
+    """The place of a weather question: id, name, lat, lon, how it was found."""
+    forecast: NotRequired[dict[str, Any] | None]
+    """Daily forecast (tools.weather.Forecast as a dict), None when unavailable."""
+    weather_error: NotRequired[str | None]
+    advice: NotRequired[list[dict[str, Any]]]
+    """Rule-based advice from the forecast: [{rule, dates, values}]."""
+    confidence: NotRequired[float | None]
+    """Confidence in [0, 1] that the knowledge base answers the question."""
+    escalated: NotRequired[bool]
+    escalation_reason: NotRequired[str | None]
+    """low_confidence | user_requested"""
+    sources: NotRequired[list[dict[str, Any]]]
+    """Cited sources of the answer: [{id, title, score}]."""
+    model: NotRequired[str]
+    """The model that produced the answer."""
+    usage: NotRequired[dict[str, int] | None]
+
+
+TURN_RESET: dict[str, Any] = {
+    "route": None,
+    "route_method": None,
+    "needs_question": False,
+    "chunks": [],
+    "place": None,
+    "forecast": None,
+    "weather_error": None,
+    "advice": [],
+    "confidence": None,
+    "escalated": False,
+    "escalation_reason": None,
+    "sources": [],
+    "model": None,
+    "usage": None,
+}
+"""Per-turn fields and their empty values: nothing of a turn leaks into the next one."""

