@@ -18,7 +18,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from pydantic import SecretStr
 
-from alim.errors import AlimError, InvalidRequest, ProviderUnavailable
+from alim.errors import AlimError, ConfigError, InvalidRequest, ProviderUnavailable
 from alim.offline import OFFLINE_MODEL_NAME, OfflineChatModel
 from alim.settings import ProviderName, Settings
 
@@ -40,6 +40,8 @@ def make_chat_model(
     if provider == "groq":
         from langchain_groq import ChatGroq
 
+        if settings.groq_api_key is None:
+            raise ConfigError("the groq provider needs ALIM_GROQ_API_KEY")
         name = model or settings.groq_model
         chat: BaseChatModel = ChatGroq(
             model=name,
@@ -102,10 +104,16 @@ class ModelChain:
             if fallback != provider:
                 order.append((fallback, None))
         providers = []
-        for name, model_name in order:
+        for position, (name, model_name) in enumerate(order):
             key = f"{name}:{model_name or ''}"
             if key not in cache:
-                cache[key] = make_chat_model(name, settings, model_name)
+                try:
+                    cache[key] = make_chat_model(name, settings, model_name)
+                except ConfigError as exc:
+                    if position == 0:
+                        raise
+                    log.warning("fallback provider %s skipped: %s", name, exc.message)
+                    continue
             providers.append(cache[key])
         return cls(providers)
 

@@ -207,7 +207,7 @@ def compose(g: Grounding) -> str:
                     _t(
                         "day",
                         lang,
-                        date=d["date"],
+                        date=_short_date(d["date"]),
                         tmin=_num(d.get("t_min")),
                         tmax=_num(d.get("t_max")),
                         rain=_num(d.get("precipitation_mm")),
@@ -246,6 +246,11 @@ def compose(g: Grounding) -> str:
         blocks.append(f"{_t('sources', lang)} {refs}")
     blocks.append(_t("offline", lang))
     return "\n\n".join(blocks)
+
+
+def _short_date(iso: str) -> str:
+    parts = iso.split("-")
+    return f"{parts[2]}.{parts[1]}" if len(parts) == 3 else iso
 
 
 def _num(value: Any) -> str:

@@ -13,21 +13,31 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from alim.db import Database, PostgresDatabase, SqliteDatabase
 from alim.errors import CheckpointerUnavailable
 from alim.settings import Settings
-from alim.threads import PostgresThreadRegistry, SqliteThreadRegistry, ThreadRegistry
+from alim.threads import ThreadRegistry
 
 
 @dataclass
 class Persistence:
     kind: str
     checkpointer: Any
-    threads: ThreadRegistry
+    db: Database
+
+    def __post_init__(self) -> None:
+        self.threads = ThreadRegistry(self.db)
+
+    async def setup(self) -> None:
+        from alim.keys import KeyStore
+
+        await self.threads.setup()
+        await KeyStore(self.db).setup()
 
     async def ping(self) -> None:
         """Raise CheckpointerUnavailable unless the store answers."""
         try:
-            await self.threads.ping()
+            await self.db.ping()
         except Exception as exc:  # any driver error means "unreachable" to /ready
             raise CheckpointerUnavailable(f"{self.kind} store unreachable") from exc
 
@@ -44,9 +54,9 @@ async def open_persistence(settings: Settings) -> AsyncIterator[Persistence]:
         from langgraph.checkpoint.memory import InMemorySaver
 
         async with aiosqlite.connect(":memory:") as conn:
-            registry = SqliteThreadRegistry(conn)
-            await registry.setup()
-            yield Persistence("memory", InMemorySaver(), registry)
+            persistence = Persistence("memory", InMemorySaver(), SqliteDatabase(conn))
+            await persistence.setup()
+            yield persistence
         return
 
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -57,9 +67,9 @@ async def open_persistence(settings: Settings) -> AsyncIterator[Persistence]:
         await saver.setup()
         await conn.execute("PRAGMA journal_mode=WAL")
         await conn.execute("PRAGMA busy_timeout=5000")
-        registry = SqliteThreadRegistry(conn)
-        await registry.setup()
-        yield Persistence("sqlite", saver, registry)
+        persistence = Persistence("sqlite", saver, SqliteDatabase(conn))
+        await persistence.setup()
+        yield persistence
 
 
 def postgres_pool(url: str, *, max_size: int = 20, min_size: int = 1) -> Any:
@@ -89,8 +99,8 @@ async def _postgres(settings: Settings) -> AsyncIterator[Persistence]:
     try:
         saver = AsyncPostgresSaver(pool)
         await saver.setup()
-        registry = PostgresThreadRegistry(pool)
-        await registry.setup()
-        yield Persistence("postgres", saver, registry)
+        persistence = Persistence("postgres", saver, PostgresDatabase(pool))
+        await persistence.setup()
+        yield persistence
     finally:
         await pool.close()

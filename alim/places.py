@@ -63,12 +63,27 @@ class Gazetteer:
                 if tokens[pos : pos + n - 1] != list(name[:-1]):
                     continue
                 last = tokens[pos + n - 1]
-                if last.startswith(name[-1]) and last[len(name[-1]) :] in _SUFFIXES:
+                if _inflected(last, name[-1]):
                     candidate = (pos, -n, place)
                     if best is None or candidate[:2] < best[:2]:
                         best = candidate
                     break
         return best[2] if best else None
+
+
+_RU_STEM_ENDINGS = frozenset("а я".split())
+_RU_CASE_ENDINGS = frozenset("е у ы и ой ою ей ю".split())
+
+
+def _inflected(word: str, name: str) -> bool:
+    """`word` is `name` with an allowed ending: Azerbaijani / Russian suffixes after the name,
+    or, for Russian names in -а/-я, a case ending in its place ("Губа" → "в Губе")."""
+    if word.startswith(name) and word[len(name) :] in _SUFFIXES:
+        return True
+    if name[-1:] in _RU_STEM_ENDINGS and len(name) > 3:
+        stem = name[:-1]
+        return word.startswith(stem) and word[len(stem) :] in _RU_CASE_ENDINGS
+    return False
 
 
 @lru_cache(maxsize=1)

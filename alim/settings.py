@@ -61,6 +61,15 @@ class Settings(BaseSettings):
     weather_days: int = Field(5, ge=1, le=16)
     default_place: str = Field("baki", description="Gazetteer id used when no place is known.")
 
+    # HTTP API
+    api_keys: list[SecretStr] = Field(
+        default_factory=list, description='Static keys: ["name:key:scope+scope", …].'
+    )
+    max_body_bytes: int = Field(64_000, ge=1024, description="Largest accepted request body.")
+    sse_ping_seconds: float = Field(15.0, gt=0, description="Heartbeat comment interval.")
+    cors_origins: list[str] = Field(default_factory=list)
+    run_timeout: float = Field(120.0, gt=0, description="Deadline of one turn, in seconds.")
+
     # Persistence
     checkpointer: Literal["sqlite", "postgres", "memory"] = "sqlite"
     postgres_url: SecretStr | None = None

@@ -33,6 +33,7 @@ CHUNK_SIZE = 900
 CHUNK_OVERLAP = 120
 RRF_K = 60
 BASELINE_SAMPLE = 256
+BASELINE_PRIOR = 16
 SearchType = Literal["similarity", "hybrid", "mmr"]
 REBUILD_HINT = "run `alim index build --force` to rebuild it"
 
@@ -302,7 +303,12 @@ class KnowledgeIndex:
         return hits
 
     def _baseline(self, q: np.ndarray, language: str) -> float:
-        return float((self._by_language[language][2] @ q[0]).mean())
+        """The query's mean similarity to the language's chunks, shrunk towards the mean over
+        all languages when the language has few chunks (one chunk is no baseline)."""
+        sample = self._by_language[language][2]
+        overall = np.concatenate([s for _, _, s in self._by_language.values()]) @ q[0]
+        n = len(sample)
+        return float(((sample @ q[0]).sum() + BASELINE_PRIOR * overall.mean()) / (n + BASELINE_PRIOR))
 
     def _dense(self, q: np.ndarray, fetch_k: int) -> tuple[dict[int, float], dict[int, float]]:
         """Top candidates of every language, with cosine and language-debiased relevance."""

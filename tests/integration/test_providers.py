@@ -6,15 +6,20 @@ the stub's `script` decides per request whether it answers, fails (500, 429), ha
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
 
 from alim.engine import Engine, TurnRequest
-from alim.errors import ProviderUnavailable
+from alim.errors import ConfigError, ProviderUnavailable
 from alim.events import (
     DoneEvent,
     ErrorEvent,
@@ -138,9 +143,7 @@ async def test_groq_streams_the_reply_in_chunks(
     assert body["stream"] is True
 
 
-async def test_default_model_names_are_sent(
-    fake_llm: tuple[FakeLLM, str], tmp_path: Path
-) -> None:
+async def test_default_model_names_are_sent(fake_llm: tuple[FakeLLM, str], tmp_path: Path) -> None:
     llm, url = fake_llm
     await stream_chunks(openai_settings(tmp_path, url))
     await stream_chunks(groq_settings(tmp_path, url))
@@ -276,6 +279,49 @@ async def test_a_malformed_stream_falls_back_to_offline(
     assert names == ["offline"]
 
 
+@pytest.fixture
+def breaking_llm() -> Iterator[tuple[list[dict[str, Any]], str]]:
+    """An OpenAI-compatible stub that streams two tokens, then breaks off with junk."""
+    requests: list[dict[str, Any]] = []
+
+    async def completions(request: Request) -> StreamingResponse:
+        requests.append(await request.json())
+
+        async def stream():  # type: ignore[no-untyped-def]
+            for token in ("Suvarmanı", " səhər"):
+                chunk = {
+                    "id": "chatcmpl-1",
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": "fake",
+                    "choices": [{"index": 0, "delta": {"content": token}, "finish_reason": None}],
+                }
+                yield f"data: {json.dumps(chunk)}\n\n".encode()
+            yield b"data: {not json\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    app = Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+    with serve_in_thread(app) as url:
+        yield requests, url
+
+
+@pytest.mark.timeout(20)
+async def test_a_stream_that_breaks_off_is_not_patched_with_a_fallback(
+    breaking_llm: tuple[list[dict[str, Any]], str], tmp_path: Path
+) -> None:
+    """Once tokens reached the user, a second model must not append another answer."""
+    requests, url = breaking_llm
+    chain = ModelChain.for_choice("", openai_settings(tmp_path, url, llm_fallbacks=["offline"]), {})
+    seen: list[tuple[str, str]] = []
+    with pytest.raises(ProviderUnavailable):
+        async for provider, chunk in chain.astream(QUESTION, smalltalk_grounding()):
+            seen.append((provider.name, str(chunk.content)))
+    assert "".join(text for _, text in seen) == "Suvarmanı səhər"
+    assert {name for name, _ in seen} == {"openai"}
+    assert len(requests) == 1
+
+
 # --------------------------------------------------------------------------- whole graph
 
 
@@ -366,3 +412,16 @@ async def test_engine_falls_back_to_the_offline_answer(
     assert "Oflayn rejim" in answer
     assert summary_of(events).model == OFFLINE_MODEL_NAME
 
+
+async def test_a_fallback_without_a_key_does_not_break_a_healthy_primary(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GROQ_API_KEY", raising=False)
+    llm, url = fake_llm
+    settings = openai_settings(tmp_path, url, llm_fallbacks=["groq"])
+    try:
+        events = await run_turn(settings, "Quraqlıqda suvarmanı necə etməli?")
+    except ConfigError:
+        return  # refusing the configuration when the engine opens is acceptable too
+    assert not [e for e in events if isinstance(e, ErrorEvent)]
+    assert answer_of(events) == llm.reply

@@ -40,12 +40,17 @@ async def test_forecast_parses_the_daily_arrays(fake_weather: tuple[FakeWeather,
 
     assert (forecast.latitude, forecast.longitude) == QUBA
     assert [d.date for d in forecast.days] == [
-        "2026-11-23", "2026-11-24", "2026-11-25", "2026-11-26", "2026-11-27",
+        "2026-11-23",
+        "2026-11-24",
+        "2026-11-25",
+        "2026-11-26",
+        "2026-11-27",
     ]
     assert [d.t_max for d in forecast.days] == [12.0, 10.5, 9.0, 11.2, 13.0]
     assert [d.t_min for d in forecast.days] == [3.1, 1.0, -1.5, 0.4, 2.2]
     assert [d.precipitation_mm for d in forecast.days] == [0.0, 7.4, 2.0, 0.0, 0.0]
     assert [d.wind_max_kmh for d in forecast.days] == [9.0, 24.5, 14.0, 8.0, 6.0]
+    assert len(stub.requests) == 1
 
 
 async def test_forecast_asks_for_the_daily_variables_in_local_time(
@@ -132,8 +137,11 @@ async def test_the_tool_returns_the_forecast_as_a_dict(
     assert isinstance(result, dict)
     assert (result["latitude"], result["longitude"]) == QUBA
     assert result["days"][1] == {
-        "date": "2026-11-24", "t_max": 10.5, "t_min": 1.0,
-        "precipitation_mm": 7.4, "wind_max_kmh": 24.5,
+        "date": "2026-11-24",
+        "t_max": 10.5,
+        "t_min": 1.0,
+        "precipitation_mm": 7.4,
+        "wind_max_kmh": 24.5,
     }
     assert len(result["days"]) == 2
     assert stub.requests[0]["forecast_days"] == "2"
@@ -205,8 +213,8 @@ async def test_weather_days_setting_reaches_the_service(
     events = await run_turn(settings, "Sabah Qubada yağış yağacaq?")
     answer = answer_of(events)
     assert stub.requests[0]["forecast_days"] == "2"
-    assert "2026-11-24" in answer
-    assert "2026-11-25" not in answer
+    assert "• 24.11:" in answer
+    assert "• 25.11:" not in answer
 
 
 async def test_forecast_outage_gives_a_graceful_answer(

@@ -129,7 +129,11 @@ def test_rules_come_in_the_documented_order() -> None:
     heat = day("2025-03-02", t_max=36.0, precipitation_mm=0.0)
     calm = day("2025-03-03", wind_max_kmh=5.0, precipitation_mm=0.0)
     assert rules(stormy_frost, heat, calm) == [
-        "rain_postpone", "wind_no_spray", "frost", "heat", "spray_window",
+        "rain_postpone",
+        "wind_no_spray",
+        "frost",
+        "heat",
+        "spray_window",
     ]
 
 
@@ -156,7 +160,11 @@ def test_fractional_values_keep_one_decimal() -> None:
         ({"wind_max_kmh": 30.0}, "wind_no_spray", ("çiləmə", "do not spray", "не проводите")),
         ({"t_min": -2.0}, "frost", ("şaxta", "frost", "заморозк")),
         ({"t_max": 38.0, "precipitation_mm": 0.0}, "heat", ("istilik", "heat", "жар")),
-        ({"wind_max_kmh": 3.0, "precipitation_mm": 0.0}, "spray_window", ("dərman", "spray", "опрыск")),
+        (
+            {"wind_max_kmh": 3.0, "precipitation_mm": 0.0},
+            "spray_window",
+            ("dərman", "spray", "опрыск"),
+        ),
     ],
 )
 def test_every_dated_rule_has_az_en_ru_text_with_the_date(

@@ -44,7 +44,10 @@ def _ids(hits: list) -> list[str]:  # type: ignore[type-arg]
 
 def test_build_chunks_every_fixture_article(index: KnowledgeIndex) -> None:
     assert {c.article_id for c in index.chunks} == {
-        "drought.az", "drought.en", "frost.en", "wheat.ru",
+        "drought.az",
+        "drought.en",
+        "frost.en",
+        "wheat.ru",
     }
     assert index.dim == 128
     assert index.embedder == "test-hashing"
@@ -166,7 +169,9 @@ def test_saving_over_an_existing_index_replaces_it(
 
 def test_persisted_metadata_is_json_not_pickle(index: KnowledgeIndex, saved: Path) -> None:
     assert sorted(p.name for p in saved.iterdir()) == [
-        "chunks.json", "manifest.json", "vectors.faiss",
+        "chunks.json",
+        "manifest.json",
+        "vectors.faiss",
     ]
     chunks = json.loads((saved / "chunks.json").read_text(encoding="utf-8"))
     assert [c["id"] for c in chunks] == [c.id for c in index.chunks]

@@ -1,0 +1,88 @@
+"""`POST /graph/invoke` and `POST /graph/stream`: one turn of a thread."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+
+from fastapi import APIRouter
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.background import BackgroundTask
+
+from alim.engine import TurnRequest
+from alim.keys import Partner
+from alim.threads import Owner
+from api.deps import ChatPartner, EngineDep, SettingsDep
+from api.schemas import ChatRequest, ErrorBody, InvokeResponse
+from api.sse import to_sse
+from graphs.context import Context
+
+router = APIRouter(prefix="/graph", tags=["graph"])
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorBody, "description": "Missing or unknown API key."},
+    403: {"model": ErrorBody, "description": "The key lacks the `chat` scope."},
+    409: {"model": ErrorBody, "description": "`thread_busy`: another run is in progress."},
+    413: {"model": ErrorBody, "description": "Body too large."},
+    422: {"model": ErrorBody, "description": "Invalid body (empty or over-long message, …)."},
+    429: {"model": ErrorBody, "description": "`rate_limited`; see Retry-After."},
+    503: {"model": ErrorBody, "description": "`provider_unavailable` / `checkpointer_unavailable`."},
+}
+
+STREAM_DOC = """Server-Sent Events, in this order:
+
+1. `event: metadata` — `{"thread_id": …, "run_id": …}` (a new thread's id arrives here);
+2. `event: node` — the name of each graph node as it starts (`route`, `retrieve`,
+   `retrieve_weather`, `assess`, `generate`, `escalate`);
+3. `event: token` — chunks of the answer (newlines split into several `data:` lines, per the
+   SSE spec);
+4. `event: sources` — `{"sources", "confidence", "escalated", "escalation_reason", "route",
+   "model", "usage"}`;
+5. `event: error` — `{"code", "detail"}` if the run fails;
+6. `event: done` — `[DONE]`, always last, also after an error.
+
+`: ping` comments keep long runs alive. Errors found before the stream starts (auth, validation,
+`thread_busy`) are ordinary JSON responses with their status code."""
+
+
+def turn_request(body: ChatRequest, partner: Partner) -> TurnRequest:
+    options = body.search_options.model_dump() if body.search_options else {}
+    return TurnRequest(
+        message=body.message,
+        owner=Owner(partner.name, body.user_id),
+        thread_id=body.thread_id,
+        profile=body.profile.model_dump(exclude_none=True) if body.profile else None,
+        context=Context(language=body.language, **options),
+        metadata=dict(body.metadata or {}),
+    )
+
+
+@router.post("/invoke", response_model=InvokeResponse, responses=ERRORS)
+async def invoke(body: ChatRequest, partner: ChatPartner, engine: EngineDep) -> InvokeResponse:
+    """Send a message and wait for the whole answer."""
+    result = await engine.invoke(turn_request(body, partner))
+    return InvokeResponse(**asdict(result))
+
+
+@router.post(
+    "/stream",
+    responses={200: {"content": {"text/event-stream": {}}, "description": STREAM_DOC}, **ERRORS},
+    response_class=EventSourceResponse,
+    description=STREAM_DOC,
+)
+async def stream(
+    body: ChatRequest, partner: ChatPartner, engine: EngineDep, settings: SettingsDep
+) -> EventSourceResponse:
+    """Send a message and receive the answer as it is generated."""
+    turn = await engine.begin(turn_request(body, partner))
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        async for event in turn.events():
+            yield to_sse(event)
+
+    return EventSourceResponse(
+        events(),
+        ping=int(settings.sse_ping_seconds) or 1,
+        background=BackgroundTask(turn.aclose),  # releases the thread if never iterated
+        headers={"X-Accel-Buffering": "no"},
+    )

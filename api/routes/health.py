@@ -1,0 +1,41 @@
+"""Liveness and readiness (no auth)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from alim.errors import AlimError
+from api.schemas import Health, Ready
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=Health)
+async def health() -> Health:
+    """The process is up."""
+    return Health()
+
+
+@router.get("/ready", response_model=Ready, responses={503: {"model": Ready}})
+async def ready(request: Request) -> JSONResponse:
+    """Checkpointer, knowledge index and chat model are usable."""
+    engine = request.app.state.engine
+    deps = request.app.state.deps
+    checks: dict[str, str] = {}
+    try:
+        await asyncio.wait_for(engine.persistence.ping(), timeout=3)
+        checks["checkpointer"] = "ok"
+    except (AlimError, TimeoutError):
+        checks["checkpointer"] = "unavailable"
+    try:
+        index = deps.index()
+        checks["index"] = f"ok ({len(index.chunks)} chunks)"
+    except AlimError as exc:
+        checks["index"] = exc.code
+    checks["model"] = deps.settings.primary_provider
+    ok = checks["checkpointer"] == "ok" and checks["index"].startswith("ok")
+    body = Ready(status="ready" if ok else "degraded", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

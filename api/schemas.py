@@ -1,0 +1,125 @@
+"""Request and response bodies (their descriptions and examples are the partner docs)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+THREAD_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+USER_ID_PATTERN = r"^[^\x00-\x1f]{1,128}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FarmProfileIn(Strict):
+    region: str | None = Field(None, max_length=100, description="District or city.",
+                               examples=["Quba"])
+    crops: list[str] | None = Field(None, max_length=20, examples=[["alma", "kartof"]])
+    soil: str | None = Field(None, max_length=200, examples=["gillicəli, pH 7.8"])
+    irrigation: str | None = Field(None, max_length=200, examples=["damcı"])
+
+
+class SearchOptionsIn(Strict):
+    search_type: Literal["similarity", "hybrid", "mmr"] = Field(
+        "hybrid", description="Dense only, dense + BM25 fused, or maximal marginal relevance."
+    )
+    k: int = Field(4, ge=1, le=20, description="Chunks to retrieve.")
+    score_threshold: float | None = Field(
+        None, ge=-1, le=1, description="Drop chunks below this cosine similarity."
+    )
+    fetch_k: int = Field(20, ge=1, le=200, description="Candidates before fusion / MMR.")
+    lambda_mult: float = Field(0.5, ge=0, le=1, description="MMR: 1 relevance … 0 diversity.")
+
+
+class ChatRequest(Strict):
+    message: str = Field(
+        min_length=1, description="The farmer's message (max 4,000 characters by default).",
+        examples=["Fermada susuzluq var, nə edim?"],
+    )
+    user_id: str = Field(
+        pattern=USER_ID_PATTERN, description="Your end user's id; threads belong to it.",
+        examples=["partner_app_user_123"],
+    )
+    thread_id: str | None = Field(
+        None, pattern=THREAD_ID_PATTERN,
+        description="Continue this thread, or name a new one (1–128 of A-Z a-z 0-9 . _ : -). "
+        "Omit it to start a new thread; its id comes back in the response.",
+        examples=["optional-uuid"],
+    )
+    language: Literal["auto", "az", "en", "ru"] = Field(
+        "auto", description="Answer language; auto follows the question."
+    )
+    profile: FarmProfileIn | None = Field(
+        None, description="Farm profile; kept in the thread and used as the weather default."
+    )
+    search_options: SearchOptionsIn | None = None
+    metadata: dict[str, str] | None = Field(
+        None, max_length=20, description="Your own tags for this run (stored with its trace)."
+    )
+
+
+class Source(BaseModel):
+    id: str = Field(description="Knowledge article id.", examples=["irrigation-drought.az"])
+    title: str = Field(examples=["Quraqlıq və su çatışmazlığı ilə mübarizə"])
+    score: float = Field(description="Cosine similarity of the best chunk.", examples=[0.83])
+
+
+class InvokeResponse(BaseModel):
+    response: str = Field(description="The answer.", examples=["Suvarmalı..."])
+    thread_id: str = Field(examples=["uuid-of-thread"])
+    model: str = Field(description="The model that answered.",
+                       examples=["llama-3.3-70b-versatile"])
+    run_id: str
+    route: str | None = Field(None, examples=["agronomy"])
+    confidence: float | None = Field(None, ge=0, le=1)
+    escalated: bool = False
+    escalation_reason: Literal["low_confidence", "user_requested"] | None = None
+    sources: list[Source] = Field(default_factory=list)
+    usage: dict[str, Any] | None = Field(None, description="Token usage, when reported.")
+
+
+class ThreadSummary(BaseModel):
+    thread_id: str
+    title: str = Field(description="The thread's first message (truncated).")
+    created_at: str
+    updated_at: str
+    message_count: int
+    status: str = "active"
+
+
+class ThreadList(BaseModel):
+    threads: list[ThreadSummary]
+
+
+class MessageOut(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+    created_at: str | None = None
+    sources: list[Source] | None = None
+
+
+class ThreadDetail(BaseModel):
+    thread_id: str
+    title: str
+    created_at: str
+    updated_at: str
+    status: str = "active"
+    messages: list[MessageOut]
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(description="What went wrong, for people.")
+    code: str = Field(description="Stable machine-readable code.", examples=["thread_busy"])
+    request_id: str | None = None
+
+
+class Health(BaseModel):
+    status: str = "ok"
+
+
+class Ready(BaseModel):
+    status: Literal["ready", "degraded"]
+    checks: dict[str, str]

@@ -1,0 +1,401 @@
+"""The offline, retrieval-only answer composer and its chat model (alim/offline.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessageChunk, HumanMessage
+
+from alim.offline import OFFLINE_MODEL_NAME, Grounding, OfflineChatModel, compose, pieces
+
+OFFLINE_LABEL = {
+    "az": "_Oflayn rejim:",
+    "en": "_Offline mode:",
+    "ru": "_Офлайн-режим:",
+}
+
+DROUGHT_EN = {
+    "n": 1,
+    "title": "Irrigation in drought",
+    "text": "When water is short, irrigate orchards and crops at critical stages first. "
+    "Irrigate early in the morning or in the evening so that less water evaporates. "
+    "Cover the soil with mulch to keep moisture in.",
+    "language": "en",
+    "article_id": "drought.en",
+    "score": 0.5,
+}
+DROUGHT_AZ = {
+    "n": 2,
+    "title": "Quraqlıqda suvarma",
+    "text": "Su az olanda ilk növbədə bağları və kritik fazada olan bitkiləri suvarın. "
+    "Suvarmanı səhər tezdən və ya axşam aparın ki, buxarlanma az olsun. "
+    "Torpağın üstünü malçla örtün, nəmliyi qoruyur.",
+    "language": "az",
+    "article_id": "drought.az",
+    "score": 0.4,
+}
+FROST_EN = {
+    "n": 3,
+    "title": "Frost protection for orchards",
+    "text": "Late spring frost damages open flowers at about minus two degrees. "
+    "Irrigate the evening before a frost night and cover young trees with fleece.",
+    "language": "en",
+    "article_id": "frost.en",
+    "score": 0.3,
+}
+FORECAST_DAYS = [
+    {
+        "date": "2025-05-10",
+        "t_min": 8.0,
+        "t_max": 19.46,
+        "precipitation_mm": 6.0,
+        "wind_max_kmh": 12.0,
+    },
+    {
+        "date": "2025-05-11",
+        "t_min": 9.0,
+        "t_max": 22.0,
+        "precipitation_mm": 0.0,
+        "wind_max_kmh": None,
+    },
+]
+
+
+# ---------------------------------------------------------------------------- fixed replies
+
+
+@pytest.mark.parametrize(
+    ("language", "start"),
+    [("az", "Salam! Mən ALİM-əm"), ("en", "Hello! I am ALİM"), ("ru", "Здравствуйте! Я АЛИМ")],
+)
+def test_smalltalk_introduces_the_assistant_in_the_users_language(
+    language: str, start: str
+) -> None:
+    text = compose(Grounding(question="Salam", language=language, route="smalltalk"))
+    assert text.startswith(start)
+    assert OFFLINE_LABEL[language] not in text  # nothing was looked up, nothing to disclaim
+
+
+@pytest.mark.parametrize(
+    ("language", "phrase"),
+    [
+        ("az", "yalnız kənd təsərrüfatı və hava"),
+        ("en", "I can only help with farming and weather"),
+        ("ru", "только на вопросы о сельском хозяйстве"),
+    ],
+)
+def test_off_topic_is_declined_in_the_users_language(language: str, phrase: str) -> None:
+    grounding = Grounding(
+        question="Bitcoin?", language=language, route="off_topic", passages=[DROUGHT_EN]
+    )
+    text = compose(grounding)
+    assert phrase in text
+    assert "Irrigation in drought" not in text  # passages are not used for off-topic turns
+
+
+@pytest.mark.parametrize(
+    ("language", "phrase"),
+    [
+        ("az", "Buyurun, sualınızı yazın."),
+        ("en", "Please go ahead and ask."),
+        ("ru", "Пожалуйста, задайте вопрос."),
+    ],
+)
+def test_an_announced_question_is_invited(language: str, phrase: str) -> None:
+    grounding = Grounding(
+        question="Salam, sualım var",
+        language=language,
+        needs_question=True,
+        passages=[DROUGHT_EN],
+    )
+    text = compose(grounding)
+    assert text.startswith(phrase)
+    assert "[1]" not in text
+
+
+def test_an_unknown_language_falls_back_to_english() -> None:
+    assert compose(Grounding(question="Hallo", language="de", route="smalltalk")).startswith(
+        "Hello! I am ALİM"
+    )
+
+
+# ---------------------------------------------------------------------------- agronomy
+
+
+@pytest.mark.parametrize("language", ["az", "en", "ru"])
+def test_agronomy_cites_numbered_titles_and_carries_the_offline_label(language: str) -> None:
+    grounding = Grounding(
+        question="Quraqlıqda suvarmanı necə aparım?",
+        language=language,
+        passages=[DROUGHT_EN, DROUGHT_AZ],
+    )
+    text = compose(grounding)
+    assert text.rstrip().splitlines()[-1].startswith(OFFLINE_LABEL[language])
+    for other, label in OFFLINE_LABEL.items():
+        if other != language:
+            assert label not in text
+    cited = [p for p in (DROUGHT_EN, DROUGHT_AZ) if f"**{p['title']}** [{p['n']}]:" in text]
+    assert cited
+    sources = {"az": "Mənbələr: ", "en": "Sources: ", "ru": "Источники: "}[language]
+    sources_line = next(line for line in text.splitlines() if line.startswith(sources))
+    assert sources_line == sources + "; ".join(f"[{p['n']}] {p['title']}" for p in cited)
+
+
+def test_agronomy_prefers_passages_in_the_question_language() -> None:
+    az = compose(
+        Grounding(
+            question="Quraqlıqda suvarmanı necə aparım?",
+            language="az",
+            passages=[DROUGHT_EN, DROUGHT_AZ],
+        )
+    )
+    assert "**Quraqlıqda suvarma** [2]:" in az
+    assert "Mənbələr: [2] Quraqlıqda suvarma\n" in az
+    assert "Irrigation in drought" not in az
+    assert "Bilik bazamızdakı tövsiyələrə əsasən:" in az
+
+    en = compose(
+        Grounding(
+            question="How do I irrigate in a drought?",
+            language="en",
+            passages=[DROUGHT_AZ, DROUGHT_EN],
+        )
+    )
+    assert "**Irrigation in drought** [1]:" in en
+    assert "Quraqlıqda suvarma" not in en
+    assert "only in another language" not in en
+
+
+def test_material_only_in_another_language_is_used_and_said_so() -> None:
+    text = compose(
+        Grounding(
+            question="Как поливать в засуху?", language="ru", passages=[DROUGHT_EN, DROUGHT_AZ]
+        )
+    )
+    assert "**Irrigation in drought** [1]:" in text
+    assert "**Quraqlıqda suvarma** [2]:" in text
+    assert "(По этой теме материал пока есть только на другом языке.)" in text
+    assert "Источники: [1] Irrigation in drought; [2] Quraqlıqda suvarma" in text
+
+
+def test_the_answer_quotes_sentences_from_the_passages() -> None:
+    text = compose(
+        Grounding(
+            question="Should I irrigate before a frost night?", language="en", passages=[FROST_EN]
+        )
+    )
+    assert "Irrigate the evening before a frost night and cover young trees with fleece." in text
+
+
+def test_at_most_two_articles_are_used() -> None:
+    extra = {**DROUGHT_EN, "n": 4, "article_id": "other.en", "title": "Other article"}
+    text = compose(
+        Grounding(question="irrigate", language="en", passages=[DROUGHT_EN, FROST_EN, extra])
+    )
+    assert "[1] Irrigation in drought" in text
+    assert "[3] Frost protection for orchards" in text
+    assert "Other article" not in text
+
+
+def test_no_passages_says_nothing_was_found() -> None:
+    text = compose(Grounding(question="Kivi necə becərilir?", language="az"))
+    assert text.startswith("Təəssüf ki, bilik bazamızda bu suala uyğun material tapmadım.")
+    assert "Mənbələr" not in text
+    assert OFFLINE_LABEL["az"] in text
+
+
+def test_the_farm_profile_is_mentioned() -> None:
+    text = compose(
+        Grounding(
+            question="irrigate",
+            language="en",
+            passages=[DROUGHT_EN],
+            profile={"region": "Quba", "crops": ["apples", "pears"], "soil": ""},
+        )
+    )
+    assert "For your farm, keep in mind: region: Quba; crops: apples, pears." in text
+
+
+# ---------------------------------------------------------------------------- weather
+
+
+def test_weather_lists_the_forecast_days_and_the_advice() -> None:
+    text = compose(
+        Grounding(
+            question="Sabah Qubada yağış olacaq?",
+            language="az",
+            route="weather",
+            place="Quba",
+            forecast_days=FORECAST_DAYS,
+            advice=["10.05: 6 mm yağış gözlənilir — suvarmanı təxirə salın."],
+        )
+    )
+    assert text.startswith("Quba üçün hava proqnozu:\n")
+    assert "• 10.05: 8…19.5 °C, yağış 6 mm, külək 12 km/saata qədər" in text
+    assert "• 11.05: 9…22 °C, yağış 0 mm, külək – km/saata qədər" in text
+    assert (
+        "Məsləhətlər (qaydalara əsasən):\n• 10.05: 6 mm yağış gözlənilir — suvarmanı təxirə salın."
+    ) in text
+    assert OFFLINE_LABEL["az"] in text
+    assert "tapmadım" not in text  # no "nothing found" for a weather answer
+
+
+def test_weather_without_advice_says_no_particular_risk() -> None:
+    text = compose(
+        Grounding(
+            question="Weather in Quba?",
+            language="en",
+            route="weather",
+            place="Quba",
+            forecast_days=FORECAST_DAYS,
+        )
+    )
+    assert "Weather forecast for Quba:" in text
+    assert "• 10.05: 8…19.5 °C, rain 6 mm, wind up to 12 km/h" in text
+    assert "Advice (from our agronomic rules):\n• No particular weather risk" in text
+
+
+def test_weather_with_passages_adds_general_guidance_with_sources() -> None:
+    text = compose(
+        Grounding(
+            question="Will there be frost in Quba?",
+            language="en",
+            route="weather",
+            place="Quba",
+            forecast_days=FORECAST_DAYS,
+            passages=[FROST_EN],
+        )
+    )
+    assert text.index("Weather forecast for Quba:") < text.index("**Frost protection")
+    assert "Sources: [3] Frost protection for orchards" in text
+
+
+@pytest.mark.parametrize(
+    ("language", "phrase"),
+    [
+        ("az", "Hazırda Quba üçün hava proqnozunu əldə etmək mümkün olmadı"),
+        ("en", "The weather forecast for Quba is unavailable right now"),
+        ("ru", "Прогноз погоды для Quba сейчас недоступен"),
+    ],
+)
+def test_forecast_unavailable_is_said_plainly(language: str, phrase: str) -> None:
+    text = compose(
+        Grounding(
+            question="?",
+            language=language,
+            route="weather",
+            place="Quba",
+            weather_unavailable=True,
+            forecast_days=FORECAST_DAYS,
+        )
+    )
+    assert text.startswith(phrase)
+    assert "2025-05-10" not in text  # no stale numbers next to "unavailable"
+    assert OFFLINE_LABEL[language] in text
+
+
+def test_a_weather_answer_without_forecast_days_is_unavailable_too() -> None:
+    text = compose(Grounding(question="?", language="en", route="weather", place="Quba"))
+    assert text.startswith("The weather forecast for Quba is unavailable right now")
+
+
+# ---------------------------------------------------------------------------- streaming
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "one",
+        "  leading spaces and trailing  ",
+        "Line one.\n\n  • indented bullet\n\ttab\n",
+        compose(
+            Grounding(
+                question="Quraqlıqda suvarmanı necə aparım?",
+                language="az",
+                route="weather",
+                place="Quba",
+                forecast_days=FORECAST_DAYS,
+                passages=[DROUGHT_AZ],
+            )
+        ),
+    ],
+)
+@pytest.mark.parametrize("size", [1, 2, 5])
+def test_pieces_join_back_to_the_exact_text(text: str, size: int) -> None:
+    parts = list(pieces(text, size))
+    assert "".join(parts) == text
+    assert all(parts)  # no empty chunks
+
+
+def test_pieces_are_small() -> None:
+    text = "one two three four five six seven"
+    assert list(pieces(text)) == ["one two ", "three four ", "five six ", "seven"]
+
+
+def _grounding() -> Grounding:
+    return Grounding(
+        question="Quraqlıqda suvarmanı necə aparım?",
+        language="az",
+        passages=[DROUGHT_EN, DROUGHT_AZ],
+    )
+
+
+async def _stream(model: OfflineChatModel, grounding: Any) -> list[AIMessageChunk]:
+    messages = [HumanMessage("Quraqlıqda suvarmanı necə aparım?")]
+    return [chunk async for chunk in model.astream(messages, grounding=grounding)]
+
+
+async def test_astream_yields_several_chunks_that_add_up_to_compose() -> None:
+    grounding = _grounding()
+    chunks = await _stream(OfflineChatModel(), grounding)
+    assert len([c for c in chunks if c.content]) > 10
+    assert "".join(str(c.content) for c in chunks) == compose(grounding)
+
+
+async def test_astream_accepts_the_grounding_as_a_dict() -> None:
+    grounding = _grounding()
+    chunks = await _stream(OfflineChatModel(), grounding.model_dump())
+    assert "".join(str(c.content) for c in chunks) == compose(grounding)
+
+
+async def test_astream_reports_the_model_name() -> None:
+    chunks = await _stream(OfflineChatModel(), _grounding())
+    merged = chunks[0]
+    for c in chunks[1:]:
+        merged = merged + c
+    assert merged.response_metadata.get("model_name") == OFFLINE_MODEL_NAME
+
+
+async def test_astream_waits_the_delay_between_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_sleep = asyncio.sleep
+    waits: list[float] = []
+
+    async def recording_sleep(delay: float, *args: Any, **kwargs: Any) -> Any:
+        waits.append(delay)
+        return await real_sleep(delay, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "sleep", recording_sleep)
+    grounding = _grounding()
+    chunks = await _stream(OfflineChatModel(delay=0.0005), grounding)
+    monkeypatch.undo()
+
+    content_chunks = [c for c in chunks if c.content]
+    assert len(content_chunks) == len(list(pieces(compose(grounding))))
+    assert waits.count(0.0005) == len(content_chunks)
+
+
+async def test_ainvoke_gives_the_whole_answer() -> None:
+    grounding = _grounding()
+    message = await OfflineChatModel().ainvoke(
+        [HumanMessage("Quraqlıqda suvarmanı necə aparım?")], grounding=grounding
+    )
+    assert message.content == compose(grounding)
+
+
+def test_invoke_without_grounding_answers_the_last_message() -> None:
+    message = OfflineChatModel().invoke([HumanMessage("Kivi necə becərilir?")])
+    assert str(message.content) == compose(Grounding(question="Kivi necə becərilir?"))
+    assert "bu suala uyğun material tapmadım" in str(message.content)
