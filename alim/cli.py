@@ -22,8 +22,10 @@ from alim.errors import AlimError
 app = typer.Typer(help="ALİM: an agronomy assistant for Azerbaijani farmers.", no_args_is_help=True)
 index_app = typer.Typer(help="Build and query the knowledge index.", no_args_is_help=True)
 threads_app = typer.Typer(help="Conversations stored for the CLI partner.", no_args_is_help=True)
+keys_app = typer.Typer(help="Partner API keys.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 app.add_typer(threads_app, name="threads")
+app.add_typer(keys_app, name="keys")
 
 CLI_PARTNER = "cli"
 err = Console(stderr=True)
@@ -275,6 +277,62 @@ def threads_delete(thread_id: str, user: UserOpt) -> None:
     _run(main())
 
 
+async def _with_keys(action: Any) -> Any:
+    from alim.keys import KeyStore
+    from alim.persistence import open_persistence
+
+    settings = _settings()
+    async with open_persistence(settings) as persistence:
+        return await action(KeyStore(persistence.db, settings))
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Partner name (threads belong to it).")],
+    scope: Annotated[list[str] | None, typer.Option("--scope", help="chat | agent | admin")] = None,
+    rate_limit: Annotated[int | None, typer.Option(help="Requests per minute.")] = None,
+    max_streams: Annotated[int | None, typer.Option(help="Concurrent streams.")] = None,
+) -> None:
+    """Create a key; it is printed once, alone on the last line."""
+
+    async def action(store: Any) -> tuple[str, dict[str, Any]]:
+        return await store.create(
+            name, scope or ["chat"], rate_limit_per_minute=rate_limit, max_streams=max_streams
+        )
+
+    key, record = _run(_with_keys(action))
+    print(f"partner {record['partner']} · id {record['id']} · scopes {record['scopes']}")
+    print("Store this key now; it cannot be shown again:")
+    print(key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Keys (id, partner, prefix, scopes, created, revoked); never the keys themselves."""
+
+    async def action(store: Any) -> list[dict[str, Any]]:
+        return await store.list()
+
+    for r in _run(_with_keys(action)):
+        state = f"revoked {r['revoked_at']}" if r["revoked_at"] else "active"
+        print(
+            f"{r['id']}\t{r['partner']}\t{r['prefix']}…\t{r['scopes']}\t{r['created_at']}\t{state}"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by id."""
+
+    async def action(store: Any) -> bool:
+        return await store.revoke(key_id)
+
+    if not _run(_with_keys(action)):
+        err.print(f"[red]not_found[/red]: no active key {key_id}")
+        raise typer.Exit(code=1)
+    err.print(f"revoked {key_id}")
+
+
 @app.command("eval")
 def evaluate_cmd(
     path: Annotated[Path, typer.Argument()] = Path("eval/questions.jsonl"),
@@ -302,10 +360,6 @@ def serve(
     from alim.settings import get_settings
 
     settings = get_settings()
-    if settings.env == "production":
-        from api.security import check_production_keys
-
-        check_production_keys(settings)
     _deps()  # build the index before accepting traffic, with a progress bar
     uvicorn.run(
         "api.app:create_app",

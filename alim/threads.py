@@ -93,8 +93,15 @@ class ThreadRegistry:
         await self.db.run(
             "INSERT INTO alim_threads (key, partner, user_id, thread_id, title, created_at, "
             "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-            (thread_key(owner, thread_id), owner.partner, owner.user_id, thread_id,
-             title[:TITLE_CHARS], now, now),
+            (
+                thread_key(owner, thread_id),
+                owner.partner,
+                owner.user_id,
+                thread_id,
+                title[:TITLE_CHARS],
+                now,
+                now,
+            ),
         )
         info = await self.get(owner, thread_id)
         assert info is not None

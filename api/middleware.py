@@ -69,12 +69,22 @@ class RequestContextMiddleware:
 
     async def _too_large(self, send: Any, request_id: str) -> None:
         body = json.dumps(
-            {"detail": f"request body larger than {self.max_body} bytes",
-             "code": "payload_too_large", "request_id": request_id}
+            {
+                "detail": f"request body larger than {self.max_body} bytes",
+                "code": "payload_too_large",
+                "request_id": request_id,
+            }
         ).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

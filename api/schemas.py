@@ -15,8 +15,9 @@ class Strict(BaseModel):
 
 
 class FarmProfileIn(Strict):
-    region: str | None = Field(None, max_length=100, description="District or city.",
-                               examples=["Quba"])
+    region: str | None = Field(
+        None, max_length=100, description="District or city.", examples=["Quba"]
+    )
     crops: list[str] | None = Field(None, max_length=20, examples=[["alma", "kartof"]])
     soil: str | None = Field(None, max_length=200, examples=["gillicəli, pH 7.8"])
     irrigation: str | None = Field(None, max_length=200, examples=["damcı"])
@@ -36,15 +37,18 @@ class SearchOptionsIn(Strict):
 
 class ChatRequest(Strict):
     message: str = Field(
-        min_length=1, description="The farmer's message (max 4,000 characters by default).",
+        min_length=1,
+        description="The farmer's message (max 4,000 characters by default).",
         examples=["Fermada susuzluq var, nə edim?"],
     )
     user_id: str = Field(
-        pattern=USER_ID_PATTERN, description="Your end user's id; threads belong to it.",
+        pattern=USER_ID_PATTERN,
+        description="Your end user's id; threads belong to it.",
         examples=["partner_app_user_123"],
     )
     thread_id: str | None = Field(
-        None, pattern=THREAD_ID_PATTERN,
+        None,
+        pattern=THREAD_ID_PATTERN,
         description="Continue this thread, or name a new one (1–128 of A-Z a-z 0-9 . _ : -). "
         "Omit it to start a new thread; its id comes back in the response.",
         examples=["optional-uuid"],
@@ -70,8 +74,7 @@ class Source(BaseModel):
 class InvokeResponse(BaseModel):
     response: str = Field(description="The answer.", examples=["Suvarmalı..."])
     thread_id: str = Field(examples=["uuid-of-thread"])
-    model: str = Field(description="The model that answered.",
-                       examples=["llama-3.3-70b-versatile"])
+    model: str = Field(description="The model that answered.", examples=["llama-3.3-70b-versatile"])
     run_id: str
     route: str | None = Field(None, examples=["agronomy"])
     confidence: float | None = Field(None, ge=0, le=1)

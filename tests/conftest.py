@@ -86,3 +86,49 @@ def fake_weather() -> Iterator[tuple[FakeWeather, str]]:
     weather = FakeWeather()
     with serve_in_thread(weather.app()) as url:
         yield weather, f"{url}/v1"
+
+
+def _postgres_admin_url() -> str:
+    return os.environ.get("ALIM_TEST_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the real PostgreSQL server (dropped at the end of the session).
+
+    Unreachable Postgres skips these tests locally but fails them in CI (CI=true)."""
+    import uuid
+
+    import psycopg
+
+    admin = _postgres_admin_url()
+    try:
+        conn = psycopg.connect(admin, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI: {exc}")
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    name = f"alim_test_{uuid.uuid4().hex[:10]}"
+    with conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = admin.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The real Redis on 127.0.0.1:6379 (db 15 for tests); skipped locally, failed in CI."""
+    import redis
+
+    url = os.environ.get("ALIM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is required in CI: {exc}")
+        pytest.skip(f"Redis not reachable: {exc}")
+    return url

@@ -308,7 +308,9 @@ class KnowledgeIndex:
         sample = self._by_language[language][2]
         overall = np.concatenate([s for _, _, s in self._by_language.values()]) @ q[0]
         n = len(sample)
-        return float(((sample @ q[0]).sum() + BASELINE_PRIOR * overall.mean()) / (n + BASELINE_PRIOR))
+        return float(
+            ((sample @ q[0]).sum() + BASELINE_PRIOR * overall.mean()) / (n + BASELINE_PRIOR)
+        )
 
     def _dense(self, q: np.ndarray, fetch_k: int) -> tuple[dict[int, float], dict[int, float]]:
         """Top candidates of every language, with cosine and language-debiased relevance."""

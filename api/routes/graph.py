@@ -26,7 +26,10 @@ ERRORS: dict[int | str, dict[str, object]] = {
     413: {"model": ErrorBody, "description": "Body too large."},
     422: {"model": ErrorBody, "description": "Invalid body (empty or over-long message, …)."},
     429: {"model": ErrorBody, "description": "`rate_limited`; see Retry-After."},
-    503: {"model": ErrorBody, "description": "`provider_unavailable` / `checkpointer_unavailable`."},
+    503: {
+        "model": ErrorBody,
+        "description": "`provider_unavailable` / `checkpointer_unavailable`.",
+    },
 }
 
 STREAM_DOC = """Server-Sent Events, in this order:

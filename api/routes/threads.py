@@ -39,8 +39,12 @@ async def list_threads(
     return ThreadList(
         threads=[
             ThreadSummary(
-                thread_id=t.thread_id, title=t.title, created_at=t.created_at,
-                updated_at=t.updated_at, message_count=t.message_count, status=t.status,
+                thread_id=t.thread_id,
+                title=t.title,
+                created_at=t.created_at,
+                updated_at=t.updated_at,
+                message_count=t.message_count,
+                status=t.status,
             )
             for t in infos
         ]
@@ -54,8 +58,11 @@ async def get_thread(
     """A thread's messages, oldest first."""
     info, messages = await engine.history(Owner(partner.name, user_id), thread_id)
     return ThreadDetail(
-        thread_id=info.thread_id, title=info.title, created_at=info.created_at,
-        updated_at=info.updated_at, status=info.status,
+        thread_id=info.thread_id,
+        title=info.title,
+        created_at=info.created_at,
+        updated_at=info.updated_at,
+        status=info.status,
         messages=[MessageOut(**m) for m in messages],
     )
 

@@ -1,0 +1,84 @@
+"""The FastAPI app factory. Resources (checkpointer, database, index, models) are opened in the
+lifespan, never at import time: `uvicorn api.app:create_app --factory`, or `alim serve`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from alim import __version__
+from alim.engine import Engine
+from alim.keys import KeyStore, check_production_keys
+from alim.llm import ModelChain
+from alim.settings import Settings, get_settings
+from api.errors import install_error_handlers
+from api.middleware import RequestContextMiddleware
+from api.routes import graph, health, threads
+from graphs.deps import GraphDeps
+
+log = logging.getLogger("alim.api")
+
+DESCRIPTION = """ALİM answers farmers' questions (Azerbaijani, English, Russian) from a curated
+agronomy knowledge base and weather forecasts, and hands low-confidence questions to a human.
+
+Authenticate with the `X-API-Key` header. Every error has the body
+`{"detail": …, "code": …, "request_id": …}`; every response carries `X-Request-ID`."""
+
+
+def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        graph_deps = deps or GraphDeps(settings)
+        graph_deps.warm_up()
+        ModelChain.for_choice("", settings, graph_deps.models)  # a bad model config fails here
+        async with Engine.open(settings, graph_deps) as engine:
+            keys = KeyStore(engine.persistence.db, settings)
+            await check_production_keys(settings, keys)
+            app.state.engine = engine
+            app.state.keys = keys
+            app.state.deps = graph_deps
+            log.info(
+                "ALİM ready (%s checkpoints, model %s)",
+                engine.persistence.kind,
+                settings.primary_provider,
+            )
+            yield
+
+    app = FastAPI(
+        title="ALİM API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE", "PUT"],
+            allow_headers=["X-API-Key", "Content-Type", "X-Request-ID"],
+            expose_headers=[
+                "X-Request-ID",
+                "Retry-After",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset",
+            ],
+        )
+    app.add_middleware(RequestContextMiddleware, max_body=settings.max_body_bytes)
+    app.include_router(health.router)
+    for router in (graph.router, threads.router):
+        app.include_router(router, prefix="/api/v1")
+    return app
+
+
+def app_factory() -> Any:  # pragma: no cover - convenience for `uvicorn api.app:app_factory`
+    return create_app()
