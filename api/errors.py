@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,7 +30,11 @@ def request_id_of(request: Request) -> str | None:
 
 
 def error_response(
-    request: Request, status: int, code: str, detail: str, headers: dict[str, str] | None = None
+    request: Request,
+    status: int,
+    code: str,
+    detail: str,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     return JSONResponse(
         {"detail": detail, "code": code, "request_id": request_id_of(request)},
