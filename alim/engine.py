@@ -35,6 +35,7 @@ from alim.events import (
     TokenEvent,
     TurnResult,
 )
+from alim.logs import partner_var, run_var, thread_var
 from alim.persistence import Persistence, open_persistence
 from alim.settings import Settings
 from alim.threads import Owner, ThreadInfo, thread_key
@@ -88,6 +89,9 @@ class Turn:
         await self._stack.aclose()
 
     async def events(self) -> AsyncIterator[Event]:
+        thread_var.set(self.thread_id)
+        run_var.set(self.run_id)
+        partner_var.set(self.request.owner.partner)
         try:
             yield MetadataEvent(self.thread_id, self.run_id)
             async for event in self._run():

@@ -69,6 +69,15 @@ class Settings(BaseSettings):
     sse_ping_seconds: float = Field(15.0, gt=0, description="Heartbeat comment interval.")
     cors_origins: list[str] = Field(default_factory=list)
     run_timeout: float = Field(120.0, gt=0, description="Deadline of one turn, in seconds.")
+    rate_limit_per_minute: int = Field(120, ge=1, description="Default requests/minute per key.")
+    max_streams_per_key: int = Field(20, ge=1, description="Default concurrent streams per key.")
+    redis_url: str | None = Field(None, description="Shared rate-limit counters (replicas).")
+    shutdown_grace_seconds: float = Field(10.0, ge=0)
+    retention_idle_days: float | None = Field(
+        None, gt=0, description="Delete threads idle longer than this (off when unset)."
+    )
+    retention_interval_seconds: float = Field(3600.0, gt=0)
+    pii_masking: bool = Field(True, description="Mask phones, FIN codes, e-mails for hosted LLMs.")
 
     # Persistence
     checkpointer: Literal["sqlite", "postgres", "memory"] = "sqlite"

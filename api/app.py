@@ -3,6 +3,7 @@ lifespan, never at import time: `uvicorn api.app:create_app --factory`, or `alim
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from alim.llm import ModelChain
 from alim.settings import Settings, get_settings
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
+from api.ratelimit import MemoryCounters, RateLimiter, RedisCounters
 from api.routes import graph, health, threads
 from graphs.deps import GraphDeps
 
@@ -28,6 +30,29 @@ agronomy knowledge base and weather forecasts, and hands low-confidence question
 
 Authenticate with the `X-API-Key` header. Every error has the body
 `{"detail": …, "code": …, "request_id": …}`; every response carries `X-Request-ID`."""
+
+
+def make_limiter(settings: Settings) -> RateLimiter:
+    counters: Any = RedisCounters(settings.redis_url) if settings.redis_url else MemoryCounters()
+    return RateLimiter(counters, settings.rate_limit_per_minute, settings.max_streams_per_key)
+
+
+def start_retention(settings: Settings, engine: Engine) -> asyncio.Task[None] | None:
+    """The periodic retention task (idle threads deleted, old checkpoints pruned)."""
+    if settings.retention_idle_days is None:
+        return None
+
+    async def loop() -> None:
+        from alim.retention import prune
+
+        while True:
+            try:
+                await prune(engine.persistence, idle_days=settings.retention_idle_days)
+            except Exception:  # retention must never take the server down; retry next time
+                log.exception("retention run failed")
+            await asyncio.sleep(settings.retention_interval_seconds)
+
+    return asyncio.create_task(loop(), name="alim-retention")
 
 
 def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) -> FastAPI:

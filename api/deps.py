@@ -10,7 +10,9 @@ from fastapi.security import APIKeyHeader
 from alim.engine import Engine
 from alim.errors import Forbidden, Unauthorized
 from alim.keys import KeyStore, Partner
+from alim.logs import partner_var
 from alim.settings import Settings
+from api.ratelimit import RateLimiter
 
 api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="Your partner API key."
@@ -29,7 +31,12 @@ def get_keys(request: Request) -> KeyStore:
     return request.app.state.keys  # type: ignore[no-any-return]
 
 
+def get_limiter(request: Request) -> RateLimiter:
+    return request.app.state.limiter  # type: ignore[no-any-return]
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
+LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 KeysDep = Annotated[KeyStore, Depends(get_keys)]
 
@@ -41,6 +48,7 @@ async def authenticate(
     if partner is None:
         raise Unauthorized("missing or unknown X-API-Key")
     request.state.partner = partner.name
+    partner_var.set(partner.name)
     limiter = getattr(request.app.state, "limiter", None)
     if limiter is not None:
         await limiter.check_request(request, partner)

@@ -7,6 +7,8 @@ import re
 import uuid
 from typing import Any
 
+from alim.logs import request_id_var
+
 Scope = dict[str, Any]
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 SECURITY_HEADERS = [
@@ -33,15 +35,20 @@ class RequestContextMiddleware:
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        request_id_var.set(request_id)
 
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [
-                    *message["headers"],
-                    (b"x-request-id", request_id.encode()),
-                    *SECURITY_HEADERS,
-                ]
+                extra = [(b"x-request-id", request_id.encode()), *SECURITY_HEADERS]
+                limits = scope["state"].get("ratelimit")
+                if limits is not None:
+                    limit, remaining, reset = limits
+                    extra += [
+                        (b"x-ratelimit-limit", str(limit).encode()),
+                        (b"x-ratelimit-remaining", str(remaining).encode()),
+                        (b"x-ratelimit-reset", str(reset).encode()),
+                    ]
+                message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
         length = headers.get(b"content-length")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
 
 from alim.offline import Grounding
+from alim.privacy import mask_pii
+from graphs.messages import text_of
 
 LANGUAGE_NAMES = {"az": "Azerbaijani", "en": "English", "ru": "Russian"}
 HISTORY_MESSAGES = 6
@@ -19,8 +21,10 @@ decline and say what you can help with."""
 
 
 def build_messages(
-    g: Grounding, history: list[AnyMessage], instructions: str = ""
+    g: Grounding, history: list[AnyMessage], instructions: str = "", *, mask: bool = True
 ) -> list[BaseMessage]:
+    """The prompt for a hosted model. With `mask`, personal data in the user's words (phones,
+    FIN codes, e-mails) is masked: it never leaves the process."""
     system = SYSTEM.format(language=LANGUAGE_NAMES.get(g.language, "Azerbaijani"), route=g.route)
     if instructions:
         system += "\n" + instructions
@@ -42,8 +46,13 @@ def build_messages(
         context.append(f"Farm profile: {g.profile}")
     if g.needs_question:
         context.append("The user announced a question without asking it: invite it.")
-    prior = [m for m in history[:-1] if m.type in ("human", "ai")][-HISTORY_MESSAGES:]
-    user = g.question
+    clean = mask_pii if mask else (lambda text: text)
+    prior: list[BaseMessage] = []
+    for m in [m for m in history[:-1] if m.type in ("human", "ai")][-HISTORY_MESSAGES:]:
+        cls = HumanMessage if m.type == "human" else AIMessage
+        prior.append(cls(clean(text_of(m))))
+    question = clean(g.question)
+    user = question
     if context:
-        user = "Context:\n\n" + "\n\n".join(context) + f"\n\nQuestion: {g.question}"
+        user = "Context:\n\n" + "\n\n".join(context) + f"\n\nQuestion: {question}"
     return [SystemMessage(system), *prior, HumanMessage(user)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import asdict
 
 from fastapi import APIRouter
@@ -12,7 +13,7 @@ from starlette.background import BackgroundTask
 from alim.engine import TurnRequest
 from alim.keys import Partner
 from alim.threads import Owner
-from api.deps import ChatPartner, EngineDep, SettingsDep
+from api.deps import ChatPartner, EngineDep, LimiterDep, SettingsDep
 from api.schemas import ChatRequest, ErrorBody, InvokeResponse
 from api.sse import to_sse
 from graphs.context import Context
@@ -74,18 +75,32 @@ async def invoke(body: ChatRequest, partner: ChatPartner, engine: EngineDep) -> 
     description=STREAM_DOC,
 )
 async def stream(
-    body: ChatRequest, partner: ChatPartner, engine: EngineDep, settings: SettingsDep
+    body: ChatRequest,
+    partner: ChatPartner,
+    engine: EngineDep,
+    settings: SettingsDep,
+    limiter: LimiterDep,
 ) -> EventSourceResponse:
     """Send a message and receive the answer as it is generated."""
-    turn = await engine.begin(turn_request(body, partner))
+    held = AsyncExitStack()  # the stream slot and the thread lock, released exactly once
+    await held.enter_async_context(limiter.stream_slot(partner))
+    try:
+        turn = await engine.begin(turn_request(body, partner))
+    except BaseException:
+        await held.aclose()
+        raise
+    held.push_async_callback(turn.aclose)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        async for event in turn.events():
-            yield to_sse(event)
+        try:
+            async for event in turn.events():
+                yield to_sse(event)
+        finally:
+            await held.aclose()
 
     return EventSourceResponse(
         events(),
-        ping=int(settings.sse_ping_seconds) or 1,
-        background=BackgroundTask(turn.aclose),  # releases the thread if never iterated
+        ping=settings.sse_ping_seconds,
+        background=BackgroundTask(held.aclose),  # if the client left before the first event
         headers={"X-Accel-Buffering": "no"},
     )

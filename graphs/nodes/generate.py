@@ -86,7 +86,9 @@ def make_generate(deps: GraphDeps):  # type: ignore[no-untyped-def]
         g = grounding_of(state)
         ctx = context_of(runtime)
         chain = ModelChain.for_choice(ctx.model, deps.settings, deps.models)
-        messages = build_messages(g, state["messages"], ctx.instructions)
+        messages = build_messages(
+            g, state["messages"], ctx.instructions, mask=deps.settings.pii_masking
+        )
         answer: AIMessageChunk | None = None
         provider = chain.primary
         async for used, chunk in chain.astream(messages, g.model_dump()):
