@@ -357,17 +357,20 @@ def serve(
     """Serve the HTTP API (uvicorn)."""
     import uvicorn
 
+    from alim.logs import configure_logging
     from alim.settings import get_settings
 
     settings = get_settings()
     _deps()  # build the index before accepting traffic, with a progress bar
+    configure_logging(settings.log_level)
     uvicorn.run(
         "api.app:create_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level=settings.log_level.lower(),
+        log_config=None,  # keep ALİM's JSON logging
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) or None,
     )
 
 

@@ -14,6 +14,7 @@ import hashlib
 import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from alim.errors import ThreadBusy
@@ -34,12 +35,21 @@ class Database:
         await self.run("SELECT 1", (), "one")
 
     @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Statements run inside the block commit together or not at all."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    @asynccontextmanager
     async def run_lock(self, key: str) -> AsyncIterator[None]:
         raise NotImplementedError
         yield  # pragma: no cover
 
 
 class SqliteDatabase(Database):
+    """One aiosqlite connection; an asyncio lock serialises statements so that a transaction
+    never takes in another coroutine's writes."""
+
     kind = "sqlite"
 
     def __init__(self, connection: Any):
@@ -48,19 +58,49 @@ class SqliteDatabase(Database):
         self.conn = connection
         self.conn.row_factory = aiosqlite.Row
         self._busy: set[str] = set()
+        self._lock = asyncio.Lock()
+        self._in_tx: ContextVar[bool] = ContextVar(f"sqlite_tx_{id(self)}", default=False)
 
-    async def run(self, sql: str, params: tuple[Any, ...] = (), fetch: str = "") -> Any:
+    async def _execute(self, sql: str, params: tuple[Any, ...], fetch: str, commit: bool) -> Any:
         cursor = await self.conn.execute(self.sql(sql), params)
         try:
             if fetch == "one":
                 row = await cursor.fetchone()
-                return dict(row) if row is not None else None
-            if fetch == "all":
-                return [dict(r) for r in await cursor.fetchall()]
-            await self.conn.commit()
-            return None
+                result: Any = dict(row) if row is not None else None
+            elif fetch == "all":
+                result = [dict(r) for r in await cursor.fetchall()]
+            else:
+                result = None
+            if commit and self.conn.in_transaction:
+                await self.conn.commit()
+            return result
         finally:
             await cursor.close()
+
+    async def run(self, sql: str, params: tuple[Any, ...] = (), fetch: str = "") -> Any:
+        if self._in_tx.get():
+            return await self._execute(sql, params, fetch, commit=False)
+        async with self._lock:
+            return await self._execute(sql, params, fetch, commit=True)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        if self._in_tx.get():
+            yield
+            return
+        async with self._lock:
+            token = self._in_tx.set(True)
+            try:
+                if self.conn.in_transaction:
+                    await self.conn.commit()
+                await self.conn.execute("BEGIN")
+                yield
+                await self.conn.commit()
+            except BaseException:
+                await self.conn.rollback()
+                raise
+            finally:
+                self._in_tx.reset(token)
 
     @asynccontextmanager
     async def run_lock(self, key: str) -> AsyncIterator[None]:
@@ -85,15 +125,36 @@ class PostgresDatabase(Database):
 
     def __init__(self, pool: Any):
         self.pool = pool
+        self._tx_conn: ContextVar[Any] = ContextVar(f"pg_tx_{id(self)}", default=None)
 
-    async def run(self, sql: str, params: tuple[Any, ...] = (), fetch: str = "") -> Any:
-        async with self.pool.connection() as conn, conn.cursor() as cur:
-            await cur.execute(self.sql(sql), params)
+    @staticmethod
+    async def _execute(conn: Any, sql: str, params: tuple[Any, ...], fetch: str) -> Any:
+        async with conn.cursor() as cur:
+            await cur.execute(sql, params)
             if fetch == "one":
                 return await cur.fetchone()
             if fetch == "all":
                 return await cur.fetchall()
             return None
+
+    async def run(self, sql: str, params: tuple[Any, ...] = (), fetch: str = "") -> Any:
+        conn = self._tx_conn.get()
+        if conn is not None:
+            return await self._execute(conn, self.sql(sql), params, fetch)
+        async with self.pool.connection() as conn:
+            return await self._execute(conn, self.sql(sql), params, fetch)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        if self._tx_conn.get() is not None:
+            yield
+            return
+        async with self.pool.connection() as conn, conn.transaction():
+            token = self._tx_conn.set(conn)
+            try:
+                yield
+            finally:
+                self._tx_conn.reset(token)
 
     @asynccontextmanager
     async def run_lock(self, key: str) -> AsyncIterator[None]:

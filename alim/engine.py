@@ -8,8 +8,10 @@ result = await engine.invoke(request)   # the same, folded into a TurnResult
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -18,9 +20,12 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage
 
+from alim.analytics import Analytics
 from alim.errors import (
     AlimError,
+    AwaitingHuman,
     CheckpointerUnavailable,
+    Conflict,
     InvalidRequest,
     NotFound,
     ProviderUnavailable,
@@ -35,15 +40,17 @@ from alim.events import (
     TokenEvent,
     TurnResult,
 )
+from alim.handoff import Escalation, EscalationStore
 from alim.logs import partner_var, run_var, thread_var
 from alim.persistence import Persistence, open_persistence
 from alim.settings import Settings
 from alim.threads import Owner, ThreadInfo, thread_key
+from alim.webhooks import Outbox, WebhookStore
 from graphs.context import Context
 from graphs.messages import now_iso, text_of
 
 log = logging.getLogger(__name__)
-ANSWER_NODES = frozenset({"generate", "escalate"})
+ANSWER_NODES = frozenset({"generate", "escalate", "await_human"})
 """Nodes whose message tokens the user sees."""
 
 
@@ -80,6 +87,8 @@ class Turn:
         self.info = info
         self.run_id = str(uuid.uuid4())
         self._stack = stack
+        self._started = time.monotonic()
+        self._first_token: float | None = None
 
     @property
     def thread_id(self) -> str:
@@ -92,12 +101,17 @@ class Turn:
         thread_var.set(self.thread_id)
         run_var.set(self.run_id)
         partner_var.set(self.request.owner.partner)
+        outcome = "error"
         try:
             yield MetadataEvent(self.thread_id, self.run_id)
             async for event in self._run():
                 yield event
+            outcome = "ok"
         except AlimError as exc:
             yield ErrorEvent(exc.code, exc.message)
+        except (asyncio.CancelledError, GeneratorExit):
+            outcome = "cancelled"
+            raise
         except Exception as exc:
             if _storage_error(exc):
                 log.warning("checkpoint store error in run %s: %s", self.run_id, type(exc).__name__)
@@ -108,12 +122,13 @@ class Turn:
                 yield ErrorEvent("internal_error", f"internal error (run {self.run_id})")
         finally:
             await self.aclose()
+            if outcome != "ok":
+                await self._record_failure(outcome)
         yield DoneEvent()
 
-    async def _run(self) -> AsyncIterator[Event]:
+    def _config(self) -> dict[str, Any]:
         req = self.request
-        graph = self.engine.graph
-        config = {
+        return {
             "configurable": {"thread_id": self.info.key},
             "run_id": self.run_id,
             "metadata": {
@@ -123,6 +138,11 @@ class Turn:
                 **req.metadata,
             },
         }
+
+    async def _run(self) -> AsyncIterator[Event]:
+        req = self.request
+        graph = self.engine.graph
+        config = self._config()
         message = HumanMessage(
             req.message, id=str(uuid.uuid4()), additional_kwargs={"created_at": now_iso()}
         )
@@ -130,10 +150,13 @@ class Turn:
         if req.profile is not None:
             state_in["profile"] = req.profile
         final: dict[str, Any] = {}
-        streamed = False
+        interrupted = False
+        deadline = self._started + self.engine.settings.run_timeout
         async for mode, payload in graph.astream(
             state_in, config, context=req.context, stream_mode=["tasks", "messages", "updates"]
         ):
+            if time.monotonic() > deadline:
+                raise AlimError("the run took too long", code="run_timeout", status=504)
             if mode == "tasks":
                 if "input" in payload:
                     yield NodeEvent(payload["name"])
@@ -142,18 +165,21 @@ class Turn:
                 if meta.get("langgraph_node") in ANSWER_NODES and isinstance(chunk, BaseMessage):
                     text = text_of(chunk)
                     if text:
-                        streamed = True
-                        yield TokenEvent(text)
+                        yield self._token(text)
             elif mode == "updates":
-                for update in payload.values():
-                    if isinstance(update, dict):
+                for node, update in payload.items():
+                    if node == "__interrupt__":
+                        interrupted = True
+                    elif isinstance(update, dict):
                         final.update(update)
-        if not streamed:
+        if self._first_token is None:
             answer = [m for m in final.get("messages", []) if m.type == "ai"]
-            if answer:
-                yield TokenEvent(text_of(answer[-1]))
-        if final.get("route") is None and not final.get("messages"):
+            text = final.get("handoff") or (text_of(answer[-1]) if answer else "")
+            if text:
+                yield self._token(text)
+        if final.get("route") is None:
             raise ProviderUnavailable("the run produced no answer")
+        escalation_id = await self._finish(final, interrupted)
         yield SourcesEvent(
             sources=final.get("sources") or [],
             confidence=final.get("confidence"),
@@ -162,11 +188,101 @@ class Turn:
             route=final.get("route"),
             model=final.get("model"),
             usage=final.get("usage"),
+            escalation_id=escalation_id,
         )
-        state = await graph.aget_state(config)
-        await self.engine.threads.record_messages(
-            self.info.key, len(state.values.get("messages", []))
-        )
+
+    def _token(self, text: str) -> TokenEvent:
+        if self._first_token is None:
+            self._first_token = time.monotonic()
+        return TokenEvent(text)
+
+    def _timing(self) -> dict[str, Any]:
+        done = time.monotonic()
+        return {
+            "latency_ms": round((done - self._started) * 1000, 1),
+            "ttft_ms": round((self._first_token - self._started) * 1000, 1)
+            if self._first_token is not None
+            else None,
+        }
+
+    async def _finish(self, final: dict[str, Any], interrupted: bool) -> str | None:
+        """Bookkeeping of a completed turn, in one transaction: message count, escalation,
+        thread status, the run's analytics row and the webhook events."""
+        engine = self.engine
+        owner = self.request.owner
+        state = await engine.graph.aget_state(self._config())
+        count = len(state.values.get("messages", []))
+        usage = final.get("usage") or {}
+        base = {"conversation_id": self.thread_id, "user_id": owner.user_id}
+        escalation_id = None
+        async with engine.persistence.db.transaction():
+            await engine.threads.record_messages(self.info.key, count)
+            if self.info.message_count == 0:
+                await engine.outbox.emit(
+                    owner.partner, "conversation.created", {**base, "title": self.info.title}
+                )
+            await engine.outbox.emit(
+                owner.partner,
+                "message.received",
+                {**base, "run_id": self.run_id, "route": final.get("route")},
+            )
+            if interrupted:
+                escalation = await engine.escalations.open(
+                    partner=owner.partner,
+                    user_id=owner.user_id,
+                    thread_id=self.thread_id,
+                    thread_key=self.info.key,
+                    run_id=self.run_id,
+                    question=self.request.message,
+                    reason=final.get("escalation_reason") or "low_confidence",
+                    confidence=final.get("confidence"),
+                    sources=final.get("sources") or [],
+                )
+                escalation_id = escalation.id
+                await engine.threads.set_status(self.info.key, "awaiting_human")
+                await engine.outbox.emit(
+                    owner.partner,
+                    "conversation.escalated",
+                    {
+                        **base,
+                        "escalation_id": escalation.id,
+                        "reason": escalation.reason,
+                        "confidence": escalation.confidence,
+                    },
+                )
+            await engine.analytics.record_run(
+                run_id=self.run_id,
+                partner=owner.partner,
+                user_id=owner.user_id,
+                thread_id=self.thread_id,
+                thread_key=self.info.key,
+                route=final.get("route"),
+                confidence=final.get("confidence"),
+                escalated=bool(final.get("escalated")),
+                escalation_reason=final.get("escalation_reason"),
+                outcome="ok",
+                tokens=usage.get("total_tokens"),
+                model=final.get("model"),
+                **self._timing(),
+            )
+        return escalation_id
+
+    async def _record_failure(self, outcome: str) -> None:
+        owner = self.request.owner
+        try:
+            await asyncio.shield(
+                self.engine.analytics.record_run(
+                    run_id=self.run_id,
+                    partner=owner.partner,
+                    user_id=owner.user_id,
+                    thread_id=self.thread_id,
+                    thread_key=self.info.key,
+                    outcome=outcome,
+                    **self._timing(),
+                )
+            )
+        except Exception:  # analytics must never hide the run's own failure
+            log.warning("could not record the failed run %s", self.run_id)
 
 
 class Engine:
@@ -174,6 +290,10 @@ class Engine:
         self.graph = graph
         self.persistence = persistence
         self.threads = persistence.threads
+        self.escalations = EscalationStore(persistence.db)
+        self.webhooks = WebhookStore(persistence.db)
+        self.outbox = Outbox(persistence.db)
+        self.analytics = Analytics(persistence.db)
         self.settings = settings
 
     @classmethod
@@ -207,6 +327,11 @@ class Engine:
         try:
             await stack.enter_async_context(self.threads.lock(thread_key(request.owner, thread_id)))
             info = await self.threads.ensure(request.owner, thread_id, request.message)
+            if info.status == "awaiting_human":
+                raise AwaitingHuman(
+                    "this conversation is waiting for an agronomist's reply; new messages are "
+                    "accepted once the expert has answered"
+                )
         except BaseException:
             await stack.aclose()
             raise
@@ -240,6 +365,7 @@ class Engine:
             escalation_reason=summary.escalation_reason,
             sources=summary.sources,
             usage=summary.usage,
+            escalation_id=summary.escalation_id,
         )
 
     # ------------------------------------------------------------------ threads
@@ -272,9 +398,49 @@ class Engine:
                         "content": text_of(m),
                         "created_at": meta.get("created_at"),
                         "sources": meta.get("sources") or [],
+                        "from_human": bool(meta.get("from_human")),
                     }
                 )
         return info, messages
+
+    async def resume(
+        self, partner: str, escalation_id: str, answer: str, agent_id: str
+    ) -> Escalation:
+        """An agronomist answers an escalation: the paused graph resumes with the answer."""
+        from langgraph.types import Command
+
+        if not answer.strip():
+            raise InvalidRequest("answer is empty", code="answer_empty")
+        escalation = await self.escalations.get(partner, escalation_id)
+        if escalation is None:
+            raise NotFound("escalation not found", code="escalation_not_found")
+        if escalation.status != "open":
+            raise Conflict("this escalation is already resolved", code="escalation_resolved")
+        config = {"configurable": {"thread_id": escalation.thread_key}}
+        async with self.threads.lock(escalation.thread_key):
+            await self.graph.ainvoke(
+                Command(resume={"answer": answer.strip(), "agent_id": agent_id}), config
+            )
+            state = await self.graph.aget_state(config)
+            async with self.persistence.db.transaction():
+                await self.escalations.resolve(escalation_id, answer.strip(), agent_id)
+                await self.threads.set_status(escalation.thread_key, "active")
+                await self.threads.record_messages(
+                    escalation.thread_key, len(state.values.get("messages", []))
+                )
+                await self.outbox.emit(
+                    partner,
+                    "conversation.resolved",
+                    {
+                        "conversation_id": escalation.thread_id,
+                        "user_id": escalation.user_id,
+                        "escalation_id": escalation_id,
+                        "assigned_agent": agent_id,
+                    },
+                )
+        resolved = await self.escalations.get(partner, escalation_id)
+        assert resolved is not None
+        return resolved
 
     async def delete_thread(self, owner: Owner, thread_id: str) -> None:
         info = await self.thread(owner, thread_id)

@@ -53,6 +53,18 @@ class ThreadBusy(AlimError):
     status = 409
 
 
+class AwaitingHuman(AlimError):
+    """The thread waits for an agronomist's reply; new messages are refused until then."""
+
+    code = "awaiting_human"
+    status = 409
+
+
+class Conflict(AlimError):
+    code = "conflict"
+    status = 409
+
+
 class RateLimited(AlimError):
     code = "rate_limited"
     status = 429

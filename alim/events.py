@@ -39,6 +39,8 @@ class SourcesEvent:
     route: str | None
     model: str | None
     usage: dict[str, int] | None = None
+    escalation_id: str | None = None
+    """Set when the turn waits for an agronomist."""
 
 
 @dataclass(frozen=True)
@@ -69,3 +71,4 @@ class TurnResult:
     escalation_reason: str | None
     sources: list[dict[str, Any]] = field(default_factory=list)
     usage: dict[str, int] | None = None
+    escalation_id: str | None = None

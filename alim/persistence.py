@@ -29,10 +29,19 @@ class Persistence:
         self.threads = ThreadRegistry(self.db)
 
     async def setup(self) -> None:
+        from alim.analytics import Analytics
+        from alim.handoff import EscalationStore
         from alim.keys import KeyStore
+        from alim.webhooks import WebhookStore
 
         await self.threads.setup()
-        await KeyStore(self.db).setup()
+        for store in (
+            KeyStore(self.db),
+            EscalationStore(self.db),
+            WebhookStore(self.db),
+            Analytics(self.db),
+        ):
+            await store.setup()
 
     async def ping(self) -> None:
         """Raise CheckpointerUnavailable unless the store answers."""

@@ -17,10 +17,11 @@ from alim.engine import Engine
 from alim.keys import KeyStore, check_production_keys
 from alim.llm import ModelChain
 from alim.settings import Settings, get_settings
+from alim.webhooks import Dispatcher
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.ratelimit import MemoryCounters, RateLimiter, RedisCounters
-from api.routes import graph, health, threads
+from api.routes import analytics, graph, handoff, health, threads
 from graphs.deps import GraphDeps
 
 log = logging.getLogger("alim.api")
@@ -69,12 +70,25 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
             app.state.engine = engine
             app.state.keys = keys
             app.state.deps = graph_deps
+            app.state.limiter = make_limiter(settings)
+            dispatcher = Dispatcher(engine.persistence.db)
+            background = [asyncio.create_task(dispatcher.run_forever(), name="alim-webhooks")]
+            retention = start_retention(settings, engine)
+            if retention is not None:
+                background.append(retention)
             log.info(
                 "ALİM ready (%s checkpoints, model %s)",
                 engine.persistence.kind,
                 settings.primary_provider,
             )
-            yield
+            try:
+                yield
+            finally:
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
+                await dispatcher.aclose()
+                await app.state.limiter.aclose()
 
     app = FastAPI(
         title="ALİM API",
@@ -100,7 +114,7 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
         )
     app.add_middleware(RequestContextMiddleware, max_body=settings.max_body_bytes)
     app.include_router(health.router)
-    for router in (graph.router, threads.router):
+    for router in (graph.router, threads.router, handoff.router, analytics.router):
         app.include_router(router, prefix="/api/v1")
     return app
 

@@ -56,23 +56,35 @@ class RequestContextMiddleware:
             await self._too_large(send_with_headers, request_id)
             return
 
-        received = 0
-        too_large = False
+        if scope.get("method") in ("POST", "PUT", "PATCH"):
+            # Read the (small) body up front, so an oversized chunked body is refused with 413
+            # before any handler parses it; then replay it to the app.
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    break
+                chunks.append(message.get("body", b""))
+                size += len(chunks[-1])
+                if size > self.max_body:
+                    await self._too_large(send_with_headers, request_id)
+                    return
+                if not message.get("more_body", False):
+                    break
+            body = b"".join(chunks)
+            replayed = False
 
-        async def limited_receive() -> dict[str, Any]:
-            nonlocal received, too_large
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body:
-                    too_large = True
-                    raise _BodyTooLarge
-            return message
+            async def replay() -> dict[str, Any]:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()  # type: ignore[no-any-return]
 
-        try:
-            await self.app(scope, limited_receive, send_with_headers)
-        except _BodyTooLarge:
-            await self._too_large(send_with_headers, request_id)
+            await self.app(scope, replay, send_with_headers)
+            return
+        await self.app(scope, receive, send_with_headers)
 
     async def _too_large(self, send: Any, request_id: str) -> None:
         body = json.dumps(
@@ -93,7 +105,3 @@ class RequestContextMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-class _BodyTooLarge(Exception):
-    pass

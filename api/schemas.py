@@ -82,6 +82,9 @@ class InvokeResponse(BaseModel):
     escalation_reason: Literal["low_confidence", "user_requested"] | None = None
     sources: list[Source] = Field(default_factory=list)
     usage: dict[str, Any] | None = Field(None, description="Token usage, when reported.")
+    escalation_id: str | None = Field(
+        None, description="When escalated: the escalation an agronomist will answer."
+    )
 
 
 class ThreadSummary(BaseModel):
@@ -102,6 +105,7 @@ class MessageOut(BaseModel):
     content: str
     created_at: str | None = None
     sources: list[Source] | None = None
+    from_human: bool = Field(False, description="Written by a human agronomist.")
 
 
 class ThreadDetail(BaseModel):

@@ -15,12 +15,12 @@ from langgraph.graph import END, START, StateGraph
 from graphs.context import Context
 from graphs.deps import GraphDeps
 from graphs.nodes.assess import assess
-from graphs.nodes.escalate import escalate
+from graphs.nodes.escalate import await_human, escalate
 from graphs.nodes.generate import make_generate
 from graphs.nodes.retrieve import make_retrieve
 from graphs.nodes.route import make_route
 from graphs.nodes.weather import make_retrieve_weather
-from graphs.routing import after_assess, after_route
+from graphs.routing import after_assess, after_escalate, after_route
 from graphs.state import InputState, State
 
 
@@ -32,6 +32,7 @@ def build_graph(deps: GraphDeps, checkpointer: Any = None, **compile_kwargs: Any
     builder.add_node("assess", assess)
     builder.add_node("generate", make_generate(deps))
     builder.add_node("escalate", escalate)
+    builder.add_node("await_human", await_human)
 
     builder.add_edge(START, "route")
     builder.add_conditional_edges("route", after_route)
@@ -39,5 +40,6 @@ def build_graph(deps: GraphDeps, checkpointer: Any = None, **compile_kwargs: Any
     builder.add_edge("retrieve", "assess")
     builder.add_conditional_edges("assess", after_assess)
     builder.add_edge("generate", END)
-    builder.add_edge("escalate", END)
+    builder.add_conditional_edges("escalate", after_escalate)
+    builder.add_edge("await_human", END)
     return builder.compile(checkpointer=checkpointer, name="alim", **compile_kwargs)

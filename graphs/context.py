@@ -25,6 +25,9 @@ class Context:
     """Answer language; auto = the language of the question."""
     instructions: str = ""
     """Extra instructions appended to the system prompt (per partner)."""
+    human_handoff: bool = True
+    """Escalations pause the thread until an agronomist replies (needs a checkpointer); when
+    off, the hand-off message is the answer and the turn ends."""
 
 
 def context_of(runtime: object) -> Context:

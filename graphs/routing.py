@@ -20,3 +20,10 @@ def after_route(state: State) -> Literal["retrieve", "retrieve_weather", "genera
 
 def after_assess(state: State) -> Literal["generate", "escalate"]:
     return "escalate" if state.get("escalated") else "generate"
+
+
+def after_escalate(state: State) -> Literal["await_human", "__end__"]:
+    """Pause for a human unless the hand-off message already ended the turn."""
+    messages = state.get("messages") or []
+    ended = bool(messages) and messages[-1].type == "ai"
+    return "__end__" if ended else "await_human"

@@ -56,6 +56,8 @@ class State(InputState):
     """low_confidence | user_requested"""
     sources: NotRequired[list[dict[str, Any]]]
     """Cited sources of the answer: [{id, title, score}]."""
+    handoff: NotRequired[str | None]
+    """The hand-off message shown to the user while an agronomist takes over."""
     model: NotRequired[str]
     """The model that produced the answer."""
     usage: NotRequired[dict[str, int] | None]
@@ -74,6 +76,7 @@ TURN_RESET: dict[str, Any] = {
     "escalated": False,
     "escalation_reason": None,
     "sources": [],
+    "handoff": None,
     "model": None,
     "usage": None,
 }

@@ -6,6 +6,7 @@ from typing import Any
 
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command
 
 from graphs.builder import build_graph
 from graphs.context import Context
@@ -61,14 +62,39 @@ async def test_agronomy_turn_goes_through_retrieval_and_streams_only_the_answer(
     assert state.values["model"] == "alim-offline-retrieval"
 
 
-async def test_human_request_escalates_without_retrieval(deps: GraphDeps) -> None:
+async def test_human_request_escalates_and_waits_for_the_agronomist(deps: GraphDeps) -> None:
     graph = build_graph(deps, checkpointer=InMemorySaver())
     nodes, _ = await _nodes_and_tokens(graph, "Mənə aqronomla danışmaq lazımdır")
-    assert nodes == ["route", "escalate"]
+    assert nodes == ["route", "escalate", "await_human"]
     state = await graph.aget_state(_config())
+    assert state.next == ("await_human",)  # paused by interrupt()
     assert state.values["escalated"] is True
     assert state.values["escalation_reason"] == "user_requested"
-    assert "aqronom" in state.values["messages"][-1].content
+    assert "aqronom" in state.values["handoff"]
+    assert [m.type for m in state.values["messages"]] == ["human"]
+    pending = state.tasks[0].interrupts[0].value
+    assert pending["question"] == "Mənə aqronomla danışmaq lazımdır"
+
+    await graph.ainvoke(
+        Command(resume={"answer": "Sabah saat 10-da zəng edəcəyəm.", "agent_id": "ag-7"}),
+        _config(),
+    )
+    state = await graph.aget_state(_config())
+    assert state.next == ()
+    answer = state.values["messages"][-1]
+    assert answer.content == "Sabah saat 10-da zəng edəcəyəm."
+    assert answer.response_metadata["from_human"] is True
+    assert answer.response_metadata["agent_id"] == "ag-7"
+
+
+async def test_handoff_can_end_the_turn_without_pausing(deps: GraphDeps) -> None:
+    graph = build_graph(deps)
+    out = await graph.ainvoke(
+        {"messages": [HumanMessage("Mənə aqronomla danışmaq lazımdır")]},
+        context=Context(human_handoff=False),
+    )
+    assert out["escalated"] is True
+    assert "aqronom" in out["messages"][-1].content
 
 
 async def test_low_confidence_escalates(deps: GraphDeps) -> None:
@@ -76,7 +102,7 @@ async def test_low_confidence_escalates(deps: GraphDeps) -> None:
     nodes, _ = await _nodes_and_tokens(
         graph, "Quraqlıqda suvarmanı necə aparım?", escalation_threshold=0.99
     )
-    assert nodes[-2:] == ["assess", "escalate"]
+    assert nodes[-3:] == ["assess", "escalate", "await_human"]
     state = await graph.aget_state(_config())
     assert state.values["escalation_reason"] == "low_confidence"
     assert state.values["confidence"] < 0.99
@@ -84,7 +110,7 @@ async def test_low_confidence_escalates(deps: GraphDeps) -> None:
 
 async def test_per_turn_fields_reset_and_history_persists(deps: GraphDeps) -> None:
     graph = build_graph(deps, checkpointer=InMemorySaver())
-    await _nodes_and_tokens(graph, "Mənə aqronomla danışmaq lazımdır")
+    await _nodes_and_tokens(graph, "Mənə aqronomla danışmaq lazımdır", human_handoff=False)
     first = await graph.aget_state(_config())
     assert first.values["escalated"] is True
     await _nodes_and_tokens(graph, "Quraqlıqda suvarmanı necə aparım?")
@@ -125,7 +151,7 @@ async def test_search_options_reach_retrieval(deps: GraphDeps) -> None:
     assert len(out["chunks"]) == 1
     none = await graph.ainvoke(
         {"messages": [HumanMessage("Quraqlıqda suvarmanı necə aparım?")]},
-        context=Context(score_threshold=0.9999),
+        context=Context(score_threshold=0.9999, human_handoff=False),
     )
     assert none["chunks"] == []
     assert none["escalated"] is True  # no evidence: a human answers

@@ -1,0 +1,151 @@
+"""Escalations: questions the graph handed to a human agronomist.
+
+When a turn escalates, the graph pauses in `await_human` (LangGraph `interrupt()`), the thread is
+`awaiting_human`, and an escalation row records the question, the reason and the evidence the
+graph had. An agent's reply resumes the graph (`Command(resume=…)`); the expert's answer becomes
+the assistant message of that turn and the escalation is `resolved`. While a thread awaits a
+human, new messages on it get 409 `awaiting_human`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from alim.db import Database
+
+Status = Literal["open", "resolved"]
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS alim_escalations (
+        id TEXT PRIMARY KEY,
+        partner TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        thread_id TEXT NOT NULL,
+        thread_key TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        question TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        confidence REAL,
+        sources TEXT NOT NULL DEFAULT '[]',
+        status TEXT NOT NULL DEFAULT 'open',
+        created_at TEXT NOT NULL,
+        resolved_at TEXT,
+        answer TEXT,
+        agent_id TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS alim_escalations_partner ON alim_escalations "
+    "(partner, status, created_at)",
+]
+
+
+@dataclass
+class Escalation:
+    id: str
+    partner: str
+    user_id: str
+    thread_id: str
+    thread_key: str
+    run_id: str
+    question: str
+    reason: str
+    confidence: float | None
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "open"
+    created_at: str = ""
+    resolved_at: str | None = None
+    answer: str | None = None
+    agent_id: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Escalation:
+        return cls(**{**row, "sources": json.loads(row["sources"] or "[]")})
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class EscalationStore:
+    def __init__(self, db: Database):
+        self.db = db
+
+    async def setup(self) -> None:
+        for statement in _SCHEMA:
+            await self.db.run(statement)
+
+    async def open(
+        self,
+        *,
+        partner: str,
+        user_id: str,
+        thread_id: str,
+        thread_key: str,
+        run_id: str,
+        question: str,
+        reason: str,
+        confidence: float | None,
+        sources: list[dict[str, Any]],
+    ) -> Escalation:
+        esc = Escalation(
+            id=f"esc_{uuid.uuid4().hex[:16]}",
+            partner=partner,
+            user_id=user_id,
+            thread_id=thread_id,
+            thread_key=thread_key,
+            run_id=run_id,
+            question=question,
+            reason=reason,
+            confidence=confidence,
+            sources=sources,
+            created_at=now_iso(),
+        )
+        await self.db.run(
+            "INSERT INTO alim_escalations (id, partner, user_id, thread_id, thread_key, run_id, "
+            "question, reason, confidence, sources, status, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)",
+            (
+                esc.id,
+                partner,
+                user_id,
+                thread_id,
+                thread_key,
+                run_id,
+                question,
+                reason,
+                confidence,
+                json.dumps(sources, ensure_ascii=False),
+                esc.created_at,
+            ),
+        )
+        return esc
+
+    async def get(self, partner: str, escalation_id: str) -> Escalation | None:
+        row = await self.db.run(
+            "SELECT * FROM alim_escalations WHERE id = ? AND partner = ?",
+            (escalation_id, partner),
+            "one",
+        )
+        return Escalation.from_row(row) if row else None
+
+    async def list(
+        self, partner: str, status: Status | None = None, limit: int = 100, offset: int = 0
+    ) -> list[Escalation]:
+        sql = "SELECT * FROM alim_escalations WHERE partner = ?"
+        params: tuple[Any, ...] = (partner,)
+        if status is not None:
+            sql += " AND status = ?"
+            params += (status,)
+        rows = await self.db.run(
+            sql + " ORDER BY created_at DESC, id LIMIT ? OFFSET ?", (*params, limit, offset), "all"
+        )
+        return [Escalation.from_row(r) for r in rows]
+
+    async def resolve(self, escalation_id: str, answer: str, agent_id: str) -> None:
+        await self.db.run(
+            "UPDATE alim_escalations SET status = 'resolved', resolved_at = ?, answer = ?, "
+            "agent_id = ? WHERE id = ?",
+            (now_iso(), answer, agent_id, escalation_id),
+        )

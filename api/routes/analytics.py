@@ -1,0 +1,89 @@
+"""Analytics per partner key and end-user feedback."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from alim.errors import InvalidRequest, NotFound
+from alim.threads import Owner
+from api.deps import ChatPartner, EngineDep
+from api.schemas import THREAD_ID_PATTERN, USER_ID_PATTERN, ErrorBody
+
+router = APIRouter(tags=["analytics"])
+MAX_RANGE_DAYS = 366
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_id: str = Field(pattern=USER_ID_PATTERN)
+    run_id: str = Field(min_length=1, max_length=64, description="The run being rated.")
+    score: int = Field(ge=1, le=5, description="1 (bad) … 5 (excellent).")
+    comment: str | None = Field(None, max_length=2000)
+
+
+@router.get("/analytics", responses={422: {"model": ErrorBody}})
+async def analytics(
+    partner: ChatPartner,
+    engine: EngineDep,
+    start_date: Annotated[date, Query(description="ISO 8601 date, inclusive.")],
+    end_date: Annotated[date, Query(description="ISO 8601 date, inclusive.")],
+    metrics: Annotated[str | None, Query(description="Comma-separated subset of metrics.")] = None,
+    group_by: Annotated[Literal["day", "week", "month"], Query()] = "day",
+) -> dict[str, Any]:
+    """Conversations, messages, resolution and escalation, response times, satisfaction."""
+    if end_date < start_date:
+        raise InvalidRequest("end_date is before start_date", code="invalid_date_range")
+    if (end_date - start_date).days > MAX_RANGE_DAYS:
+        raise InvalidRequest(f"at most {MAX_RANGE_DAYS} days", code="invalid_date_range")
+    report = await engine.analytics.report(partner.name, start_date, end_date, group_by)
+    if metrics:
+        wanted = {m.strip() for m in metrics.split(",") if m.strip()}
+        unknown = wanted - set(report["metrics"])
+        if unknown:
+            raise InvalidRequest(f"unknown metrics: {sorted(unknown)}", code="invalid_metrics")
+        report["metrics"] = {k: v for k, v in report["metrics"].items() if k in wanted}
+        report["breakdown"] = [
+            {k: v for k, v in row.items() if k == "period" or k in wanted}
+            for row in report["breakdown"]
+        ]
+    return report
+
+
+@router.post(
+    "/threads/{thread_id}/feedback", status_code=201, responses={404: {"model": ErrorBody}}
+)
+async def feedback(
+    thread_id: Annotated[str, Path(pattern=THREAD_ID_PATTERN)],
+    body: FeedbackIn,
+    partner: ChatPartner,
+    engine: EngineDep,
+) -> dict[str, Any]:
+    """Rate one answer of a thread (owner only)."""
+    info = await engine.thread(Owner(partner.name, body.user_id), thread_id)
+    if not await engine.analytics.run_exists(partner.name, info.key, body.run_id):
+        raise NotFound("no such run in this thread", code="run_not_found")
+    async with engine.persistence.db.transaction():
+        record = await engine.analytics.add_feedback(
+            partner.name, info.key, body.run_id, body.score, body.comment
+        )
+        await engine.outbox.emit(
+            partner.name,
+            "feedback.submitted",
+            {
+                "conversation_id": thread_id,
+                "user_id": body.user_id,
+                "run_id": body.run_id,
+                "score": body.score,
+                "comment": body.comment,
+            },
+        )
+    return {
+        "id": record["id"],
+        "run_id": body.run_id,
+        "score": body.score,
+        "created_at": record["created_at"],
+    }

@@ -1,0 +1,122 @@
+"""Escalations for human agronomists (`agent` scope) and signed webhooks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from alim.webhooks import EVENTS
+from api.deps import AgentPartner, ChatPartner, EngineDep
+from api.schemas import ErrorBody, Source
+
+router = APIRouter(tags=["handoff"])
+EscalationId = Annotated[str, Path(pattern=r"^esc_[0-9a-f]{16}$")]
+WebhookId = Annotated[str, Path(pattern=r"^wh_[0-9a-f]{16}$")]
+
+
+class EscalationOut(BaseModel):
+    id: str
+    thread_id: str
+    user_id: str
+    question: str
+    reason: Literal["low_confidence", "user_requested"] | str
+    confidence: float | None
+    sources: list[Source]
+    status: Literal["open", "resolved"] | str
+    created_at: str
+    resolved_at: str | None = None
+    answer: str | None = None
+    agent_id: str | None = None
+
+
+class EscalationList(BaseModel):
+    escalations: list[EscalationOut]
+
+
+class ReplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    answer: str = Field(
+        min_length=1,
+        max_length=8000,
+        description="The agronomist's answer.",
+        examples=["Damcı suvarmanı gecə aparın, malç çəkin."],
+    )
+    agent_id: str = Field(min_length=1, max_length=128, examples=["agronomist_17"])
+
+
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=8, max_length=2000, examples=["https://partner.example/hooks"])
+    events: list[Literal[EVENTS]] = Field(  # type: ignore[valid-type]
+        min_length=1, description="Events to deliver.", examples=[["conversation.escalated"]]
+    )
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    created_at: str
+    secret: str | None = Field(
+        None,
+        description="Signing secret: returned once, at creation. Verify "
+        "X-Webhook-Signature = sha256=HMAC-SHA256(secret, raw body).",
+    )
+
+
+def _out(e: Any) -> EscalationOut:
+    return EscalationOut(**{k: v for k, v in vars(e).items() if k in EscalationOut.model_fields})
+
+
+@router.get("/escalations", response_model=EscalationList)
+async def list_escalations(
+    partner: AgentPartner,
+    engine: EngineDep,
+    status: Annotated[Literal["open", "resolved"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> EscalationList:
+    """Escalated questions of this partner, newest first, with the evidence the graph had."""
+    items = await engine.escalations.list(partner.name, status, limit, offset)
+    return EscalationList(escalations=[_out(e) for e in items])
+
+
+@router.post(
+    "/escalations/{escalation_id}/reply",
+    response_model=EscalationOut,
+    responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+)
+async def reply(
+    escalation_id: EscalationId, body: ReplyIn, partner: AgentPartner, engine: EngineDep
+) -> EscalationOut:
+    """Answer an escalation: the answer becomes the assistant message of that turn."""
+    return _out(await engine.resume(partner.name, escalation_id, body.answer, body.agent_id))
+
+
+@router.post("/webhooks", response_model=WebhookOut, status_code=201)
+async def create_webhook(body: WebhookIn, partner: ChatPartner, engine: EngineDep) -> WebhookOut:
+    """Register an endpoint; the response carries its signing secret (shown once)."""
+    return WebhookOut(**await engine.webhooks.register(partner.name, body.url, list(body.events)))
+
+
+@router.get("/webhooks", response_model=list[WebhookOut])
+async def list_webhooks(partner: ChatPartner, engine: EngineDep) -> list[WebhookOut]:
+    return [WebhookOut(**w) for w in await engine.webhooks.list(partner.name)]
+
+
+@router.delete("/webhooks/{webhook_id}", status_code=204, responses={404: {"model": ErrorBody}})
+async def delete_webhook(
+    webhook_id: WebhookId, partner: ChatPartner, engine: EngineDep
+) -> Response:
+    await engine.webhooks.delete(partner.name, webhook_id)
+    return Response(status_code=204)
+
+
+@router.get("/webhooks/{webhook_id}/deliveries", responses={404: {"model": ErrorBody}})
+async def webhook_deliveries(
+    webhook_id: WebhookId, partner: ChatPartner, engine: EngineDep
+) -> list[dict[str, Any]]:
+    """The delivery log: every event, its attempts, last status and error."""
+    return await engine.webhooks.deliveries(partner.name, webhook_id)
