@@ -23,9 +23,11 @@ app = typer.Typer(help="ALİM: an agronomy assistant for Azerbaijani farmers.", 
 index_app = typer.Typer(help="Build and query the knowledge index.", no_args_is_help=True)
 threads_app = typer.Typer(help="Conversations stored for the CLI partner.", no_args_is_help=True)
 keys_app = typer.Typer(help="Partner API keys.", no_args_is_help=True)
+escalations_app = typer.Typer(help="Questions handed to an agronomist.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 app.add_typer(threads_app, name="threads")
 app.add_typer(keys_app, name="keys")
+app.add_typer(escalations_app, name="escalations")
 
 CLI_PARTNER = "cli"
 err = Console(stderr=True)
@@ -331,6 +333,40 @@ def keys_revoke(key_id: str) -> None:
         err.print(f"[red]not_found[/red]: no active key {key_id}")
         raise typer.Exit(code=1)
     err.print(f"revoked {key_id}")
+
+
+@escalations_app.command("list")
+def escalations_list(
+    status: Annotated[str | None, typer.Option(help="open | resolved")] = "open",
+) -> None:
+    """Escalations of CLI conversations (id, thread, reason, question)."""
+    from alim.engine import Engine
+
+    async def main() -> None:
+        async with Engine.open(_settings()) as engine:
+            for e in await engine.escalations.list(CLI_PARTNER, status):  # type: ignore[arg-type]
+                print(f"{e.id}\t{e.status}\t{e.thread_id}\t{e.reason}\t{e.question}")
+
+    _run(main())
+
+
+@escalations_app.command("reply")
+def escalations_reply(
+    escalation_id: str,
+    answer: Annotated[str, typer.Argument(help="The agronomist's answer.")],
+    agent: Annotated[str, typer.Option("--agent", help="Agent id.")] = "cli-agronomist",
+) -> None:
+    """Answer an escalation; the conversation resumes with the expert's answer."""
+    from alim.engine import Engine
+
+    deps = _deps(show_progress=False)
+
+    async def main() -> None:
+        async with Engine.open(deps.settings, deps) as engine:
+            resolved = await engine.resume(CLI_PARTNER, escalation_id, answer, agent)
+            err.print(f"resolved {resolved.id} (thread {resolved.thread_id})")
+
+    _run(main())
 
 
 @app.command("eval")

@@ -64,16 +64,16 @@ class TurnRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def _storage_error(exc: BaseException) -> bool:
-    """Errors that mean the checkpoint store is unreachable (not a bug of ours)."""
-    if isinstance(exc, sqlite3.OperationalError):
-        return True
-    try:
-        import psycopg
-        import psycopg_pool
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(exc, psycopg.OperationalError | psycopg_pool.PoolTimeout)
+def storage_error_types() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the checkpoint store is unreachable (not a bug of ours)."""
+    import psycopg
+    import psycopg_pool
+
+    return (sqlite3.OperationalError, psycopg.OperationalError, psycopg_pool.PoolTimeout)
+
+
+def storage_error(exc: BaseException) -> bool:
+    return isinstance(exc, storage_error_types())
 
 
 class Turn:
@@ -113,7 +113,7 @@ class Turn:
             outcome = "cancelled"
             raise
         except Exception as exc:
-            if _storage_error(exc):
+            if storage_error(exc):
                 log.warning("checkpoint store error in run %s: %s", self.run_id, type(exc).__name__)
                 err = CheckpointerUnavailable("the conversation store is unavailable")
                 yield ErrorEvent(err.code, err.message)

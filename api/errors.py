@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from alim.engine import storage_error, storage_error_types
 from alim.errors import AlimError, RateLimited
 
 log = logging.getLogger("alim.api")
@@ -72,7 +73,18 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(request, exc.status_code, code, str(exc.detail), exc.headers)
 
+    async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("conversation store unavailable: %s", type(exc).__name__)
+        return error_response(
+            request, 503, "checkpointer_unavailable", "the conversation store is unavailable"
+        )
+
+    for exc_class in storage_error_types():
+        app.add_exception_handler(exc_class, store_unavailable)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if storage_error(exc):
+            return await store_unavailable(request, exc)
         log.exception("unhandled error (request %s)", request_id_of(request))
         return error_response(request, 500, "internal_error", "internal error")
