@@ -64,7 +64,7 @@ class TurnRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def storage_error_types() -> tuple[type[BaseException], ...]:
+def storage_error_types() -> tuple[type[Exception], ...]:
     """Exceptions that mean the checkpoint store is unreachable (not a bug of ours)."""
     import psycopg
     import psycopg_pool
