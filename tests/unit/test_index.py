@@ -50,7 +50,7 @@ def test_build_chunks_every_fixture_article(index: KnowledgeIndex) -> None:
         "wheat.ru",
     }
     assert index.dim == 128
-    assert index.embedder == "test-hashing"
+    assert index.embedder == "hashing-stems"
     drought = next(c for c in index.chunks if c.article_id == "drought.az")
     assert drought.title == "Quraqlıqda suvarma"
     assert drought.group == "drought"
@@ -178,7 +178,7 @@ def test_persisted_metadata_is_json_not_pickle(index: KnowledgeIndex, saved: Pat
     assert chunks[0].keys() >= {"id", "article_id", "title", "language", "topic", "text"}
     manifest = json.loads((saved / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["content_hash"] == content_hash(load_articles(FIXTURE_KB))
-    assert manifest["embedder"] == "test-hashing"
+    assert manifest["embedder"] == "hashing-stems"
     assert manifest["dimension"] == 128
     assert manifest["chunks"] == len(index.chunks)
     for path in saved.iterdir():
@@ -230,7 +230,7 @@ def test_a_corrupted_manifest_raises_index_corrupt(
 def test_an_index_of_another_embedder_raises_index_mismatch(saved: Path) -> None:
     with pytest.raises(IndexMismatch, match=REBUILD) as info:
         KnowledgeIndex.load(saved, OtherEmbeddings())
-    assert "test-hashing" in info.value.message
+    assert "hashing-stems" in info.value.message
     assert "another-embedder" in info.value.message
     assert info.value.code == "index_mismatch"
 
