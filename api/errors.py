@@ -48,6 +48,9 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, str]:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
         return "malformed_json", "the body is not valid JSON"
+    for e in errors:
+        if tuple(e.get("loc", ())) == ("body", "message") and e.get("type") == "string_too_short":
+            return "message_empty", "message is empty"
     parts = []
     for e in errors[:5]:
         where = ".".join(str(x) for x in e.get("loc", ()) if x != "body")

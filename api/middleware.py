@@ -48,6 +48,8 @@ class RequestContextMiddleware:
                         (b"x-ratelimit-remaining", str(remaining).encode()),
                         (b"x-ratelimit-reset", str(reset).encode()),
                     ]
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in extra if k not in present]
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 

@@ -20,7 +20,7 @@ ENDPOINTS = pytest.mark.parametrize("url", [INVOKE, STREAM], ids=["invoke", "str
 
 # (id, change to a valid body, status, code); None as a value removes the field.
 CASES: list[tuple[str, dict[str, Any], int, str]] = [
-    ("empty-message", {"message": ""}, 422, "validation_error"),
+    ("empty-message", {"message": ""}, 422, "message_empty"),
     ("whitespace-message", {"message": " \n\t  "}, 422, "message_empty"),
     ("message-over-4000", {"message": "a" * 4001}, 422, "message_too_long"),
     ("nul-in-message", {"message": "hello\x00world"}, 422, "invalid_characters"),
