@@ -183,7 +183,7 @@ async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) ->
         ids.append(request_id)
     assert len(set(ids)) == len(ids), "each request gets its own id"
     assert ok.status_code == 200
-    assert_error(invalid, 422, "validation_error")
+    assert_error(invalid, 422, "message_empty")
     assert_error(unauthorized, 401, "invalid_api_key")
     assert_error(missing, 404, "thread_not_found")
     assert_error(unknown_route, 404, "not_found")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from httpx_sse import ServerSentEvent, connect_sse
 
 from alim.settings import DEV_API_KEY
 from tests.integration.server import _output, _wait_healthy, server_env
@@ -56,6 +57,19 @@ def history(c: httpx.Client, thread_id: str, user_id: str) -> list[dict[str, Any
     assert r.status_code == 200, r.text
     messages: list[dict[str, Any]] = r.json()["messages"]
     return messages
+
+
+def stream_events(
+    c: httpx.Client, message: str, user_id: str, thread_id: str | None = None
+) -> list[ServerSentEvent]:
+    """One whole stream, as parsed SSE events."""
+    with connect_sse(c, "POST", STREAM, json=body(message, user_id, thread_id)) as source:
+        assert source.response.status_code == 200, source.response.read()
+        return list(source.iter_sse())
+
+
+def answer_of(events: list[ServerSentEvent]) -> str:
+    return "".join(e.data for e in events if e.event == "token")
 
 
 def invoke_when_free(

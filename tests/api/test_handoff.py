@@ -1,0 +1,350 @@
+"""Hand-off to a human agronomist, as a partner sees it: a turn escalates (on request or on low
+confidence), the thread waits for the expert (new messages 409 `awaiting_human`), an agent key
+lists and answers the escalation, the answer becomes the thread's assistant message, and the
+conversation goes on normally. Also the same loop through the `alim` CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from httpx_sse import aconnect_sse
+
+from graphs.nodes.escalate import handoff_message
+from tests.api.helpers import (
+    INVOKE,
+    STREAM,
+    THREADS,
+    api_client,
+    ask,
+    assert_error,
+    history,
+    new_user,
+    thread_list,
+)
+
+ESCALATIONS = "/api/v1/escalations"
+ASK_HUMAN = "Mənə aqronomla danışmaq lazımdır"
+DROUGHT = "Fermada susuzluq var, nə edim?"
+FROST = "How do I protect wheat from frost?"
+EXPERT = "Damcı suvarmanı gecə aparın və torpağı malçlayın."
+ESCALATION_KEYS = {
+    "id",
+    "thread_id",
+    "user_id",
+    "question",
+    "reason",
+    "confidence",
+    "sources",
+    "status",
+    "created_at",
+    "resolved_at",
+    "answer",
+    "agent_id",
+}
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def escalations(client: httpx.AsyncClient, status: str | None = None) -> list[dict[str, Any]]:
+    params = {"status": status} if status else {}
+    response = await client.get(ESCALATIONS, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()["escalations"]  # type: ignore[no-any-return]
+
+
+def by_id(items: list[dict[str, Any]], escalation_id: str) -> dict[str, Any] | None:
+    return next((e for e in items if e["id"] == escalation_id), None)
+
+
+async def escalate(client: httpx.AsyncClient, user: str, thread_id: str) -> dict[str, Any]:
+    body = await ask(client, ASK_HUMAN, user, thread_id)
+    assert body["escalated"] is True, body
+    assert body["escalation_reason"] == "user_requested"
+    assert body["escalation_id"], body
+    return body
+
+
+async def reply(
+    client: httpx.AsyncClient, escalation_id: str, answer: str = EXPERT, agent: str = "agro_17"
+) -> httpx.Response:
+    return await client.post(
+        f"{ESCALATIONS}/{escalation_id}/reply", json={"answer": answer, "agent_id": agent}
+    )
+
+
+async def collect_stream(client: httpx.AsyncClient, body: dict[str, Any]) -> list[tuple[str, str]]:
+    async with aconnect_sse(client, "POST", STREAM, json=body) as source:
+        assert source.response.status_code == 200
+        return [(sse.event, sse.data) async for sse in source.aiter_sse()]
+
+
+# --------------------------------------------------------------------------- escalation
+
+
+async def test_requested_human_escalates_and_is_listed_for_agents(
+    client: httpx.AsyncClient,
+) -> None:
+    user = new_user()
+    body = await escalate(client, user, "farm-1")
+
+    assert body["thread_id"] == "farm-1"
+    assert body["response"] == handoff_message("user_requested", "az")
+    assert body["route"] == "human"
+    assert body["escalation_id"].startswith("esc_")
+
+    listed = by_id(await escalations(client, "open"), body["escalation_id"])
+    assert listed is not None, "the open escalation is listed for the agent"
+    assert set(listed) == ESCALATION_KEYS
+    assert listed["thread_id"] == "farm-1"
+    assert listed["user_id"] == user
+    assert listed["question"] == ASK_HUMAN
+    assert listed["reason"] == "user_requested"
+    assert listed["status"] == "open"
+    assert listed["confidence"] is None or 0 <= listed["confidence"] <= 1
+    assert isinstance(listed["sources"], list)
+    assert listed["created_at"]
+    assert listed["answer"] is None and listed["agent_id"] is None
+    assert by_id(await escalations(client, "resolved"), body["escalation_id"]) is None
+    assert by_id(await escalations(client), body["escalation_id"]) is not None
+
+    threads = await thread_list(client, user)
+    assert [(t["thread_id"], t["status"]) for t in threads] == [("farm-1", "awaiting_human")]
+
+
+async def test_escalation_endpoints_need_the_agent_scope(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    body = await escalate(client, new_user(), "scoped")
+    chat_key, _ = await app.state.keys.create("acme", ["chat"])
+
+    async with api_client(app, chat_key) as chat_only:
+        assert_error(await chat_only.get(ESCALATIONS), 403, "insufficient_scope")
+        assert_error(await reply(chat_only, body["escalation_id"]), 403, "insufficient_scope")
+    # The refused reply changed nothing.
+    assert by_id(await escalations(client, "open"), body["escalation_id"]) is not None
+
+
+async def test_another_partners_agent_neither_sees_nor_answers_it(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    user = new_user()
+    body = await escalate(client, user, "private")
+    other_key, _ = await app.state.keys.create(f"rival-{new_user()}", ["chat", "agent"])
+
+    async with api_client(app, other_key) as rival:
+        assert by_id(await escalations(rival), body["escalation_id"]) is None
+        assert_error(await reply(rival, body["escalation_id"]), 404, "escalation_not_found")
+
+    listed = by_id(await escalations(client, "open"), body["escalation_id"])
+    assert listed is not None and listed["status"] == "open"
+    assert [m["role"] for m in await history(client, "private", user)] == ["user"]
+
+
+async def test_unknown_escalation_is_404(client: httpx.AsyncClient) -> None:
+    assert_error(await reply(client, "esc_0123456789abcdef"), 404, "escalation_not_found")
+
+
+# --------------------------------------------------------------------------- awaiting human
+
+
+async def test_new_messages_wait_for_the_expert(client: httpx.AsyncClient) -> None:
+    user = new_user()
+    await escalate(client, user, "waiting")
+    before = await history(client, "waiting", user)
+    (summary_before,) = await thread_list(client, user)
+
+    turn = {"message": DROUGHT, "user_id": user, "thread_id": "waiting"}
+    invoked = await client.post(INVOKE, json=turn)
+    streamed = await client.post(STREAM, json=turn)
+
+    assert_error(invoked, 409, "awaiting_human")
+    assert_error(streamed, 409, "awaiting_human")
+    assert streamed.headers["content-type"].startswith("application/json")
+    assert await history(client, "waiting", user) == before
+    (summary_after,) = await thread_list(client, user)
+    assert summary_after == summary_before
+    assert summary_after["status"] == "awaiting_human"
+    # Other threads of the same user are not held up.
+    other = await ask(client, DROUGHT, user, "elsewhere")
+    assert other["escalated"] is False
+
+
+async def test_expert_reply_resolves_and_the_conversation_goes_on(
+    client: httpx.AsyncClient,
+) -> None:
+    user = new_user()
+    body = await escalate(client, user, "resolve-me")
+    escalation_id = body["escalation_id"]
+
+    answered = await reply(client, escalation_id)
+    assert answered.status_code == 200, answered.text
+    resolved = answered.json()
+    assert resolved["id"] == escalation_id
+    assert resolved["status"] == "resolved"
+    assert resolved["answer"] == EXPERT
+    assert resolved["agent_id"] == "agro_17"
+    assert resolved["resolved_at"]
+
+    thread = await client.get(f"{THREADS}/resolve-me", params={"user_id": user})
+    assert thread.status_code == 200, thread.text
+    assert thread.json()["status"] == "active"
+    messages = thread.json()["messages"]
+    assert [(m["role"], m["content"]) for m in messages] == [
+        ("user", ASK_HUMAN),
+        ("assistant", EXPERT),
+    ]
+    assert messages[0]["from_human"] is False
+    assert messages[1]["from_human"] is True
+
+    listed = by_id(await escalations(client, "resolved"), escalation_id)
+    assert listed is not None
+    assert (listed["status"], listed["answer"], listed["agent_id"]) == (
+        "resolved",
+        EXPERT,
+        "agro_17",
+    )
+    assert by_id(await escalations(client, "open"), escalation_id) is None
+
+    assert_error(await reply(client, escalation_id, "another answer"), 409, "escalation_resolved")
+    assert [m["content"] for m in await history(client, "resolve-me", user)] == [ASK_HUMAN, EXPERT]
+
+    # The next message is an ordinary turn, streamed and invoked.
+    events = await collect_stream(client, {"message": DROUGHT, "user_id": user, "thread_id": "resolve-me"})
+    names = [name for name, _ in events]
+    assert names[0] == "metadata" and names[-1] == "done"
+    assert "token" in names and "error" not in names
+    (sources,) = [json.loads(data) for name, data in events if name == "sources"]
+    assert sources["escalated"] is False
+    assert sources["route"] == "agronomy"
+    streamed_text = "".join(data for name, data in events if name == "token")
+
+    nxt = await ask(client, FROST, user, "resolve-me")
+    assert nxt["escalated"] is False and nxt["escalation_id"] is None
+    assert nxt["response"].strip()
+
+    messages = await history(client, "resolve-me", user)
+    assert [(m["role"], m["from_human"]) for m in messages] == [
+        ("user", False),
+        ("assistant", True),
+        ("user", False),
+        ("assistant", False),
+        ("user", False),
+        ("assistant", False),
+    ]
+    assert messages[3]["content"] == streamed_text
+    assert messages[5]["content"] == nxt["response"]
+
+
+async def test_reply_validation(client: httpx.AsyncClient) -> None:
+    body = await escalate(client, new_user(), "validate")
+    url = f"{ESCALATIONS}/{body['escalation_id']}/reply"
+
+    assert_error(await client.post(url, json={"answer": "", "agent_id": "a"}), 422, "validation_error")
+    assert_error(await client.post(url, json={"answer": "ok"}), 422, "validation_error")
+    assert_error(await client.post(url, json={"answer": "   ", "agent_id": "a"}), 422, "answer_empty")
+    assert_error(
+        await client.post(url, json={"answer": "ok", "agent_id": "a", "extra": 1}),
+        422,
+        "validation_error",
+    )
+    assert_error(
+        await client.post(f"{ESCALATIONS}/not-an-id/reply", json={"answer": "x", "agent_id": "a"}),
+        422,
+        "validation_error",
+    )
+    assert by_id(await escalations(client, "open"), body["escalation_id"]) is not None
+
+
+async def test_low_confidence_escalates(client: httpx.AsyncClient) -> None:
+    user = new_user()
+    body = await ask(client, DROUGHT, user, "unsure", search_options={"score_threshold": 0.9999})
+
+    assert body["escalated"] is True
+    assert body["escalation_reason"] == "low_confidence"
+    assert body["route"] == "agronomy"
+    assert body["sources"] == []
+    assert body["response"] == handoff_message("low_confidence", "az")
+    assert body["confidence"] is not None and body["confidence"] < 0.27
+
+    listed = by_id(await escalations(client, "open"), body["escalation_id"])
+    assert listed is not None
+    assert listed["reason"] == "low_confidence"
+    assert listed["question"] == DROUGHT
+    assert listed["confidence"] == pytest.approx(body["confidence"])
+    assert listed["sources"] == []
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "alim.cli", *args],
+        env=env,
+        cwd=env["ALIM_DATA_DIR"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}"
+    return done
+
+
+@pytest.mark.slow
+def test_cli_escalation_list_and_reply(tmp_path: Path) -> None:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("ALIM_") and k != "VIRTUAL_ENV"
+    }
+    env.update(
+        {
+            "ALIM_DATA_DIR": str(tmp_path),
+            "ALIM_KB_DIR": str(REPO / "tests" / "fixtures" / "kb"),
+            "ALIM_INDEX_DIR": str(tmp_path / "index"),
+            "ALIM_LLM_PROVIDER": "offline",
+            "ALIM_WEATHER_BASE_URL": "http://127.0.0.1:9/v1",
+            "PYTHONPATH": str(REPO),
+        }
+    )
+
+    ran = cli(env, "run", ASK_HUMAN, "--user", "u", "--thread", "t")
+    assert handoff_message("user_requested", "az") in ran.stdout
+    assert "escalated (user_requested)" in ran.stderr
+
+    listed = cli(env, "escalations", "list").stdout.strip().splitlines()
+    assert len(listed) == 1, listed
+    escalation_id, status, thread_id, reason, question = listed[0].split("\t")
+    assert escalation_id.startswith("esc_")
+    assert (status, thread_id, reason, question) == ("open", "t", "user_requested", ASK_HUMAN)
+
+    refused = subprocess.run(
+        [sys.executable, "-m", "alim.cli", "run", DROUGHT, "--user", "u", "--thread", "t"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert refused.returncode == 1
+    assert "awaiting_human" in refused.stderr
+
+    replied = cli(env, "escalations", "reply", escalation_id, EXPERT, "--agent", "agro_cli")
+    assert f"resolved {escalation_id}" in replied.stderr
+
+    assert cli(env, "escalations", "list").stdout.strip() == ""
+    (resolved,) = cli(env, "escalations", "list", "--status", "resolved").stdout.splitlines()
+    assert resolved.split("\t")[:2] == [escalation_id, "resolved"]
+
+    shown = cli(env, "threads", "show", "t", "--user", "u").stdout
+    assert f"[user] {ASK_HUMAN}" in shown
+    assert f"[assistant] {EXPERT}" in shown
+
+    again = cli(env, "run", DROUGHT, "--user", "u", "--thread", "t")
+    assert again.stdout.strip()
+    assert "escalated" not in again.stderr

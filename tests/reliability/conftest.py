@@ -1,0 +1,23 @@
+"""Fixtures of the reliability tests: server environments for the real Postgres and Redis."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def postgres_env(url: str) -> dict[str, str]:
+    """Settings of a server on the real Postgres (a small pool: several servers share it)."""
+    return {
+        "ALIM_CHECKPOINTER": "postgres",
+        "ALIM_POSTGRES_URL": url,
+        "ALIM_POSTGRES_POOL_SIZE": "5",
+    }
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The checkpointer settings, once for SQLite (under the data directory) and once for the
+    session's Postgres database."""
+    if request.param == "postgres":
+        return postgres_env(request.getfixturevalue("postgres_url"))
+    return {"ALIM_CHECKPOINTER": "sqlite"}

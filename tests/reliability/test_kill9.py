@@ -1,0 +1,103 @@
+"""SIGKILL in the middle of a streamed answer, then a restart on the same data.
+
+Nothing of the interrupted turn's answer may survive: every completed turn is in the history, the
+interrupted question is there at most once (its answer never), and the thread takes new turns
+(on Postgres the dead server's advisory lock goes with its connections).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from httpx_sse import ServerSentEvent, connect_sse
+
+from tests.reliability.server import (
+    DROUGHT_QUESTION,
+    INVOKE,
+    SHORT_QUESTION,
+    STREAM,
+    ServerProcess,
+    answer_of,
+    body,
+    client,
+    history,
+    invoke_when_free,
+    new_id,
+    stream_events,
+)
+
+pytestmark = pytest.mark.slow
+
+INTERRUPTED = "Quraqlıqda bağı necə suvarım? Malç lazımdır?"
+AFTER_RESTART = "Buğdanı nə vaxt suvarmaq lazımdır?"
+TOKENS_BEFORE_KILL = 3
+LOCK_RELEASE_WAIT = 15.0
+
+
+@pytest.mark.timeout(240)
+def test_sigkill_mid_stream_keeps_completed_turns_and_no_half_answer(
+    backend_env: dict[str, str], tmp_path: Path
+) -> None:
+    user, thread = new_id("user"), new_id("thread")
+    server = ServerProcess(tmp_path, ALIM_OFFLINE_DELAY="0.05", **backend_env)
+    try:
+        server.start()
+        with client(server.base_url) as c:
+            # Two completed turns: one invoked, one streamed to the end.
+            first = c.post(INVOKE, json=body(DROUGHT_QUESTION, user, thread))
+            assert first.status_code == 200, first.text
+            second = stream_events(c, SHORT_QUESTION, user, thread)
+            assert [e.event for e in second][-2:] == ["sources", "done"]
+        completed = [first.json()["response"], answer_of(second)]
+
+        # The third turn: metadata and a few tokens, then the server dies (SIGKILL).
+        seen: list[ServerSentEvent] = []
+        with (
+            client(server.base_url) as streamer,
+            connect_sse(streamer, "POST", STREAM, json=body(INTERRUPTED, user, thread)) as source,
+        ):
+            assert source.response.status_code == 200
+            for event in source.iter_sse():
+                seen.append(event)
+                if sum(e.event == "token" for e in seen) == TOKENS_BEFORE_KILL:
+                    assert server.kill() == -9
+                    break
+        kinds = [e.event for e in seen]
+        assert kinds[0] == "metadata" and kinds.count("token") == TOKENS_BEFORE_KILL, kinds
+        assert "sources" not in kinds and "done" not in kinds, kinds
+        assert json.loads(seen[0].data)["thread_id"] == thread
+        partial = answer_of(seen)
+
+        # Restart on the same data (same SQLite file, or same Postgres database).
+        server.start()
+        with client(server.base_url) as c:
+            messages = history(c, thread, user)
+            users = [m["content"] for m in messages if m["role"] == "user"]
+            answers = [m["content"] for m in messages if m["role"] == "assistant"]
+            assert users[:2] == [DROUGHT_QUESTION, SHORT_QUESTION], messages
+            assert users.count(INTERRUPTED) <= 1, messages
+            assert answers == completed, messages  # no third (half) answer was stored
+            assert partial not in answers
+
+            # The thread takes a new turn (a lasting 409 would mean a leaked lock).
+            after, busy = invoke_when_free(c, AFTER_RESTART, user, thread, LOCK_RELEASE_WAIT)
+            assert after.status_code == 200, (busy, after.text)
+            print(
+                f"\n[kill9/{backend_env['ALIM_CHECKPOINTER']}] interrupted question stored "
+                f"{users.count(INTERRUPTED)}x; 409s before the next turn: {busy}"
+            )
+            messages = history(c, thread, user)
+    except BaseException:
+        print(server.output()[-6000:])
+        raise
+    finally:
+        server.stop()
+
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    answers = [m["content"] for m in messages if m["role"] == "assistant"]
+    assert users.count(INTERRUPTED) <= 1, messages
+    assert users[:2] == [DROUGHT_QUESTION, SHORT_QUESTION] and users[-1] == AFTER_RESTART
+    assert answers == [*completed, after.json()["response"]], messages
+    assert messages[-1]["role"] == "assistant"
