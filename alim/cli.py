@@ -44,12 +44,14 @@ def _settings() -> Any:
 
 def _deps(show_progress: bool = True) -> Any:
     """Graph services with the index ready (built with a progress bar if needed)."""
-    from alim.knowledge.service import ensure_index
+    from alim.knowledge.service import KnowledgeService, ensure_index
     from graphs.deps import GraphDeps
 
     deps = GraphDeps(_settings())
+    service = KnowledgeService(deps.settings, deps.embeddings())
     with _progress(show_progress) as progress:
-        deps._index = ensure_index(deps.settings, deps.embeddings(), progress=progress)
+        service._index = ensure_index(deps.settings, deps.embeddings(), progress=progress)
+    deps._knowledge = service
     return deps
 
 
@@ -201,6 +203,40 @@ def index_build(
         f"index at {settings.resolved_index_dir}: {m['articles']} articles, {m['chunks']} "
         f"chunks, {m['embedder']} ({m['dimension']} dims)"
     )
+
+
+@index_app.command("add")
+def index_add(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help=".md, .txt or .pdf")],
+    title: Annotated[str | None, typer.Option(help="Title (default: from the file).")] = None,
+    language: Annotated[str | None, typer.Option(help="az | en | ru (default: detected).")] = None,
+    tags: Annotated[str | None, typer.Option(help="Comma-separated tags.")] = None,
+) -> None:
+    """Add a document to the knowledge base (incremental: only its chunks are embedded)."""
+    from alim.knowledge.uploads import parse_upload
+
+    deps = _deps()
+    try:
+        doc = parse_upload(
+            file.name,
+            file.read_bytes(),
+            title=title,
+            language=language,
+            tags=[t.strip() for t in (tags or "").split(",") if t.strip()],
+        )
+        with _progress(True, "Embedding the new article") as progress:
+            article = deps.knowledge().ingest(
+                title=doc.title,
+                content=doc.content,
+                language=doc.language,
+                tags=list(doc.tags),
+                topic=doc.topic,
+                progress=progress,
+            )
+    except AlimError as exc:
+        raise _fail(exc) from None
+    err.print(f"added {article.id} ({len(deps.index().chunks)} chunks in the index)")
+    print(article.id)
 
 
 @index_app.command("search")

@@ -21,7 +21,7 @@ from alim.webhooks import Dispatcher
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.ratelimit import MemoryCounters, RateLimiter, RedisCounters
-from api.routes import analytics, graph, handoff, health, threads
+from api.routes import analytics, graph, handoff, health, knowledge, threads
 from graphs.deps import GraphDeps
 
 log = logging.getLogger("alim.api")
@@ -112,9 +112,14 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
                 "X-RateLimit-Reset",
             ],
         )
-    app.add_middleware(RequestContextMiddleware, max_body=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body=settings.max_body_bytes,
+        upload_paths={"/api/v1/knowledge": settings.max_upload_bytes},
+    )
     app.include_router(health.router)
-    for router in (graph.router, threads.router, handoff.router, analytics.router):
+    routers = (graph.router, threads.router, handoff.router, analytics.router, knowledge.router)
+    for router in routers:
         app.include_router(router, prefix="/api/v1")
     return app
 

@@ -13,6 +13,7 @@ from alim.keys import KeyStore, Partner
 from alim.logs import partner_var
 from alim.settings import Settings
 from api.ratelimit import RateLimiter
+from graphs.deps import GraphDeps
 
 api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="Your partner API key."
@@ -31,12 +32,17 @@ def get_keys(request: Request) -> KeyStore:
     return request.app.state.keys  # type: ignore[no-any-return]
 
 
+def get_deps(request: Request) -> GraphDeps:
+    return request.app.state.deps  # type: ignore[no-any-return]
+
+
 def get_limiter(request: Request) -> RateLimiter:
     return request.app.state.limiter  # type: ignore[no-any-return]
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
+DepsDep = Annotated[GraphDeps, Depends(get_deps)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 KeysDep = Annotated[KeyStore, Depends(get_keys)]
 

@@ -23,9 +23,10 @@ class RequestContextMiddleware:
     """Every response carries `X-Request-ID` (the caller's, if well-formed) and security headers;
     bodies larger than `max_body` get 413 `payload_too_large` before any handler runs."""
 
-    def __init__(self, app: Any, max_body: int):
+    def __init__(self, app: Any, max_body: int, upload_paths: dict[str, int] | None = None):
         self.app = app
         self.max_body = max_body
+        self.upload_paths = upload_paths or {}
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -53,9 +54,10 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
+        limit = self.upload_paths.get(scope.get("path", ""), self.max_body)
         length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            await self._too_large(send_with_headers, request_id)
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await self._too_large(send_with_headers, request_id, limit)
             return
 
         if scope.get("method") in ("POST", "PUT", "PATCH"):
@@ -69,8 +71,8 @@ class RequestContextMiddleware:
                     break
                 chunks.append(message.get("body", b""))
                 size += len(chunks[-1])
-                if size > self.max_body:
-                    await self._too_large(send_with_headers, request_id)
+                if size > limit:
+                    await self._too_large(send_with_headers, request_id, limit)
                     return
                 if not message.get("more_body", False):
                     break
@@ -88,10 +90,10 @@ class RequestContextMiddleware:
             return
         await self.app(scope, receive, send_with_headers)
 
-    async def _too_large(self, send: Any, request_id: str) -> None:
+    async def _too_large(self, send: Any, request_id: str, limit: int) -> None:
         body = json.dumps(
             {
-                "detail": f"request body larger than {self.max_body} bytes",
+                "detail": f"request body larger than {limit} bytes",
                 "code": "payload_too_large",
                 "request_id": request_id,
             }

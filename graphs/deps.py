@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
     from alim.knowledge.index import KnowledgeIndex
+    from alim.knowledge.service import KnowledgeService
     from alim.llm import Provider
     from alim.places import Gazetteer
     from alim.routing import SemanticRouter
@@ -24,7 +25,7 @@ class GraphDeps:
 
     settings: Settings
     _embeddings: Embeddings | None = None
-    _index: KnowledgeIndex | None = None
+    _knowledge: KnowledgeService | None = None
     _router: SemanticRouter | None = None
     _weather: WeatherClient | None = None
     _gazetteer: Gazetteer | None = None
@@ -39,13 +40,17 @@ class GraphDeps:
                 self._embeddings = make_embeddings(self.settings)
             return self._embeddings
 
-    def index(self) -> KnowledgeIndex:
+    def knowledge(self) -> KnowledgeService:
         with self._lock:
-            if self._index is None:
-                from alim.knowledge.service import ensure_index
+            if self._knowledge is None:
+                from alim.knowledge.service import KnowledgeService
 
-                self._index = ensure_index(self.settings, self.embeddings())
-            return self._index
+                self._knowledge = KnowledgeService(self.settings, self.embeddings())
+            return self._knowledge
+
+    def index(self) -> KnowledgeIndex:
+        """The current index (replaced as a whole when an article is ingested)."""
+        return self.knowledge().index
 
     def router(self) -> SemanticRouter:
         with self._lock:

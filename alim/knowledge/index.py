@@ -159,6 +159,40 @@ class KnowledgeIndex:
         vectors = _embed_chunks(chunks, embeddings, progress=progress, batch_size=batch_size)
         return cls(chunks, vectors, embeddings=embeddings, content_hash=content_hash(articles))
 
+    def with_articles(
+        self,
+        articles: Sequence[Article],
+        *,
+        content_hash: str,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> KnowledgeIndex:
+        """A new index with these articles added; only their chunks are embedded."""
+        new_chunks = chunk_articles(articles)
+        added = _embed_chunks(new_chunks, self.embeddings, progress=progress, batch_size=16)
+        vectors = np.vstack([self._all_vectors(), added]) if len(added) else self._all_vectors()
+        return KnowledgeIndex(
+            self.chunks + new_chunks,
+            vectors,
+            embeddings=self.embeddings,
+            content_hash=content_hash,
+        )
+
+    def without_article(self, article_id: str, *, content_hash: str) -> KnowledgeIndex:
+        """A new index without one article's chunks (nothing is re-embedded)."""
+        keep = [i for i, c in enumerate(self.chunks) if c.article_id != article_id]
+        vectors = self._all_vectors()[keep] if keep else np.zeros((0, self.dim), dtype="float32")
+        return KnowledgeIndex(
+            [self.chunks[i] for i in keep],
+            vectors,
+            embeddings=self.embeddings,
+            content_hash=content_hash,
+        )
+
+    def _all_vectors(self) -> np.ndarray:
+        if self.faiss.ntotal == 0:
+            return np.zeros((0, self.dim), dtype="float32")
+        return np.asarray(self.faiss.reconstruct_n(0, self.faiss.ntotal), dtype="float32")
+
     @staticmethod
     def _build_bm25(chunks: list[Chunk]) -> Any:
         import bm25s

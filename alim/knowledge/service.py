@@ -1,18 +1,51 @@
-"""Open the persisted knowledge index, building it only when the content or embedder changed."""
+"""The knowledge base at run time: bundled articles + articles ingested by partners, and the
+persisted index over both.
+
+- `ensure_index` loads the index from disk, or builds it when missing or out of date (other
+  content or embedder). A corrupt index raises `IndexCorrupt` with a rebuild hint.
+- `KnowledgeService.ingest` adds an article incrementally: only its chunks are embedded, the
+  article file and then the index are written atomically (temp + rename), and the new index
+  replaces the old one in memory in one assignment, so queries keep working during an ingest
+  and a crash mid-write leaves either the old or the new state (a half-written article is
+  detected by the content hash on the next start and the index rebuilt).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import re
+import tempfile
+import threading
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
 from alim.embeddings import embedder_name
-from alim.knowledge.documents import content_hash, load_articles
+from alim.errors import Conflict, InvalidRequest, NotFound
+from alim.knowledge.documents import Article, content_hash, load_articles, parse_article
 from alim.knowledge.index import KnowledgeIndex, read_manifest
 from alim.settings import Settings
 
 log = logging.getLogger(__name__)
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def ingested_dir(settings: Settings) -> Path:
+    return settings.data_dir / "knowledge"
+
+
+def all_articles(settings: Settings) -> tuple[list[Article], list[Article]]:
+    """(bundled, ingested) articles."""
+    bundled = load_articles(settings.kb_dir)
+    extra_dir = ingested_dir(settings)
+    ingested = load_articles(extra_dir) if extra_dir.is_dir() else []
+    clash = {a.id for a in bundled} & {a.id for a in ingested}
+    if clash:
+        raise InvalidRequest(f"ingested articles reuse bundled ids: {sorted(clash)}")
+    return bundled, ingested
 
 
 def ensure_index(
@@ -22,12 +55,9 @@ def ensure_index(
     rebuild: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> KnowledgeIndex:
-    """Load the index from disk, or build and persist it when missing or out of date.
-
-    A stale index (other content or embedder) is rebuilt; a corrupt one raises `IndexCorrupt`
-    with a rebuild hint rather than answering from damaged data.
-    """
-    articles = load_articles(settings.kb_dir)
+    """Load the index from disk, or build and persist it when missing or out of date."""
+    bundled, ingested = all_articles(settings)
+    articles = bundled + ingested
     wanted = content_hash(articles)
     directory = settings.resolved_index_dir
     if not rebuild and (directory / "manifest.json").exists():
@@ -41,3 +71,106 @@ def ensure_index(
     index = KnowledgeIndex.build(articles, embeddings, progress=progress)
     index.save(directory)
     return index
+
+
+def article_markdown(a: Article) -> str:
+    tags = ", ".join(t.replace(",", " ") for t in a.tags)
+    title = a.title.replace("\n", " ")
+    return (
+        f"---\nid: {a.id}\ngroup: {a.group_id}\ntitle: {title}\nlanguage: {a.language}\n"
+        f"topic: {a.topic}\ntags: {tags}\n---\n\n{a.content.strip()}\n"
+    )
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class KnowledgeService:
+    def __init__(self, settings: Settings, embeddings: Embeddings):
+        self.settings = settings
+        self.embeddings = embeddings
+        self._index: KnowledgeIndex | None = None
+        self._write_lock = threading.Lock()
+
+    @property
+    def index(self) -> KnowledgeIndex:
+        if self._index is None:
+            with self._write_lock:
+                if self._index is None:
+                    self._index = ensure_index(self.settings, self.embeddings)
+        return self._index
+
+    def articles(self) -> list[tuple[Article, str]]:
+        bundled, ingested = all_articles(self.settings)
+        return [(a, "bundled") for a in bundled] + [(a, "ingested") for a in ingested]
+
+    def get(self, article_id: str) -> tuple[Article, str]:
+        for article, source in self.articles():
+            if article.id == article_id:
+                return article, source
+        raise NotFound("article not found", code="article_not_found")
+
+    def ingest(
+        self,
+        *,
+        title: str,
+        content: str,
+        language: str,
+        tags: list[str] | None = None,
+        topic: str = "",
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Article:
+        """Add one article; returns it with its new id."""
+        title = " ".join(title.split())
+        if not title or not content.strip():
+            raise InvalidRequest("title and content are required", code="empty_document")
+        article_id = f"kb-{_SAFE.sub('-', title.lower())[:40].strip('-')}-{uuid.uuid4().hex[:8]}"
+        article = parse_article(
+            article_markdown(
+                Article(
+                    id=article_id,
+                    title=title,
+                    language=language,
+                    content=content,
+                    topic=topic,
+                    tags=tuple(tags or ()),
+                )
+            ),
+            source=f"{article_id}.md",
+        )
+        with self._write_lock:
+            current = self.index
+            path = ingested_dir(self.settings) / f"{article_id}.md"
+            _write_atomically(path, article_markdown(article))
+            bundled, ingested = all_articles(self.settings)
+            updated = current.with_articles(
+                [article], content_hash=content_hash(bundled + ingested), progress=progress
+            )
+            updated.save(self.settings.resolved_index_dir)
+            self._index = updated
+        log.info("ingested article %s (%d chunks in the index)", article_id, len(updated.chunks))
+        return article
+
+    def delete(self, article_id: str) -> None:
+        _, source = self.get(article_id)
+        if source == "bundled":
+            raise Conflict(
+                "bundled articles are part of the release and cannot be deleted",
+                code="bundled_article",
+            )
+        with self._write_lock:
+            current = self.index
+            (ingested_dir(self.settings) / f"{article_id}.md").unlink()
+            bundled, ingested = all_articles(self.settings)
+            updated = current.without_article(
+                article_id, content_hash=content_hash(bundled + ingested)
+            )
+            updated.save(self.settings.resolved_index_dir)
+            self._index = updated

@@ -1,0 +1,87 @@
+"""Turn an uploaded file (.md, .txt, .pdf) into an article's title, language and text."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from alim.errors import AlimError, InvalidRequest
+from alim.knowledge.documents import parse_article
+from alim.text import detect_language
+
+SUPPORTED = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".pdf": "pdf"}
+
+
+class UnsupportedDocument(AlimError):
+    code = "unsupported_document"
+    status = 415
+
+
+@dataclass(frozen=True)
+class Document:
+    title: str
+    content: str
+    language: str
+    tags: tuple[str, ...] = ()
+    topic: str = ""
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest("the file is not UTF-8 text", code="invalid_document") from exc
+
+
+def _pdf_text(data: bytes) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        return "\n\n".join((page.extract_text() or "").strip() for page in reader.pages)
+    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+        raise InvalidRequest("the PDF could not be read", code="invalid_document") from exc
+
+
+def parse_upload(
+    filename: str,
+    data: bytes,
+    *,
+    title: str | None = None,
+    language: str | None = None,
+    tags: list[str] | None = None,
+) -> Document:
+    suffix = PurePath(filename or "").suffix.lower()
+    kind = SUPPORTED.get(suffix)
+    if kind is None:
+        raise UnsupportedDocument(
+            f"unsupported file type {suffix or '(none)'}: use .md, .txt or .pdf"
+        )
+    if not data.strip():
+        raise InvalidRequest("the file is empty", code="empty_document")
+    text = _pdf_text(data) if kind == "pdf" else _decode(data)
+    if "\x00" in text:
+        raise InvalidRequest("the file contains NUL characters", code="invalid_document")
+    topic = ""
+    if kind == "markdown" and text.startswith("---"):
+        article = parse_article(text, source=filename)  # front matter supplies the metadata
+        return Document(
+            title=title or article.title,
+            content=article.content,
+            language=language or article.language,
+            tags=tuple(tags or article.tags),
+            topic=article.topic,
+        )
+    text = text.strip()
+    if not text:
+        raise InvalidRequest("no text could be extracted", code="empty_document")
+    first = text.splitlines()[0].lstrip("#").strip()
+    return Document(
+        title=title or first[:120] or PurePath(filename).stem,
+        content=text,
+        language=language or detect_language(text),
+        tags=tuple(tags or ()),
+        topic=topic,
+    )
