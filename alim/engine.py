@@ -21,6 +21,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage, HumanMessage
 
 from alim.analytics import Analytics
+from alim.assistants import AssistantStore
 from alim.errors import (
     AlimError,
     AwaitingHuman,
@@ -294,6 +295,7 @@ class Engine:
         self.webhooks = WebhookStore(persistence.db)
         self.outbox = Outbox(persistence.db)
         self.analytics = Analytics(persistence.db)
+        self.assistants = AssistantStore(persistence.db)
         self.settings = settings
 
     @classmethod
@@ -321,7 +323,7 @@ class Engine:
     async def begin(self, request: TurnRequest) -> Turn:
         """Validate, lock the thread and make sure it exists; nothing is stored on failure."""
         self.validate(request)
-        request = replace(request, message=request.message.strip())
+        request = await self._with_assistant(replace(request, message=request.message.strip()))
         thread_id = request.thread_id or str(uuid.uuid4())
         stack = AsyncExitStack()
         try:
@@ -336,6 +338,26 @@ class Engine:
             await stack.aclose()
             raise
         return Turn(self, request, info, stack)
+
+    async def _with_assistant(self, request: TurnRequest) -> TurnRequest:
+        """Apply the partner's assistant settings where the request leaves a choice open."""
+        a = await self.assistants.get(request.owner.partner)
+        ctx = request.context
+        changes: dict[str, Any] = {}
+        if a.model and not ctx.model:
+            changes["model"] = a.model
+        if a.instructions:
+            changes["instructions"] = a.instructions
+        if a.escalation_threshold is not None:
+            changes["escalation_threshold"] = a.escalation_threshold
+        if a.default_language != "auto" and ctx.language == "auto":
+            changes["language"] = a.default_language
+        if a.default_region:
+            changes["default_region"] = a.default_region
+        metadata = {**request.metadata, "assistant": a.display_name}
+        if a.updated_at:
+            metadata["assistant_updated_at"] = a.updated_at
+        return replace(request, context=replace(ctx, **changes), metadata=metadata)
 
     async def stream(self, request: TurnRequest) -> AsyncIterator[Event]:
         turn = await self.begin(request)

@@ -30,6 +30,7 @@ class Persistence:
 
     async def setup(self) -> None:
         from alim.analytics import Analytics
+        from alim.assistants import AssistantStore
         from alim.handoff import EscalationStore
         from alim.keys import KeyStore
         from alim.webhooks import WebhookStore
@@ -40,6 +41,7 @@ class Persistence:
             EscalationStore(self.db),
             WebhookStore(self.db),
             Analytics(self.db),
+            AssistantStore(self.db),
         ):
             await store.setup()
 

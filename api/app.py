@@ -21,7 +21,7 @@ from alim.webhooks import Dispatcher
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.ratelimit import MemoryCounters, RateLimiter, RedisCounters
-from api.routes import analytics, graph, handoff, health, knowledge, threads
+from api.routes import analytics, assistant, graph, handoff, health, knowledge, threads
 from graphs.deps import GraphDeps
 
 log = logging.getLogger("alim.api")
@@ -118,7 +118,14 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
         upload_paths={"/api/v1/knowledge": settings.max_upload_bytes},
     )
     app.include_router(health.router)
-    routers = (graph.router, threads.router, handoff.router, analytics.router, knowledge.router)
+    routers = (
+        graph.router,
+        threads.router,
+        handoff.router,
+        analytics.router,
+        knowledge.router,
+        assistant.router,
+    )
     for router in routers:
         app.include_router(router, prefix="/api/v1")
     return app

@@ -25,6 +25,8 @@ class Context:
     """Answer language; auto = the language of the question."""
     instructions: str = ""
     """Extra instructions appended to the system prompt (per partner)."""
+    default_region: str | None = None
+    """Weather place when the question and the farm profile name none (per partner)."""
     human_handoff: bool = True
     """Escalations pause the thread until an agronomist replies (needs a checkpointer); when
     off, the hand-off message is the answer and the turn ends."""

@@ -8,7 +8,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from alim.errors import WeatherUnavailable
-from graphs.context import Context
+from graphs.context import Context, context_of
 from graphs.deps import GraphDeps
 from graphs.messages import last_user_text
 from graphs.state import State
@@ -25,6 +25,9 @@ def make_retrieve_weather(deps: GraphDeps):  # type: ignore[no-untyped-def]
         region = (state.get("profile") or {}).get("region")
         if place is None and region:
             place, found_by = gazetteer.get(region), "profile"
+        partner_region = context_of(runtime).default_region
+        if place is None and partner_region:
+            place, found_by = gazetteer.get(partner_region), "assistant"
         if place is None:
             place, found_by = gazetteer.get(deps.settings.default_place), "default"
         if place is None:

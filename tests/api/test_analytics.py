@@ -171,14 +171,16 @@ async def test_partners_only_see_their_own_numbers(app: FastAPI, client: httpx.A
         api_client(app, await fresh_partner(app)) as a,
         api_client(app, await fresh_partner(app)) as b,
     ):
-        await traffic(a)
+        of_a = await traffic(a)
         user = new_user()
         only = await ask(b, FROST, user)
         assert (await rate(b, only["thread_id"], user, only["run_id"], 1)).status_code == 201
         seen_by_a = (await report(a))["metrics"]
         seen_by_b = (await report(b))["metrics"]
-        # B cannot rate A's runs, even knowing the ids.
-        assert_error(await rate(b, "t1", user, only["run_id"], 5), 404, "thread_not_found")
+        # B cannot rate A's runs, even knowing the thread, user and run ids.
+        a_run = of_a["runs"][0]["run_id"]
+        assert_error(await rate(b, "t1", of_a["user"], a_run, 5), 404, "thread_not_found")
+        assert (await report(a))["metrics"] == seen_by_a
 
     assert (seen_by_a["total_conversations"], seen_by_a["messages"]) == (3, 4)
     assert seen_by_a["customer_satisfaction"] == pytest.approx(3.5)
