@@ -43,6 +43,7 @@ from alim.events import (
 )
 from alim.handoff import Escalation, EscalationStore
 from alim.logs import partner_var, run_var, thread_var
+from alim.metrics import Metrics
 from alim.persistence import Persistence, open_persistence
 from alim.settings import Settings
 from alim.threads import Owner, ThreadInfo, thread_key
@@ -151,6 +152,7 @@ class Turn:
         if req.profile is not None:
             state_in["profile"] = req.profile
         final: dict[str, Any] = {}
+        node_started: dict[str, float] = {}
         interrupted = False
         deadline = self._started + self.engine.settings.run_timeout
         async for mode, payload in graph.astream(
@@ -160,7 +162,12 @@ class Turn:
                 raise AlimError("the run took too long", code="run_timeout", status=504)
             if mode == "tasks":
                 if "input" in payload:
+                    node_started[payload["id"]] = time.monotonic()
                     yield NodeEvent(payload["name"])
+                elif payload["id"] in node_started and self.engine.metrics is not None:
+                    self.engine.metrics.node_duration.labels(payload["name"]).observe(
+                        time.monotonic() - node_started.pop(payload["id"])
+                    )
             elif mode == "messages":
                 chunk, meta = payload
                 if meta.get("langgraph_node") in ANSWER_NODES and isinstance(chunk, BaseMessage):
@@ -181,6 +188,14 @@ class Turn:
         if final.get("route") is None:
             raise ProviderUnavailable("the run produced no answer")
         escalation_id = await self._finish(final, interrupted)
+        metrics = self.engine.metrics
+        if metrics is not None:
+            metrics.runs.labels(final.get("route") or "unknown", "ok").inc()
+            if final.get("escalated"):
+                metrics.escalations.labels(final.get("escalation_reason") or "unknown").inc()
+            for kind in ("input_tokens", "output_tokens"):
+                if (final.get("usage") or {}).get(kind):
+                    metrics.tokens.labels(kind.removesuffix("_tokens")).inc(final["usage"][kind])
         yield SourcesEvent(
             sources=final.get("sources") or [],
             confidence=final.get("confidence"),
@@ -193,8 +208,13 @@ class Turn:
         )
 
     def _token(self, text: str) -> TokenEvent:
+        metrics = self.engine.metrics
         if self._first_token is None:
             self._first_token = time.monotonic()
+            if metrics is not None:
+                metrics.ttft.observe(self._first_token - self._started)
+        if metrics is not None:
+            metrics.chunks.inc()
         return TokenEvent(text)
 
     def _timing(self) -> dict[str, Any]:
@@ -270,6 +290,8 @@ class Turn:
 
     async def _record_failure(self, outcome: str) -> None:
         owner = self.request.owner
+        if self.engine.metrics is not None:
+            self.engine.metrics.runs.labels("unknown", outcome).inc()
         try:
             await asyncio.shield(
                 self.engine.analytics.record_run(
@@ -296,6 +318,7 @@ class Engine:
         self.outbox = Outbox(persistence.db)
         self.analytics = Analytics(persistence.db)
         self.assistants = AssistantStore(persistence.db)
+        self.metrics: Metrics | None = None
         self.settings = settings
 
     @classmethod

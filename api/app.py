@@ -16,6 +16,7 @@ from alim import __version__
 from alim.engine import Engine
 from alim.keys import KeyStore, check_production_keys
 from alim.llm import ModelChain
+from alim.metrics import Metrics
 from alim.settings import Settings, get_settings
 from alim.webhooks import Dispatcher
 from api.errors import install_error_handlers
@@ -67,10 +68,12 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
         async with Engine.open(settings, graph_deps) as engine:
             keys = KeyStore(engine.persistence.db, settings)
             await check_production_keys(settings, keys)
+            engine.metrics = app.state.metrics
             app.state.engine = engine
             app.state.keys = keys
             app.state.deps = graph_deps
             app.state.limiter = make_limiter(settings)
+            app.state.limiter.metrics = app.state.metrics
             dispatcher = Dispatcher(engine.persistence.db)
             background = [asyncio.create_task(dispatcher.run_forever(), name="alim-webhooks")]
             retention = start_retention(settings, engine)
@@ -97,6 +100,7 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(
@@ -116,6 +120,7 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
         RequestContextMiddleware,
         max_body=settings.max_body_bytes,
         upload_paths={"/api/v1/knowledge": settings.max_upload_bytes},
+        metrics=app.state.metrics,
     )
     app.include_router(health.router)
     routers = (

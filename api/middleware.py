@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from typing import Any
 
 from alim.logs import request_id_var
+from alim.metrics import Metrics
 
 Scope = dict[str, Any]
+API_PREFIX = "/api/v1"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -23,12 +26,43 @@ class RequestContextMiddleware:
     """Every response carries `X-Request-ID` (the caller's, if well-formed) and security headers;
     bodies larger than `max_body` get 413 `payload_too_large` before any handler runs."""
 
-    def __init__(self, app: Any, max_body: int, upload_paths: dict[str, int] | None = None):
+    def __init__(
+        self,
+        app: Any,
+        max_body: int,
+        upload_paths: dict[str, int] | None = None,
+        metrics: Metrics | None = None,
+    ):
         self.app = app
         self.max_body = max_body
         self.upload_paths = upload_paths or {}
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or self.metrics is None:
+            await self._call(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def observe(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._call(scope, receive, observe)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            if template.startswith("/") and scope["path"].startswith(API_PREFIX + "/"):
+                template = API_PREFIX + template  # routes of included routers are relative
+            self.metrics.http_latency.labels(scope["method"], template, str(status)).observe(
+                time.perf_counter() - started
+            )
+
+    async def _call(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -83,10 +83,15 @@ class RedisCounters:
 
 
 class RateLimiter:
-    def __init__(self, counters: Any, per_minute: int, max_streams: int):
+    def __init__(self, counters: Any, per_minute: int, max_streams: int, metrics: Any = None):
         self.counters = counters
         self.per_minute = per_minute
         self.max_streams = max_streams
+        self.metrics = metrics
+
+    def _refused(self, limit: str) -> None:
+        if self.metrics is not None:
+            self.metrics.rate_limited.labels(limit).inc()
 
     async def check_request(self, request: Request, partner: Partner) -> None:
         limit = partner.rate_limit_per_minute or self.per_minute
@@ -96,6 +101,7 @@ class RateLimiter:
         reset = (window + 1) * WINDOW
         request.state.ratelimit = (limit, max(0, limit - count), reset)
         if count > limit:
+            self._refused("requests")
             raise RateLimited(
                 f"more than {limit} requests per minute for this key",
                 retry_after=max(1, math.ceil(reset - now)),
@@ -105,6 +111,7 @@ class RateLimiter:
     async def stream_slot(self, partner: Partner) -> AsyncIterator[None]:
         limit = partner.max_streams or self.max_streams
         if not await self.counters.stream_enter(partner.key_id, limit):
+            self._refused("streams")
             raise RateLimited(f"more than {limit} concurrent streams for this key", retry_after=1)
         try:
             yield

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import asdict
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
@@ -76,6 +76,7 @@ async def invoke(body: ChatRequest, partner: ChatPartner, engine: EngineDep) -> 
 )
 async def stream(
     body: ChatRequest,
+    request: Request,
     partner: ChatPartner,
     engine: EngineDep,
     settings: SettingsDep,
@@ -84,6 +85,9 @@ async def stream(
     """Send a message and receive the answer as it is generated."""
     held = AsyncExitStack()  # the stream slot and the thread lock, released exactly once
     await held.enter_async_context(limiter.stream_slot(partner))
+    gauge = request.app.state.metrics.active_streams
+    gauge.inc()
+    held.callback(gauge.dec)
     try:
         turn = await engine.begin(turn_request(body, partner))
     except BaseException:

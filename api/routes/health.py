@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from alim.errors import AlimError
 from api.schemas import Health, Ready
@@ -39,3 +39,13 @@ async def ready(request: Request) -> JSONResponse:
     ok = checks["checkpointer"] == "ok" and checks["index"].startswith("ok")
     body = Ready(status="ready" if ok else "degraded", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics (text exposition format)."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return Response(
+        generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )
