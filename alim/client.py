@@ -1,0 +1,382 @@
+"""Python client for the ALİM HTTP API: `AlimClient` (sync) and `AsyncAlimClient` (asyncio).
+
+    from alim.client import AlimClient
+
+    with AlimClient("http://127.0.0.1:8000", api_key="…") as alim:
+        result = alim.invoke("Fermada susuzluq var, nə edim?", user_id="farmer-1")
+        for event in alim.stream("Sabah Qubada yağış olacaq?", user_id="farmer-1",
+                                 thread_id=result.thread_id):
+            if isinstance(event, TokenEvent):
+                print(event.text, end="")
+
+`stream()` yields the typed events of `alim.events` (MetadataEvent, NodeEvent, TokenEvent,
+SourcesEvent, ErrorEvent, DoneEvent). 429 and 503 answers are retried (honouring Retry-After, at
+most `max_retries` times); other errors raise typed `ApiError` subclasses carrying the stable
+`code` and the `request_id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import httpx
+from httpx_sse import ServerSentEvent, aconnect_sse, connect_sse
+
+from alim.events import (
+    DoneEvent,
+    ErrorEvent,
+    Event,
+    MetadataEvent,
+    NodeEvent,
+    SourcesEvent,
+    TokenEvent,
+    TurnResult,
+)
+
+API = "/api/v1"
+MAX_RETRY_AFTER = 30.0
+
+
+class ApiError(Exception):
+    """An error answer of the API."""
+
+    def __init__(self, status: int, code: str, detail: str, request_id: str | None = None):
+        super().__init__(f"{status} {code}: {detail}")
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.request_id = request_id
+
+
+class AuthenticationError(ApiError): ...
+
+
+class PermissionDeniedError(ApiError): ...
+
+
+class NotFoundError(ApiError): ...
+
+
+class ConflictError(ApiError): ...
+
+
+class InvalidRequestError(ApiError): ...
+
+
+class RateLimitError(ApiError):
+    retry_after: float | None = None
+
+
+class UnavailableError(ApiError): ...
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    400: InvalidRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: InvalidRequestError,
+    415: InvalidRequestError,
+    422: InvalidRequestError,
+    429: RateLimitError,
+    503: UnavailableError,
+}
+RETRYABLE = frozenset({429, 503})
+
+
+def _error(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()
+        code, detail = body.get("code", "http_error"), body.get("detail", response.text)
+    except (ValueError, AttributeError):
+        code, detail = "http_error", response.text
+    cls = _BY_STATUS.get(response.status_code, ApiError)
+    err = cls(response.status_code, code, str(detail), response.headers.get("x-request-id"))
+    if isinstance(err, RateLimitError):
+        err.retry_after = _retry_after(response)
+    return err
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return min(float(response.headers["retry-after"]), MAX_RETRY_AFTER)
+    except (KeyError, ValueError):
+        return None
+
+
+def _delay(response: httpx.Response, attempt: int) -> float:
+    return _retry_after(response) or min(0.5 * 2**attempt, MAX_RETRY_AFTER)
+
+
+def parse_event(sse: ServerSentEvent) -> Event:
+    """One SSE event of /graph/stream as a typed engine event."""
+    if sse.event == "token":
+        return TokenEvent(sse.data)
+    if sse.event == "node":
+        return NodeEvent(sse.data)
+    if sse.event == "metadata":
+        return MetadataEvent(**json.loads(sse.data))
+    if sse.event == "sources":
+        data = json.loads(sse.data)
+        known = {f.name for f in fields(SourcesEvent)}
+        return SourcesEvent(**{k: v for k, v in data.items() if k in known})
+    if sse.event == "error":
+        return ErrorEvent(**json.loads(sse.data))
+    if sse.event == "done":
+        return DoneEvent()
+    raise ValueError(f"unknown event {sse.event!r}")
+
+
+def _turn(result: dict[str, Any]) -> TurnResult:
+    known = {f.name for f in fields(TurnResult)}
+    return TurnResult(**{k: v for k, v in result.items() if k in known})
+
+
+def _body(message: str, user_id: str, thread_id: str | None, options: dict[str, Any]) -> dict:
+    body: dict[str, Any] = {"message": message, "user_id": user_id, **options}
+    if thread_id is not None:
+        body["thread_id"] = thread_id
+    return body
+
+
+class _Threads:
+    def __init__(self, call: Any):
+        self._call = call
+
+    def list(self, user_id: str, limit: int = 50, offset: int = 0) -> Any:
+        return self._call(
+            "GET",
+            "/threads",
+            params={"user_id": user_id, "limit": limit, "offset": offset},
+            key="threads",
+        )
+
+    def get(self, thread_id: str, user_id: str) -> Any:
+        return self._call("GET", f"/threads/{thread_id}", params={"user_id": user_id})
+
+    def delete(self, thread_id: str, user_id: str) -> Any:
+        return self._call("DELETE", f"/threads/{thread_id}", params={"user_id": user_id})
+
+    def feedback(
+        self, thread_id: str, user_id: str, run_id: str, score: int, comment: str | None = None
+    ) -> Any:
+        return self._call(
+            "POST",
+            f"/threads/{thread_id}/feedback",
+            json={"user_id": user_id, "run_id": run_id, "score": score, "comment": comment},
+        )
+
+
+class _Escalations:
+    def __init__(self, call: Any):
+        self._call = call
+
+    def list(self, status: str | None = "open") -> Any:
+        params = {"status": status} if status else {}
+        return self._call("GET", "/escalations", params=params, key="escalations")
+
+    def reply(self, escalation_id: str, answer: str, agent_id: str) -> Any:
+        return self._call(
+            "POST",
+            f"/escalations/{escalation_id}/reply",
+            json={"answer": answer, "agent_id": agent_id},
+        )
+
+
+class _Knowledge:
+    def __init__(self, call: Any):
+        self._call = call
+
+    def add(
+        self,
+        title: str,
+        content: str,
+        language: str,
+        tags: list[str] | None = None,
+        topic: str = "",
+    ) -> Any:
+        return self._call(
+            "POST",
+            "/knowledge",
+            json={
+                "title": title,
+                "content": content,
+                "language": language,
+                "tags": tags or [],
+                "topic": topic,
+            },
+        )
+
+    def upload(
+        self, path: str | Path, *, title: str | None = None, language: str | None = None
+    ) -> Any:
+        p = Path(path)
+        data = {k: v for k, v in {"title": title, "language": language}.items() if v}
+        return self._call("POST", "/knowledge", files={"file": (p.name, p.read_bytes())}, data=data)
+
+    def list(self, limit: int = 50, offset: int = 0) -> Any:
+        return self._call("GET", "/knowledge", params={"limit": limit, "offset": offset})
+
+    def get(self, article_id: str) -> Any:
+        return self._call("GET", f"/knowledge/{article_id}")
+
+    def delete(self, article_id: str) -> Any:
+        return self._call("DELETE", f"/knowledge/{article_id}")
+
+
+class AlimClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 120.0,
+        max_retries: int = 3,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self.max_retries = max_retries
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/") + API,
+            headers={"X-API-Key": api_key},
+            timeout=timeout,
+            transport=transport,
+        )
+        self.threads = _Threads(self._call)
+        self.escalations = _Escalations(self._call)
+        self.knowledge = _Knowledge(self._call)
+
+    def __enter__(self) -> AlimClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        for attempt in range(self.max_retries + 1):
+            response = self._http.request(method, path, **kwargs)
+            if response.status_code not in RETRYABLE or attempt == self.max_retries:
+                break
+            time.sleep(_delay(response, attempt))
+        return response
+
+    def _call(self, method: str, path: str, key: str | None = None, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise _error(response)
+        if response.status_code == 204:
+            return None
+        data = response.json()
+        return data[key] if key else data
+
+    def invoke(
+        self, message: str, user_id: str, thread_id: str | None = None, **options: Any
+    ) -> TurnResult:
+        """One turn; returns the whole answer. Options: language, profile, search_options."""
+        return _turn(
+            self._call("POST", "/graph/invoke", json=_body(message, user_id, thread_id, options))
+        )
+
+    def stream(
+        self, message: str, user_id: str, thread_id: str | None = None, **options: Any
+    ) -> Iterator[Event]:
+        """One turn as typed events; ends with DoneEvent."""
+        body = _body(message, user_id, thread_id, options)
+        for attempt in range(self.max_retries + 1):
+            with connect_sse(self._http, "POST", "/graph/stream", json=body) as source:
+                response = source.response
+                if response.status_code in RETRYABLE and attempt < self.max_retries:
+                    response.read()
+                    time.sleep(_delay(response, attempt))
+                    continue
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error(response)
+                for sse in source.iter_sse():
+                    yield parse_event(sse)
+                return
+
+
+class AsyncAlimClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 120.0,
+        max_retries: int = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self.max_retries = max_retries
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + API,
+            headers={"X-API-Key": api_key},
+            timeout=timeout,
+            transport=transport,
+        )
+        # The namespaces build the same requests; here `_call` returns a coroutine.
+        self.threads = _Threads(self._call)
+        self.escalations = _Escalations(self._call)
+        self.knowledge = _Knowledge(self._call)
+
+    async def __aenter__(self) -> AsyncAlimClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        for attempt in range(self.max_retries + 1):
+            response = await self._http.request(method, path, **kwargs)
+            if response.status_code not in RETRYABLE or attempt == self.max_retries:
+                break
+            await asyncio.sleep(_delay(response, attempt))
+        return response
+
+    async def _call(self, method: str, path: str, key: str | None = None, **kwargs: Any) -> Any:
+        response = await self._send(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise _error(response)
+        if response.status_code == 204:
+            return None
+        data = response.json()
+        return data[key] if key else data
+
+    async def invoke(
+        self, message: str, user_id: str, thread_id: str | None = None, **options: Any
+    ) -> TurnResult:
+        return _turn(
+            await self._call(
+                "POST", "/graph/invoke", json=_body(message, user_id, thread_id, options)
+            )
+        )
+
+    async def stream(
+        self, message: str, user_id: str, thread_id: str | None = None, **options: Any
+    ) -> AsyncIterator[Event]:
+        body = _body(message, user_id, thread_id, options)
+        for attempt in range(self.max_retries + 1):
+            async with aconnect_sse(self._http, "POST", "/graph/stream", json=body) as source:
+                response = source.response
+                if response.status_code in RETRYABLE and attempt < self.max_retries:
+                    await response.aread()
+                    await asyncio.sleep(_delay(response, attempt))
+                    continue
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise _error(response)
+                async for sse in source.aiter_sse():
+                    yield parse_event(sse)
+                return
