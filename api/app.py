@@ -23,6 +23,7 @@ from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.ratelimit import MemoryCounters, RateLimiter, RedisCounters
 from api.routes import analytics, assistant, graph, handoff, health, knowledge, threads
+from api.schemas import COMMON_ERRORS
 from graphs.deps import GraphDeps
 
 log = logging.getLogger("alim.api")
@@ -132,7 +133,7 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
         assistant.router,
     )
     for router in routers:
-        app.include_router(router, prefix="/api/v1")
+        app.include_router(router, prefix="/api/v1", responses=COMMON_ERRORS)
     return app
 
 

@@ -130,3 +130,16 @@ class Health(BaseModel):
 class Ready(BaseModel):
     status: Literal["ready", "degraded"]
     checks: dict[str, str]
+
+
+COMMON_ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorBody, "description": "Malformed JSON (`malformed_json`)."},
+    401: {"model": ErrorBody, "description": "Missing or unknown X-API-Key."},
+    403: {"model": ErrorBody, "description": "The key lacks the scope this endpoint needs."},
+    404: {"model": ErrorBody, "description": "Not found (or not yours)."},
+    413: {"model": ErrorBody, "description": "Request body too large."},
+    422: {"model": ErrorBody, "description": "Invalid input; `code` says which rule."},
+    429: {"model": ErrorBody, "description": "`rate_limited`; see Retry-After."},
+    503: {"model": ErrorBody, "description": "A dependency is unavailable."},
+}
+"""Error answers every endpoint may give, all with the same body (documented in OpenAPI)."""

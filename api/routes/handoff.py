@@ -76,7 +76,7 @@ async def list_escalations(
     engine: EngineDep,
     status: Annotated[Literal["open", "resolved"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> EscalationList:
     """Escalated questions of this partner, newest first, with the evidence the graph had."""
     items = await engine.escalations.list(partner.name, status, limit, offset)

@@ -11,6 +11,10 @@ from alim.errors import AlimError
 from api.schemas import Health, Ready
 
 router = APIRouter(tags=["health"])
+PLAYGROUND_CSP = (
+    "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; frame-ancestors 'none'"
+)
 
 
 @router.get("/health", response_model=Health)
@@ -48,4 +52,17 @@ async def metrics(request: Request) -> Response:
 
     return Response(
         generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+    )
+
+
+@router.get("/playground", include_in_schema=False)
+async def playground() -> Response:
+    """A single-page chat to try the API in a browser (no build step)."""
+    from importlib import resources
+
+    page = (resources.files("api") / "static" / "playground.html").read_text(encoding="utf-8")
+    return Response(
+        page,
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Security-Policy": PLAYGROUND_CSP},
     )

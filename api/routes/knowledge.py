@@ -130,7 +130,7 @@ async def list_articles(
     partner: AdminPartner,
     deps: DepsDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     source: Annotated[Literal["bundled", "ingested"] | None, Query()] = None,
 ) -> ArticlePage:
     items = [(a, s) for a, s in deps.knowledge().articles() if source in (None, s)]

@@ -32,7 +32,7 @@ async def list_threads(
     partner: ChatPartner,
     engine: EngineDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> ThreadList:
     """The user's threads, newest first."""
     infos = await engine.threads.list(Owner(partner.name, user_id), limit, offset)

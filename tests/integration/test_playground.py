@@ -1,0 +1,50 @@
+"""The playground page in real headless Chromium against a real `alim serve`."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from alim.settings import DEV_API_KEY
+from tests.integration.server import running_server
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.mark.timeout(240)
+def test_playground_streams_an_answer_with_sources(tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is required (apt-get install chromium); .ci/run installs it")
+    with running_server(tmp_path, ALIM_OFFLINE_DELAY="0.01") as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(f"{url}/playground")
+            page.fill("#apiKey", DEV_API_KEY)
+            page.fill("#userId", "browser-farmer")
+            page.fill("#message", "Quraqlıqda suvarmanı necə aparım?")
+            page.click("#send")
+            answer = page.locator(".msg.assistant").last
+            expect(answer).to_have_attribute("data-done", "true", timeout=60_000)
+            expect(answer).to_contain_text("Quraqlıqda suvarma")
+            expect(answer.locator(".sources")).to_contain_text("Quraqlıqda suvarma")
+            expect(page.locator("#progress")).to_contain_text("route")
+            expect(page.locator("#progress")).to_contain_text("generate")
+            expect(page.locator("#threads li")).to_have_count(1)
+
+            page.fill("#message", "Mənə aqronomla danışmaq lazımdır")
+            page.click("#send")
+            expect(page.locator("#banner")).to_be_visible(timeout=60_000)
+
+            ARTIFACTS.mkdir(exist_ok=True)
+            shot = ARTIFACTS / "playground.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+        finally:
+            browser.close()
