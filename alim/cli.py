@@ -405,6 +405,25 @@ def escalations_reply(
     _run(main())
 
 
+@threads_app.command("prune")
+def threads_prune(
+    idle_days: Annotated[float | None, typer.Option(help="Delete threads idle this long.")] = None,
+    keep_latest: Annotated[
+        bool, typer.Option(help="Keep only each thread's latest checkpoint.")
+    ] = True,
+) -> None:
+    """Retention: delete idle threads everywhere and prune old checkpoints (all partners)."""
+    from alim.persistence import open_persistence
+    from alim.retention import prune
+
+    async def main() -> Any:
+        async with open_persistence(_settings()) as persistence:
+            return await prune(persistence, idle_days=idle_days, keep_latest=keep_latest)
+
+    report = _run(main())
+    print(json.dumps(asdict(report)))
+
+
 @app.command("eval")
 def evaluate_cmd(
     path: Annotated[Path, typer.Argument()] = Path("eval/questions.jsonl"),
