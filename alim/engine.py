@@ -14,7 +14,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -391,13 +391,16 @@ class Engine:
         turn = await self.begin(request)
         parts: list[str] = []
         summary: SourcesEvent | None = None
-        async for event in turn.events():
-            if isinstance(event, TokenEvent):
-                parts.append(event.text)
-            elif isinstance(event, SourcesEvent):
-                summary = event
-            elif isinstance(event, ErrorEvent):
-                raise _error_from(event)
+        # aclosing: on an error event the generator is closed now (lock released, failure
+        # recorded), not whenever it is garbage-collected.
+        async with aclosing(turn.events()) as events:  # type: ignore[type-var]
+            async for event in events:
+                if isinstance(event, TokenEvent):
+                    parts.append(event.text)
+                elif isinstance(event, SourcesEvent):
+                    summary = event
+                elif isinstance(event, ErrorEvent):
+                    raise _error_from(event)
         assert summary is not None
         return TurnResult(
             response="".join(parts),
@@ -491,7 +494,9 @@ class Engine:
         info = await self.thread(owner, thread_id)
         async with self.threads.lock(info.key):
             await self.persistence.checkpointer.adelete_thread(info.key)
-            await self.threads.delete(info.key)
+            async with self.persistence.db.transaction():
+                await self.escalations.cancel_for_thread(info.key)
+                await self.threads.delete(info.key)
 
 
 def _error_from(event: ErrorEvent) -> AlimError:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from alim.db import Database
 
-Status = Literal["open", "resolved"]
+Status = Literal["open", "resolved", "cancelled"]
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS alim_escalations (
         id TEXT PRIMARY KEY,
@@ -142,6 +142,14 @@ class EscalationStore:
             sql + " ORDER BY created_at DESC, id LIMIT ? OFFSET ?", (*params, limit, offset), "all"
         )
         return [Escalation.from_row(r) for r in rows]
+
+    async def cancel_for_thread(self, thread_key: str) -> None:
+        """The thread is gone (deleted, or expired by retention): close its open escalations."""
+        await self.db.run(
+            "UPDATE alim_escalations SET status = 'cancelled', resolved_at = ? "
+            "WHERE thread_key = ? AND status = 'open'",
+            (now_iso(), thread_key),
+        )
 
     async def resolve(self, escalation_id: str, answer: str, agent_id: str) -> None:
         await self.db.run(

@@ -150,7 +150,7 @@ class WebhookStore:
         self, partner: str, webhook_id: str, limit: int = 50
     ) -> builtins.list[dict[str, Any]]:
         owner = await self.db.run(
-            "SELECT id FROM alim_webhooks WHERE id = ? AND partner = ?",
+            "SELECT id FROM alim_webhooks WHERE id = ? AND partner = ? AND deleted_at IS NULL",
             (webhook_id, partner),
             "one",
         )

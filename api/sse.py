@@ -7,8 +7,12 @@ gets the text back exactly) → `sources` → `error` (on failure) → `done` (`
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import suppress
 from dataclasses import asdict
+from typing import Any
 
 from sse_starlette import ServerSentEvent
 
@@ -37,3 +41,50 @@ def to_sse(event: Event) -> ServerSentEvent:
     if isinstance(event, DoneEvent):
         return ServerSentEvent(data="[DONE]", event="done")
     raise TypeError(f"not an engine event: {event!r}")
+
+
+SHUTDOWN_DETAIL = "the server is restarting; please send the message again"
+
+
+async def until_shutdown(
+    events: AsyncIterator[Event], shutdown: Any, budget: float
+) -> AsyncIterator[Event]:
+    """Pass `events` through; once `shutdown` (an event with `is_set()` / `wait()`) is set, let
+    the run go on for at most `budget` seconds, then stop it and end with error + done.
+
+    The run's own clean-up (thread lock, no half answer stored) happens when it is closed."""
+    loop = asyncio.get_running_loop()
+    deadline: float | None = None
+    waiter = asyncio.ensure_future(shutdown.wait())
+    pending: asyncio.Future[Event] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(events))
+            if deadline is None and shutdown.is_set():
+                deadline = loop.time() + budget
+            timeout = None if deadline is None else max(0.0, deadline - loop.time())
+            watch = {pending} if deadline is not None else {pending, waiter}
+            done, _ = await asyncio.wait(
+                watch, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            if pending in done:
+                try:
+                    event = pending.result()
+                except StopAsyncIteration:
+                    return
+                pending = None
+                yield event
+            elif deadline is not None and loop.time() >= deadline:
+                break
+        pending.cancel()
+        with suppress(asyncio.CancelledError, StopAsyncIteration):
+            await pending
+        pending = None
+        await events.aclose()  # type: ignore[attr-defined]
+        yield ErrorEvent("server_shutting_down", SHUTDOWN_DETAIL)
+        yield DoneEvent()
+    finally:
+        waiter.cancel()
+        if pending is not None:
+            pending.cancel()

@@ -15,6 +15,7 @@ from api.schemas import THREAD_ID_PATTERN, USER_ID_PATTERN, ErrorBody
 
 router = APIRouter(tags=["analytics"])
 MAX_RANGE_DAYS = 366
+METRIC_ALIASES = {"conversations": "total_conversations"}  # seed 002's name
 
 
 class FeedbackIn(BaseModel):
@@ -41,7 +42,7 @@ async def analytics(
         raise InvalidRequest(f"at most {MAX_RANGE_DAYS} days", code="invalid_date_range")
     report = await engine.analytics.report(partner.name, start_date, end_date, group_by)
     if metrics:
-        wanted = {m.strip() for m in metrics.split(",") if m.strip()}
+        wanted = {METRIC_ALIASES.get(m.strip(), m.strip()) for m in metrics.split(",") if m.strip()}
         unknown = wanted - set(report["metrics"])
         if unknown:
             raise InvalidRequest(f"unknown metrics: {sorted(unknown)}", code="invalid_metrics")

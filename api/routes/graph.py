@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import asdict
 
+import anyio
 from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
@@ -15,7 +16,7 @@ from alim.keys import Partner
 from alim.threads import Owner
 from api.deps import ChatPartner, EngineDep, LimiterDep, SettingsDep
 from api.schemas import ChatRequest, ErrorBody, InvokeResponse
-from api.sse import to_sse
+from api.sse import to_sse, until_shutdown
 from graphs.context import Context
 
 router = APIRouter(prefix="/graph", tags=["graph"])
@@ -95,9 +96,14 @@ async def stream(
         raise
     held.push_async_callback(turn.aclose)
 
+    shutdown = anyio.Event()
+    grace = settings.shutdown_grace_seconds
+
     async def events() -> AsyncIterator[ServerSentEvent]:
+        # On SIGTERM the run may finish within the grace period; if not, it is stopped and the
+        # stream still ends with `error` then `done`.
         try:
-            async for event in turn.events():
+            async for event in until_shutdown(turn.events(), shutdown, max(grace - 1.0, 0.5)):
                 yield to_sse(event)
         finally:
             await held.aclose()
@@ -107,4 +113,6 @@ async def stream(
         ping=settings.sse_ping_seconds,
         background=BackgroundTask(held.aclose),  # if the client left before the first event
         headers={"X-Accel-Buffering": "no"},
+        shutdown_event=shutdown,
+        shutdown_grace_period=grace,
     )

@@ -24,7 +24,7 @@ class EscalationOut(BaseModel):
     reason: Literal["low_confidence", "user_requested"] | str
     confidence: float | None
     sources: list[Source]
-    status: Literal["open", "resolved"] | str
+    status: Literal["open", "resolved", "cancelled"] | str
     created_at: str
     resolved_at: str | None = None
     answer: str | None = None

@@ -190,11 +190,6 @@ async def test_partners_only_see_their_own_numbers(app: FastAPI, client: httpx.A
     assert seen_by_b["routes"] == {"agronomy": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Analytics.report() builds every breakdown row with _summary(rows, []): the per-period "
-    "customer_satisfaction is always null even when the period has ratings",
-)
 async def test_breakdown_has_the_periods_satisfaction(app: FastAPI) -> None:
     async with api_client(app, await fresh_partner(app)) as client:
         await traffic(client)
@@ -268,16 +263,25 @@ async def test_feedback_is_for_the_threads_owner_and_its_runs(app: FastAPI) -> N
         assert body["run_id"] == first["run_id"] and body["score"] == 4
         assert body["id"] and body["created_at"]
         no_comment = await client.post(
-            f"{THREADS}/rated/feedback", json={"user_id": user, "run_id": first["run_id"], "score": 3}
+            f"{THREADS}/rated/feedback",
+            json={"user_id": user, "run_id": first["run_id"], "score": 3},
         )
         assert no_comment.status_code == 201, no_comment.text
 
-        assert_error(await rate(client, "rated", new_user(), first["run_id"], 5), 404, "thread_not_found")
-        assert_error(await rate(client, "missing", user, first["run_id"], 5), 404, "thread_not_found")
+        assert_error(
+            await rate(client, "rated", new_user(), first["run_id"], 5), 404, "thread_not_found"
+        )
+        assert_error(
+            await rate(client, "missing", user, first["run_id"], 5), 404, "thread_not_found"
+        )
         assert_error(await rate(client, "rated", user, "no-such-run", 5), 404, "run_not_found")
-        assert_error(await rate(client, "rated", user, elsewhere["run_id"], 5), 404, "run_not_found")
+        assert_error(
+            await rate(client, "rated", user, elsewhere["run_id"], 5), 404, "run_not_found"
+        )
         for score in (0, 6, -1):
-            assert_error(await rate(client, "rated", user, first["run_id"], score), 422, "validation_error")
+            assert_error(
+                await rate(client, "rated", user, first["run_id"], score), 422, "validation_error"
+            )
         assert_error(
             await client.post(
                 f"{THREADS}/rated/feedback",

@@ -147,6 +147,43 @@ async def test_another_partners_agent_neither_sees_nor_answers_it(
     assert [m["role"] for m in await history(client, "private", user)] == ["user"]
 
 
+async def test_streamed_turn_escalates_too(client: httpx.AsyncClient) -> None:
+    user = new_user()
+    events = await collect_stream(
+        client, {"message": ASK_HUMAN, "user_id": user, "thread_id": "streamed"}
+    )
+
+    names = [name for name, _ in events]
+    assert names[0] == "metadata" and names[-1] == "done" and "error" not in names
+    assert "escalate" in [data for name, data in events if name == "node"]
+    text = "".join(data for name, data in events if name == "token")
+    assert text == handoff_message("user_requested", "az")
+    (sources,) = [json.loads(data) for name, data in events if name == "sources"]
+    assert sources["escalated"] is True
+    assert sources["escalation_reason"] == "user_requested"
+    listed = by_id(await escalations(client, "open"), sources["escalation_id"])
+    assert listed is not None and listed["thread_id"] == "streamed"
+    assert (await thread_list(client, user))[0]["status"] == "awaiting_human"
+
+
+async def test_deleting_an_awaiting_thread_closes_its_escalation(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    from alim.threads import Owner, thread_key
+
+    user = new_user()
+    body = await escalate(client, user, "deleted")
+    deleted = await client.delete(f"{THREADS}/deleted", params={"user_id": user})
+    assert deleted.status_code == 204
+
+    assert by_id(await escalations(client, "open"), body["escalation_id"]) is None
+    answered = await reply(client, body["escalation_id"])
+    assert answered.status_code in (404, 409), answered.text
+    saver = app.state.engine.persistence.checkpointer
+    key = thread_key(Owner("dev", user), "deleted")
+    assert [c async for c in saver.alist({"configurable": {"thread_id": key}})] == []
+
+
 async def test_unknown_escalation_is_404(client: httpx.AsyncClient) -> None:
     assert_error(await reply(client, "esc_0123456789abcdef"), 404, "escalation_not_found")
 
@@ -216,7 +253,9 @@ async def test_expert_reply_resolves_and_the_conversation_goes_on(
     assert [m["content"] for m in await history(client, "resolve-me", user)] == [ASK_HUMAN, EXPERT]
 
     # The next message is an ordinary turn, streamed and invoked.
-    events = await collect_stream(client, {"message": DROUGHT, "user_id": user, "thread_id": "resolve-me"})
+    events = await collect_stream(
+        client, {"message": DROUGHT, "user_id": user, "thread_id": "resolve-me"}
+    )
     names = [name for name, _ in events]
     assert names[0] == "metadata" and names[-1] == "done"
     assert "token" in names and "error" not in names
@@ -246,9 +285,13 @@ async def test_reply_validation(client: httpx.AsyncClient) -> None:
     body = await escalate(client, new_user(), "validate")
     url = f"{ESCALATIONS}/{body['escalation_id']}/reply"
 
-    assert_error(await client.post(url, json={"answer": "", "agent_id": "a"}), 422, "validation_error")
+    assert_error(
+        await client.post(url, json={"answer": "", "agent_id": "a"}), 422, "validation_error"
+    )
     assert_error(await client.post(url, json={"answer": "ok"}), 422, "validation_error")
-    assert_error(await client.post(url, json={"answer": "   ", "agent_id": "a"}), 422, "answer_empty")
+    assert_error(
+        await client.post(url, json={"answer": "   ", "agent_id": "a"}), 422, "answer_empty"
+    )
     assert_error(
         await client.post(url, json={"answer": "ok", "agent_id": "a", "extra": 1}),
         422,
@@ -299,9 +342,7 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_cli_escalation_list_and_reply(tmp_path: Path) -> None:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("ALIM_") and k != "VIRTUAL_ENV"
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALIM_") and k != "VIRTUAL_ENV"}
     env.update(
         {
             "ALIM_DATA_DIR": str(tmp_path),

@@ -1,5 +1,6 @@
 """Property-based fuzzing of the running server against its own OpenAPI schema (schemathesis):
-every operation, valid and invalid inputs, stateful sequences. No 5xx, responses match the schema."""
+every operation, valid and invalid inputs, stateful sequences. No 5xx; responses match the
+schema."""
 
 from __future__ import annotations
 

@@ -138,14 +138,6 @@ def outcome(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: on SIGTERM sse-starlette (EventSourceResponse, shutdown_grace_period=0 in "
-    "api/routes/graph.py) cancels every open stream at once, ignoring "
-    "ALIM_SHUTDOWN_GRACE_SECONDS: the client gets neither sources+done nor error+done, only a "
-    "cut connection (httpx.RemoteProtocolError: incomplete chunked read; the server logs "
-    "'ASGI callable returned without completing response').",
-)
 def test_stream_in_flight_completes_or_ends_with_error_then_done(outcome: Outcome) -> None:
     kinds = outcome.kinds
     assert outcome.client_error is None, (outcome.client_error, kinds)
@@ -184,6 +176,8 @@ def test_thread_takes_a_new_turn_after_restart(outcome: Outcome) -> None:
     answers = [m["content"] for m in messages if m["role"] == "assistant"]
     assert users[0] == SHORT_QUESTION and users[-1] == AFTER_RESTART, messages
     assert users.count(INTERRUPTED) <= 1, messages
-    assert answers[0] == outcome.first_answer and answers[-1] == outcome.next_turn.json()["response"]
+    assert (
+        answers[0] == outcome.first_answer and answers[-1] == outcome.next_turn.json()["response"]
+    )
     assert len(answers) == (3 if outcome.completed else 2), messages
     assert messages[-1]["role"] == "assistant"

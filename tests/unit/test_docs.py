@@ -9,8 +9,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_every_setting_is_in_the_operations_guide() -> None:
     guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
-    missing = [f"ALIM_{name.upper()}" for name in Settings.model_fields
-               if f"`ALIM_{name.upper()}`" not in guide]
+    missing = [
+        f"ALIM_{name.upper()}"
+        for name in Settings.model_fields
+        if f"`ALIM_{name.upper()}`" not in guide
+    ]
     assert missing == []
 
 

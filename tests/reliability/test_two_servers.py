@@ -1,0 +1,206 @@
+"""Two server processes on one Postgres database and the real Redis (ALIM_REDIS_URL).
+
+Threads move between replicas, the per-thread run lock holds across them (exactly one 409
+`thread_busy` for two concurrent runs), and the per-key rate limit is shared through Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from httpx_sse import connect_sse
+
+from tests.reliability.conftest import postgres_env
+from tests.reliability.server import (
+    DROUGHT_QUESTION,
+    INVOKE,
+    SHORT_QUESTION,
+    STREAM,
+    ServerProcess,
+    answer_of,
+    body,
+    client,
+    history,
+    new_id,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+SLOW_DELAY = "0.2"  # ~26 chunks: a drought answer takes ~5 s, long enough to overlap runs
+RATE_LIMIT = 5
+WINDOW = 60
+MIN_WINDOW_LEFT = 15.0  # seconds left in the current rate-limit window before the 6 requests
+
+
+def pair(tmp_path: Path, **env: str) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    a = ServerProcess(tmp_path / "a", **env)
+    b = ServerProcess(tmp_path / "b", **env)
+    try:
+        a.start()
+        b.start()
+        yield a, b
+    except BaseException:
+        print(a.output()[-4000:], b.output()[-4000:])
+        raise
+    finally:
+        b.stop()
+        a.stop()
+
+
+@pytest.fixture(scope="module")
+def servers(
+    tmp_path_factory: pytest.TempPathFactory, postgres_url: str, redis_url: str
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    env = {**postgres_env(postgres_url), "ALIM_REDIS_URL": redis_url}
+    yield from pair(tmp_path_factory.mktemp("two"), ALIM_OFFLINE_DELAY=SLOW_DELAY, **env)
+
+
+@pytest.mark.timeout(240)
+def test_thread_started_on_a_continues_on_b(servers: tuple[ServerProcess, ServerProcess]) -> None:
+    user, thread = new_id("user"), new_id("thread")
+    with client(servers[0].base_url) as a, client(servers[1].base_url) as b:
+        first = a.post(INVOKE, json=body(SHORT_QUESTION, user, thread))
+        assert first.status_code == 200, first.text
+        assert [m["role"] for m in history(b, thread, user)] == ["user", "assistant"]
+        second = b.post(INVOKE, json=body(DROUGHT_QUESTION, user, thread))
+        assert second.status_code == 200, second.text
+        for c in (a, b):
+            messages = history(c, thread, user)
+            assert [m["role"] for m in messages] == ["user", "assistant"] * 2
+            assert [m["content"] for m in messages] == [
+                SHORT_QUESTION,
+                first.json()["response"],
+                DROUGHT_QUESTION,
+                second.json()["response"],
+            ]
+
+
+@pytest.mark.timeout(240)
+def test_run_on_a_makes_b_refuse_exactly_once(servers: tuple[ServerProcess, ServerProcess]) -> None:
+    user, thread = new_id("user"), new_id("thread")
+    with client(servers[0].base_url) as a, client(servers[1].base_url) as b:
+        with connect_sse(a, "POST", STREAM, json=body(DROUGHT_QUESTION, user, thread)) as source:
+            assert source.response.status_code == 200
+            events = source.iter_sse()
+            first = next(events)
+            assert first.event == "metadata"
+            assert json.loads(first.data)["thread_id"] == thread
+            busy = b.post(INVOKE, json=body(SHORT_QUESTION, user, thread))
+            rest = list(events)
+        assert busy.status_code == 409, busy.text
+        assert busy.json()["code"] == "thread_busy"
+        assert [e.event for e in rest][-2:] == ["sources", "done"]
+        assert "error" not in [e.event for e in rest]
+
+        # Once A's run is over, B runs on the thread; only A's turn and B's new one are stored.
+        after = b.post(INVOKE, json=body(SHORT_QUESTION, user, thread))
+        assert after.status_code == 200, after.text
+        messages = history(a, thread, user)
+    assert [m["content"] for m in messages] == [
+        DROUGHT_QUESTION,
+        answer_of(rest),
+        SHORT_QUESTION,
+        after.json()["response"],
+    ]
+
+
+@pytest.mark.timeout(240)
+def test_simultaneous_runs_on_a_and_b_one_wins_one_gets_409(
+    servers: tuple[ServerProcess, ServerProcess],
+) -> None:
+    user, thread = new_id("user"), new_id("thread")
+    with client(servers[0].base_url) as a:  # the thread exists before the race
+        opening = a.post(INVOKE, json=body(SHORT_QUESTION, user, thread))
+        assert opening.status_code == 200, opening.text
+
+    barrier = threading.Barrier(2, timeout=30)
+    responses: dict[str, httpx.Response] = {}
+
+    def run(name: str, server: ServerProcess) -> None:
+        with client(server.base_url) as c:
+            barrier.wait()
+            responses[name] = c.post(INVOKE, json=body(DROUGHT_QUESTION, user, thread))
+
+    workers = [
+        threading.Thread(target=run, args=(name, server))
+        for name, server in zip("ab", servers, strict=True)
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+    assert sorted(responses) == ["a", "b"], responses
+    statuses = sorted(r.status_code for r in responses.values())
+    assert statuses == [200, 409], {k: (r.status_code, r.text[:200]) for k, r in responses.items()}
+    loser = next(r for r in responses.values() if r.status_code == 409)
+    winner = next(r for r in responses.values() if r.status_code == 200)
+    assert loser.json()["code"] == "thread_busy"
+
+    with client(servers[1].base_url) as b:
+        messages = history(b, thread, user)
+    assert [m["content"] for m in messages] == [
+        SHORT_QUESTION,
+        opening.json()["response"],
+        DROUGHT_QUESTION,
+        winner.json()["response"],
+    ]
+
+
+@pytest.fixture
+def limited_servers(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    env = {
+        **postgres_env(postgres_url),
+        "ALIM_REDIS_URL": redis_url,
+        "ALIM_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
+    }
+    yield from pair(tmp_path, **env)
+
+
+@pytest.mark.timeout(240)
+def test_rate_limit_is_shared_through_redis(
+    limited_servers: tuple[ServerProcess, ServerProcess], redis_url: str
+) -> None:
+    conn = redis.Redis.from_url(redis_url, socket_timeout=5)
+    try:
+        conn.flushdb()
+    finally:
+        conn.close()
+    # Fixed one-minute windows: start the six requests early in a window, so they share one.
+    left = WINDOW - time.time() % WINDOW
+    if left < MIN_WINDOW_LEFT:
+        time.sleep(left + 0.5)
+
+    user = new_id("user")
+    responses: list[httpx.Response] = []
+    with client(limited_servers[0].base_url) as a, client(limited_servers[1].base_url) as b:
+        for i in range(RATE_LIMIT + 1):
+            c = (a, b)[i % 2]
+            responses.append(c.get("/api/v1/threads", params={"user_id": user}))
+
+    statuses = [r.status_code for r in responses]
+    assert statuses == [200] * RATE_LIMIT + [429], [(r.status_code, r.text) for r in responses]
+    for r in responses:
+        for header in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
+            assert header in r.headers, (r.status_code, dict(r.headers))
+        assert r.headers["X-RateLimit-Limit"] == str(RATE_LIMIT)
+    remaining = [int(r.headers["X-RateLimit-Remaining"]) for r in responses]
+    assert remaining == [*range(RATE_LIMIT - 1, -1, -1), 0], remaining
+    resets = {int(r.headers["X-RateLimit-Reset"]) for r in responses}
+    assert len(resets) == 1 and resets.pop() % WINDOW == 0
+
+    limited = responses[-1]
+    assert limited.json()["code"] == "rate_limited", limited.text
+    assert int(limited.headers["Retry-After"]) >= 1
+    print(
+        f"\n[two servers] rate limit {RATE_LIMIT}/min over Redis: statuses {statuses}, "
+        f"remaining {remaining}, Retry-After {limited.headers['Retry-After']}"
+    )
