@@ -43,27 +43,42 @@ class Article:
         return self.group or self.id
 
 
-def parse_article(text: str, *, source: str = "") -> Article:
-    """Parse one Markdown article with front matter; raise InvalidRequest if it is malformed."""
-    if not text.startswith("---"):
-        raise InvalidRequest(f"{source or 'article'}: missing front matter")
+def split_front_matter(text: str, *, source: str = "") -> tuple[dict[str, str], str]:
+    """(metadata, body) of a Markdown text that starts with a `---` front-matter block."""
+    name = source or "article"
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        raise InvalidRequest(f"{name}: missing front matter")
     try:
-        _, header, body = text.split("---", 2)
-    except ValueError as exc:
-        raise InvalidRequest(f"{source or 'article'}: unterminated front matter") from exc
+        end = next(i for i, line in enumerate(lines[1:], 1) if line.strip() == "---")
+    except StopIteration as exc:
+        raise InvalidRequest(f"{name}: unterminated front matter") from exc
     meta: dict[str, str] = {}
-    for line in header.strip().splitlines():
+    for line in lines[1:end]:
+        if not line.strip():
+            continue
         key, sep, value = line.partition(":")
         if not sep:
-            raise InvalidRequest(f"{source or 'article'}: bad front-matter line {line!r}")
+            raise InvalidRequest(f"{name}: bad front-matter line {line!r}")
         meta[key.strip().lower()] = value.strip()
+    return meta, "\n".join(lines[end + 1 :]).strip()
+
+
+def strip_title_heading(body: str, title: str) -> str:
+    """Drop a leading `# Title` heading that repeats the title (kept as metadata)."""
+    first, _, rest = body.partition("\n")
+    if first.startswith("#") and first.lstrip("#").strip() == title:
+        return rest.strip()
+    return body
+
+
+def parse_article(text: str, *, source: str = "") -> Article:
+    """Parse one Markdown article with front matter; raise InvalidRequest if it is malformed."""
+    meta, body = split_front_matter(text, source=source)
     missing = [f for f in REQUIRED_FIELDS if not meta.get(f)]
     if missing:
         raise InvalidRequest(f"{source or 'article'}: missing {', '.join(missing)}")
-    body = body.strip()
-    first, _, rest = body.partition("\n")
-    if first.lstrip("#").strip() == meta.get("title"):
-        body = rest.strip()  # the title is kept as metadata, not repeated in the text
+    body = strip_title_heading(body, meta["title"])
     if not body:
         raise InvalidRequest(f"{source or 'article'}: empty body")
     return Article(

@@ -25,7 +25,13 @@ from langchain_core.embeddings import Embeddings
 
 from alim.embeddings import embedder_name
 from alim.errors import Conflict, InvalidRequest, NotFound
-from alim.knowledge.documents import Article, content_hash, load_articles, parse_article
+from alim.knowledge.documents import (
+    Article,
+    content_hash,
+    load_articles,
+    parse_article,
+    strip_title_heading,
+)
 from alim.knowledge.index import KnowledgeIndex, read_manifest
 from alim.settings import Settings
 
@@ -97,7 +103,7 @@ class KnowledgeService:
         self.settings = settings
         self.embeddings = embeddings
         self._index: KnowledgeIndex | None = None
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.RLock()  # ingest may load the index first
 
     @property
     def index(self) -> KnowledgeIndex:
@@ -131,6 +137,8 @@ class KnowledgeService:
         title = " ".join(title.split())
         if not title or not content.strip():
             raise InvalidRequest("title and content are required", code="empty_document")
+        # A one-line document is its own title and text.
+        content = strip_title_heading(content.strip(), title) or title
         article_id = f"kb-{_SAFE.sub('-', title.lower())[:40].strip('-')}-{uuid.uuid4().hex[:8]}"
         article = parse_article(
             article_markdown(

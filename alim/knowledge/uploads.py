@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from alim.errors import AlimError, InvalidRequest
-from alim.knowledge.documents import parse_article
+from alim.knowledge.documents import split_front_matter
 from alim.text import detect_language
 
 SUPPORTED = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".pdf": "pdf"}
@@ -66,20 +66,23 @@ def parse_upload(
         raise InvalidRequest("the file contains NUL characters", code="invalid_document")
     topic = ""
     if kind == "markdown" and text.startswith("---"):
-        article = parse_article(text, source=filename)  # front matter supplies the metadata
-        return Document(
-            title=title or article.title,
-            content=article.content,
-            language=language or article.language,
-            tags=tuple(tags or article.tags),
-            topic=article.topic,
-        )
+        # Front matter may supply title, language, tags, topic; the form's fields win, and the
+        # server assigns the id whatever the file says.
+        meta, text = split_front_matter(text, source=filename)
+        title = title or meta.get("title") or None
+        language = language or meta.get("language") or None
+        tags = tags or [t.strip() for t in meta.get("tags", "").split(",") if t.strip()]
+        topic = meta.get("topic", "")
     text = text.strip()
     if not text:
         raise InvalidRequest("no text could be extracted", code="empty_document")
-    first = text.splitlines()[0].lstrip("#").strip()
+    first, _, rest = text.partition("\n")
+    if not title:
+        # The first line becomes the title and is not repeated in the text (unless it is all).
+        title = first.lstrip("#").strip()[:120] or PurePath(filename).stem
+        text = rest.strip() or text
     return Document(
-        title=title or first[:120] or PurePath(filename).stem,
+        title=title,
         content=text,
         language=language or detect_language(text),
         tags=tuple(tags or ()),

@@ -23,22 +23,33 @@ RELATIVE_RELEVANCE = 0.7
 
 
 def select_passages(chunks: list[dict[str, Any]], language: str) -> list[dict[str, Any]]:
-    """Chunks of the best articles, in the question's language when there are any; numbered."""
-    same = [c for c in chunks if c.get("language") == language]
-    best: dict[str, float] = {}
-    for c in same or chunks:
-        best[c["article_id"]] = max(best.get(c["article_id"], -1.0), c.get("relevance", 0.0))
-    articles = list(best)
-    top = best[articles[0]] if articles else 0.0
-    keep = [
-        a
-        for a in articles[:MAX_ARTICLES]
-        if a == articles[0] or best[a] >= RELATIVE_RELEVANCE * top
-    ]
+    """Chunks of the best articles (by retrieval order), numbered for citation.
+
+    Topics are ranked as retrieved; for each topic (article group) the version in the question's
+    language is used when it was retrieved too, so a better answer in another language is never
+    dropped for a worse one in the question's language. Topics far less relevant than the best
+    one are left out."""
+    best: dict[str, float] = {}  # article -> best relevance
+    groups: dict[str, list[str]] = {}  # group -> its retrieved articles, in retrieval order
+    language_of: dict[str, str] = {}
+    for c in chunks:
+        article, group = c["article_id"], c.get("group") or c["article_id"]
+        best[article] = max(best.get(article, -1.0), c.get("relevance", 0.0))
+        language_of[article] = c.get("language", "")
+        if article not in groups.setdefault(group, []):
+            groups[group].append(article)
+    chosen: list[str] = []
+    top: float | None = None
+    for articles in groups.values():
+        relevance = max(best[a] for a in articles)
+        if top is None:
+            top = relevance
+        elif top <= 0 or relevance < RELATIVE_RELEVANCE * top or len(chosen) == MAX_ARTICLES:
+            continue
+        native = [a for a in articles if language_of[a] == language]
+        chosen.append(native[0] if native else articles[0])
     return [
-        {**c, "n": keep.index(c["article_id"]) + 1}
-        for c in (same or chunks)
-        if c["article_id"] in keep
+        {**c, "n": chosen.index(c["article_id"]) + 1} for c in chunks if c["article_id"] in chosen
     ]
 
 

@@ -26,7 +26,7 @@ from tests.support.fakes import HashingEmbeddings
 KNOWLEDGE = "/api/v1/knowledge"
 BUNDLED_IDS = {"drought.az", "drought.en", "frost.en", "wheat.ru"}  # tests/fixtures/kb
 
-SAFFRON = {
+SAFFRON: dict[str, Any] = {
     "title": "Zəfəran soğanlarının əkilməsi",
     "content": (
         "Zəfəran soğanlarını avqustun sonunda, 10 sm dərinlikdə, yüngül və quru torpağa əkin. "
@@ -190,6 +190,29 @@ async def test_markdown_upload_with_front_matter_keeps_its_metadata(
     assert await first_source(client, "Püstə ağaclarını nə vaxt suvarım?") == created["id"]
 
 
+@pytest.mark.parametrize(
+    ("front_matter", "form"),
+    [
+        ("title: Püstə ağaclarının suvarılması\nlanguage: az\ntags: püstə", {}),
+        ("id: puste\ntitle: Püstə ağaclarının suvarılması\ntags: püstə", {"language": "az"}),
+    ],
+    ids=["no-id", "language-from-form"],
+)
+async def test_markdown_front_matter_needs_no_id(
+    client: httpx.AsyncClient, front_matter: str, form: dict[str, str]
+) -> None:
+    text = f"---\n{front_matter}\n---\n\nPüstə ağacları iyul ayında iki-üç dəfə suvarılır.\n"
+    response = await upload(client, "puste.md", text.encode(), **form)
+
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert (created["title"], created["language"], created["tags"]) == (
+        "Püstə ağaclarının suvarılması",
+        "az",
+        ["püstə"],
+    )
+
+
 async def test_text_upload_detects_its_language(client: httpx.AsyncClient) -> None:
     response = await upload(client, "blueberries.txt", TXT_ENGLISH.encode())
 
@@ -238,12 +261,6 @@ async def test_pdf_upload_is_searchable(client: httpx.AsyncClient) -> None:
     assert await first_source(client, "When should I plant saffron corms?") == created["id"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a one-line .txt/.pdf/.md upload is refused with 422 invalid_request "
-    "'kb-….md: empty body': its first line becomes the title, and the stored article drops "
-    "the line equal to the title (parse_article), leaving no body",
-)
 @pytest.mark.parametrize(
     ("name", "data"),
     [
@@ -287,12 +304,6 @@ async def test_bad_uploads_are_refused_with_a_code(
     assert (await listing(client))["total"] == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a title containing '---' is refused with 422 invalid_request 'kb-….md: missing "
-    "title, language': the article is stored with the title in its front matter, which "
-    "parse_article splits on '---'",
-)
 async def test_a_title_with_three_dashes_is_kept(client: httpx.AsyncClient) -> None:
     title = "Zəfəran --- əkin və yığım"
     response = await client.post(KNOWLEDGE, json={**SAFFRON, "title": title})
@@ -476,6 +487,31 @@ async def test_questions_are_answered_while_an_article_is_ingested(
         assert body["sources"]
     assert (await client.get(f"{KNOWLEDGE}/{article.id}")).status_code == 200
     assert article.id in await source_ids(client, "Zəfəran sahəsində soğanları nə vaxt əkim?")
+
+
+async def test_concurrent_ingests_all_land_in_the_index(client: httpx.AsyncClient) -> None:
+    crops = ["Zəfəran", "Kivi", "Püstə", "Feyxoa", "Qaragilə"]
+    created = await asyncio.gather(
+        *(
+            add_json(
+                client,
+                {
+                    **SAFFRON,
+                    "title": f"{crop} becərilməsi",
+                    "content": f"{crop} tinglərini yazda əkin, {crop} kollarını həftədə bir "
+                    f"dəfə suvarın, {crop} məhsulunu payızda yığın.",
+                },
+            )
+            for crop in crops
+        )
+    )
+
+    ids = {c["id"] for c in created}
+    assert len(ids) == len(crops)
+    assert {a["id"] for a in (await listing(client, source="ingested"))["articles"]} == ids
+    for crop, article in zip(crops, created, strict=True):
+        question = f"{crop} tinglərini nə vaxt əkim?"
+        assert await first_source(client, question) == article["id"], crop
 
 
 # ---------------------------------------------------------------------------------- persistence

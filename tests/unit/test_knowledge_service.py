@@ -1,6 +1,7 @@
 """The knowledge base on disk (alim/knowledge/service.py, index.py): the saved index is always a
 consistent manifest/vectors/chunks set, leftovers of an interrupted save or article write do not
-break loading, and ingest/delete change the index incrementally. Fixture corpus, hashing embedder."""
+break loading, and ingest/delete change the index incrementally (fixture corpus, hashing
+embedder)."""
 
 from __future__ import annotations
 
@@ -203,6 +204,11 @@ def test_delete_removes_the_article_everywhere(settings: Settings) -> None:
     manifest = assert_consistent(settings.resolved_index_dir)
     assert manifest["content_hash"] == content_hash(load_articles(FIXTURE_KB))
     assert article.id not in {a.id for a, _ in service.articles()}
+    # Another process: the article stays deleted, and nothing is rebuilt.
+    fresh = CountingEmbeddings()
+    again = KnowledgeService(settings, fresh)
+    assert [c.id for c in again.index.chunks] == before
+    assert fresh.documents == []
 
 
 def test_progress_is_reported_while_ingesting(settings: Settings) -> None:
@@ -230,12 +236,6 @@ def _finishes(action: Callable[[], object]) -> bool:
     return not thread.is_alive()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: KnowledgeService.ingest on a service whose index is not loaded yet deadlocks: "
-    "it holds the non-reentrant _write_lock and then reads self.index, which takes the same "
-    "lock to load the index",
-)
 def test_ingest_works_before_the_index_was_loaded(settings: Settings) -> None:
     service = KnowledgeService(settings, HashingEmbeddings())
 
@@ -245,11 +245,6 @@ def test_ingest_works_before_the_index_was_loaded(settings: Settings) -> None:
     assert top_article(service.index, SAFFRON_QUESTION).startswith("kb-")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: KnowledgeService.delete on a service whose index is not loaded yet deadlocks "
-    "(same non-reentrant _write_lock as ingest)",
-)
 def test_delete_works_before_the_index_was_loaded(settings: Settings) -> None:
     first = KnowledgeService(settings, HashingEmbeddings())
     _ = first.index
