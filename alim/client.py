@@ -112,7 +112,9 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def _delay(response: httpx.Response, attempt: int) -> float:
-    return _retry_after(response) or min(0.5 * 2**attempt, MAX_RETRY_AFTER)
+    """Retry-After when the server sent one (0 means now), else exponential backoff."""
+    after = _retry_after(response)
+    return after if after is not None else min(0.5 * 2**attempt, MAX_RETRY_AFTER)
 
 
 def parse_event(sse: ServerSentEvent) -> Event:
