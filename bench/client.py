@@ -67,7 +67,7 @@ class LoadClient:
         results = [f.result() for f in futures]
         self.last_results = results
         server_cpu = (server.cpu() - cpu0) if server else None
-        return summarize(job, results, server, server_cpu, machine.busy())
+        return summarize(job, results, server, server_cpu, machine.busy(), machine.busy_seconds())
 
 
 def summarize(
@@ -76,6 +76,7 @@ def summarize(
     server: Server | None,
     server_cpu: float | None,
     machine_busy: float,
+    machine_busy_s: float,
 ) -> dict[str, Any]:
     lat = [x for r in results for x in r["latency"]]
     ttft = [x for r in results for x in r["ttft"]]
@@ -103,6 +104,8 @@ def summarize(
         "client_cpu_ms_per_req": round(client_cpu * 1000 / attempted, 3) if attempted else None,
         "client_util": round(client_cpu / (wall * job.workers), 3) if wall > 0 else None,
         "machine_busy": machine_busy,
+        # CPU that neither this server nor the load generator used (other work on the machine)
+        "other_cpu_s": round(max(0.0, machine_busy_s - client_cpu - (server_cpu or 0.0)), 2),
     }
     if job.kind in ("sse", "lg_stream"):
         out.update(

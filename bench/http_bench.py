@@ -32,15 +32,21 @@ class Sizes:
     workers: int = 2
 
 
-FULL = Sizes(
-    seq=200, conc_requests=1000, concurrency=20, lg_seq=20, lg_conc_requests=20, warmup=10
-)
-QUICK = Sizes(seq=20, conc_requests=60, concurrency=10, lg_seq=3, lg_conc_requests=5, warmup=2)
+FULL = Sizes(seq=200, conc_requests=1000, concurrency=20, lg_seq=20, lg_conc_requests=40, warmup=10)
+QUICK = Sizes(seq=10, conc_requests=40, concurrency=10, lg_seq=2, lg_conc_requests=4, warmup=3)
 
 
 def _jobs(
-    name: str, port: int, kind: str, path: str, body: Any, headers: dict[str, str], n_seq: int,
-    n_conc: int, sizes: Sizes, timeout: float,
+    name: str,
+    port: int,
+    kind: str,
+    path: str,
+    body: Any,
+    headers: dict[str, str],
+    n_seq: int,
+    n_conc: int,
+    sizes: Sizes,
+    timeout: float,
 ) -> list[Job]:
     common = {"port": port, "kind": kind, "path": path, "body": body, "headers": headers}
     common["timeout"] = timeout
@@ -106,10 +112,30 @@ def run_http(
     log("floor (constant JSON / constant SSE)")
     with running(floor_server(work)) as srv:
         port = srv.port
-        jobs = _jobs("floor json", port, "json", "/json", ALIM_BODY, {}, sizes.seq,
-                     sizes.conc_requests, sizes, 30)
-        jobs += _jobs("floor sse", port, "sse", "/sse", ALIM_BODY, {}, sizes.seq,
-                      sizes.conc_requests // 2, sizes, 30)
+        jobs = _jobs(
+            "floor json",
+            port,
+            "json",
+            "/json",
+            ALIM_BODY,
+            {},
+            sizes.seq,
+            sizes.conc_requests,
+            sizes,
+            30,
+        )
+        jobs += _jobs(
+            "floor sse",
+            port,
+            "sse",
+            "/sse",
+            ALIM_BODY,
+            {},
+            sizes.seq,
+            sizes.conc_requests // 2,
+            sizes,
+            30,
+        )
         results["floor"] = _target(srv, _measure(client, srv, jobs, sizes.warmup, log))
 
     for key, hashing, label in (
@@ -120,10 +146,30 @@ def run_http(
         with running(alim_server(work, key.replace("_", "-"), hashing=hashing)) as srv:
             port = srv.port
             n_conc = sizes.conc_requests // 2
-            jobs = _jobs(f"{key} invoke", port, "json", "/api/v1/graph/invoke", ALIM_BODY,
-                         ALIM_HEADERS, sizes.seq, n_conc, sizes, 60)
-            jobs += _jobs(f"{key} stream", port, "sse", "/api/v1/graph/stream", ALIM_BODY,
-                          ALIM_HEADERS, sizes.seq, n_conc, sizes, 60)
+            jobs = _jobs(
+                f"{key} invoke",
+                port,
+                "json",
+                "/api/v1/graph/invoke",
+                ALIM_BODY,
+                ALIM_HEADERS,
+                sizes.seq,
+                n_conc,
+                sizes,
+                60,
+            )
+            jobs += _jobs(
+                f"{key} stream",
+                port,
+                "sse",
+                "/api/v1/graph/stream",
+                ALIM_BODY,
+                ALIM_HEADERS,
+                sizes.seq,
+                n_conc,
+                sizes,
+                60,
+            )
             results[key] = _target(
                 srv,
                 _measure(client, srv, jobs, sizes.warmup, log),
@@ -133,10 +179,30 @@ def run_http(
     log("langgraph dev (the same graph, /runs/wait and /runs/stream)")
     with running(langgraph_dev_server(work)) as srv:
         port = srv.port
-        jobs = _jobs("langgraph_dev wait", port, "lg_wait", "", LG_BODY, {}, sizes.lg_seq,
-                     sizes.lg_conc_requests, sizes, 120)
-        jobs += _jobs("langgraph_dev stream", port, "lg_stream", "", LG_STREAM_BODY, {},
-                      sizes.lg_seq, sizes.lg_conc_requests, sizes, 120)
+        jobs = _jobs(
+            "langgraph_dev wait",
+            port,
+            "lg_wait",
+            "",
+            LG_BODY,
+            {},
+            sizes.lg_seq,
+            sizes.lg_conc_requests,
+            sizes,
+            120,
+        )
+        jobs += _jobs(
+            "langgraph_dev stream",
+            port,
+            "lg_stream",
+            "",
+            LG_STREAM_BODY,
+            {},
+            sizes.lg_seq,
+            sizes.lg_conc_requests,
+            sizes,
+            120,
+        )
         for j in jobs:
             j.token_event = "messages"
             j.done_marker = None

@@ -112,11 +112,16 @@ def open_files_limit(pid: int) -> int | None:
 
 
 def open_fds(pid: int) -> int:
-    return sum(len(os.listdir(f"/proc/{p}/fd")) for p in process_tree(pid) if os.path.isdir(f"/proc/{p}/fd"))
+    return sum(
+        len(os.listdir(f"/proc/{p}/fd"))
+        for p in process_tree(pid)
+        if os.path.isdir(f"/proc/{p}/fd")
+    )
 
 
 class MachineCpu:
-    """Busy fraction of the whole machine between two reads of /proc/stat."""
+    """CPU use of the whole machine between two reads of /proc/stat (all processes, ours or
+    not: other work on the machine shows up as busy time that neither server nor client used)."""
 
     def __init__(self) -> None:
         self._start = self._read()
@@ -124,14 +129,20 @@ class MachineCpu:
     @staticmethod
     def _read() -> tuple[int, int]:
         parts = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-        values = [int(x) for x in parts]
+        values = [int(x) for x in parts[:8]]  # guest time is already counted in user
         idle = values[3] + values[4]  # idle + iowait
         return sum(values), idle
 
     def busy(self) -> float:
+        """Busy fraction of all cores."""
         total, idle = self._read()
         dt = total - self._start[0]
         return 0.0 if dt <= 0 else round(1.0 - (idle - self._start[1]) / dt, 3)
+
+    def busy_seconds(self) -> float:
+        """CPU seconds used by everything on the machine."""
+        total, idle = self._read()
+        return ((total - self._start[0]) - (idle - self._start[1])) / CLK_TCK
 
 
 # ------------------------------------------------------------------------------------ servers
@@ -182,7 +193,7 @@ class Server:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=raise_nofile,  # noqa: PLW1509 - only setrlimit, no locks
+                preexec_fn=raise_nofile,  # only setrlimit: safe after fork
             )
         deadline = t0 + self.start_timeout
         with httpx.Client(timeout=2.0, trust_env=False) as client:

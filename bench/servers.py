@@ -118,9 +118,7 @@ def langgraph_dev_server(work: Path) -> Server:
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "langgraph.json"
     project = json.loads((ROOT / "langgraph.json").read_text())
-    graphs = {
-        name: str(ROOT / spec.removeprefix("./")) for name, spec in project["graphs"].items()
-    }
+    graphs = {name: str(ROOT / spec.removeprefix("./")) for name, spec in project["graphs"].items()}
     config.write_text(json.dumps({"dependencies": [str(ROOT)], "graphs": graphs}, indent=2))
     port = free_port()
     env = alim_env(folder)

@@ -21,16 +21,12 @@ from graphs.context import Context
 
 router = APIRouter(prefix="/graph", tags=["graph"])
 
+# The other error answers are documented for every route (api.schemas.COMMON_ERRORS).
 ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorBody, "description": "Missing or unknown API key."},
-    403: {"model": ErrorBody, "description": "The key lacks the `chat` scope."},
-    409: {"model": ErrorBody, "description": "`thread_busy`: another run is in progress."},
-    413: {"model": ErrorBody, "description": "Body too large."},
-    422: {"model": ErrorBody, "description": "Invalid body (empty or over-long message, …)."},
-    429: {"model": ErrorBody, "description": "`rate_limited`; see Retry-After."},
-    503: {
+    409: {
         "model": ErrorBody,
-        "description": "`provider_unavailable` / `checkpointer_unavailable`.",
+        "description": "`thread_busy` (another run is in progress on the thread) or "
+        "`awaiting_human` (the thread waits for an agronomist's reply).",
     },
 }
 
