@@ -426,7 +426,9 @@ def threads_prune(
 
 @app.command("eval")
 def evaluate_cmd(
-    path: Annotated[Path, typer.Argument()] = Path("eval/questions.jsonl"),
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False)] = Path(
+        "eval/questions.jsonl"
+    ),
     show_misses: Annotated[bool, typer.Option("--misses")] = False,
 ) -> None:
     """Route accuracy, retrieval hit@3 and escalation rate on a labelled question set."""

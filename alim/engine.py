@@ -239,9 +239,9 @@ class Turn:
         async with engine.persistence.db.transaction():
             await engine.threads.record_messages(self.info.key, count)
             if self.info.message_count == 0:
-                await engine.outbox.emit(
-                    owner.partner, "conversation.created", {**base, "title": self.info.title}
-                )
+                # Ids only: no conversation text is kept in the outbox (a deleted thread must not
+                # live on in pending deliveries).
+                await engine.outbox.emit(owner.partner, "conversation.created", base)
             await engine.outbox.emit(
                 owner.partner,
                 "message.received",

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from alim.db import Database
 
 Status = Literal["open", "resolved", "cancelled"]
+ERASED = "[deleted]"
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS alim_escalations (
         id TEXT PRIMARY KEY,
@@ -144,11 +145,16 @@ class EscalationStore:
         return [Escalation.from_row(r) for r in rows]
 
     async def cancel_for_thread(self, thread_key: str) -> None:
-        """The thread is gone (deleted, or expired by retention): close its open escalations."""
+        """The thread is gone (deleted, or expired by retention): close its open escalations
+        and erase the conversation text they kept (question, answer)."""
         await self.db.run(
             "UPDATE alim_escalations SET status = 'cancelled', resolved_at = ? "
             "WHERE thread_key = ? AND status = 'open'",
             (now_iso(), thread_key),
+        )
+        await self.db.run(
+            "UPDATE alim_escalations SET question = ?, answer = NULL WHERE thread_key = ?",
+            (ERASED, thread_key),
         )
 
     async def resolve(self, escalation_id: str, answer: str, agent_id: str) -> None:
