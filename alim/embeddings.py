@@ -9,10 +9,14 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
+from cachetools import LRUCache
 from langchain_core.embeddings import Embeddings
 
 if TYPE_CHECKING:
     from alim.settings import Settings
+
+
+QUERY_CACHE_SIZE = 2048
 
 
 class E5Embeddings(Embeddings):
@@ -25,6 +29,7 @@ class E5Embeddings(Embeddings):
         self._num_threads = num_threads
         self._model: Any = None
         self._lock = threading.Lock()
+        self._queries: LRUCache[str, list[float]] = LRUCache(maxsize=QUERY_CACHE_SIZE)
 
     def _get(self) -> Any:
         if self._model is None:
@@ -43,8 +48,13 @@ class E5Embeddings(Embeddings):
         return [list(map(float, v)) for v in vectors]
 
     def embed_query(self, text: str) -> list[float]:
+        # A turn embeds its question twice (router, then retrieval): the second one is a hit.
         with self._lock:
-            return list(map(float, self._get().query(text)))
+            cached = self._queries.get(text)
+            if cached is None:
+                cached = list(map(float, self._get().query(text)))
+                self._queries[text] = cached
+            return cached
 
 
 class HashingEmbeddings(Embeddings):

@@ -262,8 +262,8 @@ def _num(value: Any) -> str:
 _PIECE = re.compile(r"\S+\s*|\s+")
 
 
-def pieces(text: str, words_per_piece: int = 2) -> Iterator[str]:
-    """Split text into small chunks (a couple of words, whitespace kept) for streaming."""
+def pieces(text: str, words_per_piece: int = 4) -> Iterator[str]:
+    """Split text into small chunks (a few words, whitespace kept) for streaming."""
     tokens = _PIECE.findall(text)
     for i in range(0, len(tokens), words_per_piece):
         yield "".join(tokens[i : i + words_per_piece])

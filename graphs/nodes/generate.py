@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.messages.ai import add_ai_message_chunks
 from langgraph.runtime import Runtime
 
 from alim.llm import ModelChain
@@ -100,11 +101,13 @@ def make_generate(deps: GraphDeps):  # type: ignore[no-untyped-def]
         messages = build_messages(
             g, state["messages"], ctx.instructions, mask=deps.settings.pii_masking
         )
-        answer: AIMessageChunk | None = None
+        chunks: list[AIMessageChunk] = []
         provider = chain.primary
         async for used, chunk in chain.astream(messages, g.model_dump()):
             provider = used
-            answer = chunk if answer is None else answer + chunk
+            chunks.append(chunk)
+        # One merge at the end (adding chunk by chunk copies the growing text each time).
+        answer = add_ai_message_chunks(chunks[0], *chunks[1:]) if chunks else None
         text = str(answer.content) if answer is not None else ""
         usage = (
             dict(answer.usage_metadata) if answer is not None and answer.usage_metadata else None
