@@ -14,10 +14,16 @@ from bench.procs import Server, open_files_limit, running
 from bench.servers import alim_server, floor_server, langgraph_dev_server
 
 QUESTION = "Fermada susuzluq var, nə edim?"
+UNIQUE_QUESTION = QUESTION + " [{n}]"
+"""Each request asks once: ALİM caches query embeddings (so that a turn embeds its question
+once for routing and retrieval); a benchmark repeating one text would measure cache hits."""
 DEV_KEY = "dev-api-key-change-in-production"  # pragma: allowlist secret - the dev partner
 ALIM_HEADERS = {"X-API-Key": DEV_KEY}
-ALIM_BODY = {"message": QUESTION, "user_id": "bench-user"}
-LG_BODY = {"assistant_id": "alim", "input": {"messages": [{"role": "user", "content": QUESTION}]}}
+ALIM_BODY = {"message": UNIQUE_QUESTION, "user_id": "bench-user"}
+LG_BODY = {
+    "assistant_id": "alim",
+    "input": {"messages": [{"role": "user", "content": UNIQUE_QUESTION}]},
+}
 LG_STREAM_BODY = {**LG_BODY, "stream_mode": "messages-tuple"}
 
 

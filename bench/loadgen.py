@@ -53,6 +53,11 @@ class Job:
     """Wall-clock time (time.time()) at which every worker starts; set by `run_job`."""
 
 
+UNIQUE = "{n}"
+"""In a job's body, replaced by a number unique to each request (`worker.request`): a question
+asked once, so no cache on the server answers it from an earlier request."""
+
+
 class Failure(Exception):
     pass
 
@@ -227,8 +232,9 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-async def _worker(job: Job, share: int, slots: int) -> dict[str, Any]:
-    body = json.dumps(job.body or {}, ensure_ascii=False).encode()
+async def _worker(job: Job, index: int, share: int, slots: int) -> dict[str, Any]:
+    template = json.dumps(job.body or {}, ensure_ascii=False)
+    varies = UNIQUE in template
     lat: list[float] = []
     ttft: list[float] = []
     pings: list[int] = []
@@ -249,8 +255,9 @@ async def _worker(job: Job, share: int, slots: int) -> dict[str, Any]:
         nonlocal issued
         while issued < share and time.monotonic() < stop_issuing:
             issued += 1
+            body = template.replace(UNIQUE, f"{index}.{issued}") if varies else template
             try:
-                r = await asyncio.wait_for(one(job, conn, body), job.timeout)
+                r = await asyncio.wait_for(one(job, conn, body.encode()), job.timeout)
             except (Failure, OSError, TimeoutError, httptools.HttpParserError, ValueError) as exc:
                 conn.close()
                 errors.append(f"{type(exc).__name__}: {exc}"[:240])
@@ -294,9 +301,9 @@ def run_worker(job: Job, index: int) -> dict[str, Any]:
     try:
         import uvloop
 
-        return uvloop.run(_worker(job, share, slots))
+        return uvloop.run(_worker(job, index, share, slots))
     except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
-        return asyncio.run(_worker(job, share, slots))
+        return asyncio.run(_worker(job, index, share, slots))
 
 
 def noop(seconds: float = 0.2) -> int:

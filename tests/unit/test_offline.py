@@ -332,7 +332,8 @@ def test_pieces_join_back_to_the_exact_text(text: str, size: int) -> None:
 
 def test_pieces_are_small() -> None:
     text = "one two three four five six seven"
-    assert list(pieces(text)) == ["one two ", "three four ", "five six ", "seven"]
+    assert list(pieces(text)) == ["one two three four ", "five six seven"]
+    assert list(pieces(text, 2)) == ["one two ", "three four ", "five six ", "seven"]
 
 
 def _grounding() -> Grounding:
