@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-from alim.settings import Settings
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -16,21 +13,38 @@ if TYPE_CHECKING:
     from alim.llm import Provider
     from alim.places import Gazetteer
     from alim.routing import SemanticRouter
+    from alim.settings import Settings
     from tools.weather import WeatherClient
 
 
-@dataclass
 class GraphDeps:
-    """Lazily created services shared by all runs of a compiled graph."""
+    """Lazily created services shared by all runs of a compiled graph.
 
-    settings: Settings
-    _embeddings: Embeddings | None = None
-    _knowledge: KnowledgeService | None = None
-    _router: SemanticRouter | None = None
-    _weather: WeatherClient | None = None
-    _gazetteer: Gazetteer | None = None
-    models: dict[str, Provider] = field(default_factory=dict)
-    _lock: threading.RLock = field(default_factory=threading.RLock)
+    `settings=None` reads the process settings on first use (LangGraph Studio imports the graph
+    module; reading `.env` then would be I/O at import time)."""
+
+    def __init__(self, settings: Settings | None = None, *, _embeddings: Embeddings | None = None):
+        self._settings = settings
+        self._embeddings = _embeddings
+        self._knowledge: KnowledgeService | None = None
+        self._router: SemanticRouter | None = None
+        self._weather: WeatherClient | None = None
+        self._gazetteer: Gazetteer | None = None
+        self.models: dict[str, Provider] = {}
+        self._lock = threading.RLock()
+
+    def config(self) -> Settings:
+        """The settings, read on first use. Nodes call this method rather than reading an
+        attribute: LangGraph inspects node closures' attributes when it compiles the graph."""
+        if self._settings is None:
+            from alim.settings import get_settings
+
+            self._settings = get_settings()
+        return self._settings
+
+    @property
+    def settings(self) -> Settings:
+        return self.config()
 
     def embeddings(self) -> Embeddings:
         with self._lock:

