@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test test-fast lint format eval bench clean
+.PHONY: install serve test test-fast lint format eval bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY)"; exit 1; }
@@ -35,6 +35,12 @@ format: $(STAMP)
 
 eval: $(STAMP)  ## route accuracy, retrieval hit@3, escalation rate
 	$(BIN)/alim eval
+
+bench: $(STAMP)  ## benchmarks (~6-10 min on 2 cores) -> docs/benchmarks/results.{md,json} + charts
+	$(BIN)/python -m bench --out docs/benchmarks
+
+bench-quick: $(STAMP)  ## the CI-sized run (~1.5 min)
+	$(BIN)/python -m bench --quick --out test-artifacts/bench
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

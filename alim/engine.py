@@ -152,11 +152,15 @@ class Turn:
         if req.profile is not None:
             state_in["profile"] = req.profile
         final: dict[str, Any] = {}
+        message_count = 0  # from the last full state the graph streamed
         node_started: dict[str, float] = {}
         interrupted = False
         deadline = self._started + self.engine.settings.run_timeout
         async for mode, payload in graph.astream(
-            state_in, config, context=req.context, stream_mode=["tasks", "messages", "updates"]
+            state_in,
+            config,
+            context=req.context,
+            stream_mode=["tasks", "messages", "updates", "values"],
         ):
             if time.monotonic() > deadline:
                 raise AlimError("the run took too long", code="run_timeout", status=504)
@@ -174,6 +178,8 @@ class Turn:
                     text = text_of(chunk)
                     if text:
                         yield self._token(text)
+            elif mode == "values":
+                message_count = len(payload.get("messages", []))
             elif mode == "updates":
                 for node, update in payload.items():
                     if node == "__interrupt__":
@@ -187,7 +193,7 @@ class Turn:
                 yield self._token(text)
         if final.get("route") is None:
             raise ProviderUnavailable("the run produced no answer")
-        escalation_id = await self._finish(final, interrupted)
+        escalation_id = await self._finish(final, interrupted, message_count)
         metrics = self.engine.metrics
         if metrics is not None:
             metrics.runs.labels(final.get("route") or "unknown", "ok").inc()
@@ -226,13 +232,11 @@ class Turn:
             else None,
         }
 
-    async def _finish(self, final: dict[str, Any], interrupted: bool) -> str | None:
+    async def _finish(self, final: dict[str, Any], interrupted: bool, count: int) -> str | None:
         """Bookkeeping of a completed turn, in one transaction: message count, escalation,
         thread status, the run's analytics row and the webhook events."""
         engine = self.engine
         owner = self.request.owner
-        state = await engine.graph.aget_state(self._config())
-        count = len(state.values.get("messages", []))
         usage = final.get("usage") or {}
         base = {"conversation_id": self.thread_id, "user_id": owner.user_id}
         escalation_id = None

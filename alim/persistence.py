@@ -76,7 +76,11 @@ async def open_persistence(settings: Settings) -> AsyncIterator[Persistence]:
     path = str(settings.data_dir / "alim.db")
     async with AsyncSqliteSaver.from_conn_string(path) as saver, aiosqlite.connect(path) as conn:
         await saver.setup()
+        # WAL + synchronous=NORMAL: no fsync per commit; a process crash (kill -9) loses
+        # nothing, a power loss may lose the last commits (never corrupts the file).
+        await saver.conn.execute("PRAGMA synchronous=NORMAL")
         await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=NORMAL")
         await conn.execute("PRAGMA busy_timeout=5000")
         persistence = Persistence("sqlite", saver, SqliteDatabase(conn))
         await persistence.setup()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, wait
 from typing import Any
@@ -55,6 +56,7 @@ class LoadClient:
         n = max(1, min(job.workers, job.concurrency, self.max_workers))
         job.workers = n
         job.start_at = time.time() + connect_s
+        job.nonce = f"{uuid.uuid4().hex[:6]}."
         cpu0 = server.cpu() if server else 0.0
         machine = MachineCpu()
         futures = [self.pool.submit(run_worker, job, i) for i in range(n)]

@@ -49,13 +49,15 @@ class Job:
     token_event: str = "token"
     done_marker: str | None = "[DONE]"
     """SSE data that must arrive for a stream to count as a success (None: the end suffices)."""
+    nonce: str = ""
+    """Part of every unique request number; set per run by `LoadClient.run`."""
     start_at: float = 0.0
     """Wall-clock time (time.time()) at which every worker starts; set by `run_job`."""
 
 
 UNIQUE = "{n}"
-"""In a job's body, replaced by a number unique to each request (`worker.request`): a question
-asked once, so no cache on the server answers it from an earlier request."""
+"""In a job's body, replaced by a tag unique to each request (`<run>.<worker>.<request>`): a
+question asked once, so no cache on the server answers it from an earlier request."""
 
 
 class Failure(Exception):
@@ -255,7 +257,7 @@ async def _worker(job: Job, index: int, share: int, slots: int) -> dict[str, Any
         nonlocal issued
         while issued < share and time.monotonic() < stop_issuing:
             issued += 1
-            body = template.replace(UNIQUE, f"{index}.{issued}") if varies else template
+            body = template.replace(UNIQUE, f"{job.nonce}{index}.{issued}") if varies else template
             try:
                 r = await asyncio.wait_for(one(job, conn, body.encode()), job.timeout)
             except (Failure, OSError, TimeoutError, httptools.HttpParserError, ValueError) as exc:

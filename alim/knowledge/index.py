@@ -129,6 +129,9 @@ class KnowledgeIndex:
     ):
         import faiss
 
+        # One query at a time: FAISS's OpenMP threads only contend with the server's own work
+        # (bench: 100k-chunk p99 13.8 ms with 1 thread vs 63.6 ms with 2 on a busy 2-core box).
+        faiss.omp_set_num_threads(1)
         self.chunks = chunks
         self.embeddings = embeddings
         self.content_hash = content_hash
@@ -144,6 +147,8 @@ class KnowledgeIndex:
             )
         self._bm25 = self._build_bm25(chunks)
         self._by_language = self._split_languages()
+        samples = [s for _, _, s in self._by_language.values()]
+        self._samples = np.concatenate(samples) if samples else np.zeros((0, self.faiss.d))
 
     # ---------------------------------------------------------------- building
     @classmethod
@@ -306,7 +311,12 @@ class KnowledgeIndex:
             for i in [i for i in cosine if self.chunks[i].topic not in options.topics]:
                 del cosine[i], relevance[i]
         dense = sorted(relevance, key=lambda i: -relevance[i])[:fetch_k]
-        keyword = self._keyword_scores(query)
+        # Keywords only matter to the hybrid ranking; the other types skip BM25 entirely.
+        keyword = (
+            self._keyword_scores(query)
+            if options.search_type == "hybrid"
+            else np.zeros(len(self.chunks), dtype="float32")
+        )
         if options.topics:
             keyword = keyword * np.array([c.topic in options.topics for c in self.chunks])
 
@@ -321,7 +331,9 @@ class KnowledgeIndex:
         for i in order:
             if i not in cosine:
                 cosine[i] = float(self._vector(i) @ q[0])
-                relevance[i] = cosine[i] - self._baseline(q, self.chunks[i].language)
+                relevance[i] = cosine[i] - self._baseline(
+                    q, self.chunks[i].language, self._overall(q)
+                )
             if options.score_threshold is not None and cosine[i] < options.score_threshold:
                 continue
             hits.append(
@@ -336,22 +348,23 @@ class KnowledgeIndex:
                 break
         return hits
 
-    def _baseline(self, q: np.ndarray, language: str) -> float:
-        """The query's mean similarity to the language's chunks, shrunk towards the mean over
-        all languages when the language has few chunks (one chunk is no baseline)."""
+    def _baseline(self, q: np.ndarray, language: str, overall: float) -> float:
+        """The query's mean similarity to the language's chunks, shrunk towards its mean
+        similarity over all languages (`overall`) when the language has few chunks."""
         sample = self._by_language[language][2]
-        overall = np.concatenate([s for _, _, s in self._by_language.values()]) @ q[0]
         n = len(sample)
-        return float(
-            ((sample @ q[0]).sum() + BASELINE_PRIOR * overall.mean()) / (n + BASELINE_PRIOR)
-        )
+        return float(((sample @ q[0]).sum() + BASELINE_PRIOR * overall) / (n + BASELINE_PRIOR))
+
+    def _overall(self, q: np.ndarray) -> float:
+        return float((self._samples @ q[0]).mean()) if len(self._samples) else 0.0
 
     def _dense(self, q: np.ndarray, fetch_k: int) -> tuple[dict[int, float], dict[int, float]]:
         """Top candidates of every language, with cosine and language-debiased relevance."""
         cosine: dict[int, float] = {}
         relevance: dict[int, float] = {}
+        overall = self._overall(q)
         for language, (sub, ids, _) in self._by_language.items():
-            baseline = self._baseline(q, language)
+            baseline = self._baseline(q, language, overall)
             scores, local = sub.search(q, min(fetch_k, len(ids)))
             for s, j in zip(scores[0], local[0], strict=True):
                 if j >= 0:

@@ -12,6 +12,7 @@ Weather turns do not escalate: without a forecast they still answer with general
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -25,6 +26,12 @@ DENSE_LOW = 0.02
 DENSE_HIGH = 0.07
 
 
+@lru_cache(maxsize=4096)
+def _chunk_stems(title: str, tags: str, text: str) -> frozenset[str]:
+    """A chunk's keyword stems (chunks recur across turns: computed once each)."""
+    return frozenset(stems(f"{title} {tags} {text}"))
+
+
 def confidence_of(question: str, chunks: list[dict[str, Any]]) -> float:
     if not chunks:
         return 0.0
@@ -32,7 +39,7 @@ def confidence_of(question: str, chunks: list[dict[str, Any]]) -> float:
     coverage = 0.0
     if wanted:
         coverage = max(
-            len(wanted & set(stems(f"{c['title']} {c.get('tags', '')} {c['text']}"))) / len(wanted)
+            len(wanted & _chunk_stems(c["title"], c.get("tags", ""), c["text"])) / len(wanted)
             for c in chunks
         )
     best = max(c.get("relevance", 0.0) for c in chunks)

