@@ -20,7 +20,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import BaseModel, Field
 
-from alim.text import stems
+from alim.text import fold, stems
 
 OFFLINE_MODEL_NAME = "alim-offline-retrieval"
 MAX_ARTICLES = 2
@@ -101,6 +101,14 @@ _T: dict[str, dict[str, str]] = {
         "en": "For your farm, keep in mind: {profile}.",
         "ru": "Для вашего хозяйства учтите: {profile}.",
     },
+    "thanks": {
+        "az": "Buyurun! Başqa sualınız olsa, yazın — suvarma, gübrə, zərərvericilər və ya hava "
+        "barədə kömək edərəm.",
+        "en": "You're welcome! If you have another question about irrigation, fertiliser, pests "
+        "or the weather, just ask.",
+        "ru": "Пожалуйста! Если появится вопрос о поливе, удобрениях, вредителях или погоде — "
+        "пишите.",
+    },
     "smalltalk": {
         "az": "Salam! Mən ALİM-əm — fermerlər üçün aqronomiya köməkçisi. Suvarma, torpaq, "
         "gübrələmə, zərərvericilər, xəstəliklər, səpin vaxtı və hava proqnozu barədə soruşa "
@@ -138,6 +146,11 @@ def _t(key: str, language: str, **values: Any) -> str:
     return table.get(language, table["en"]).format(**values)
 
 
+# Thanks and goodbyes get a short answer instead of the introduction (matched on folded text).
+_THANKS = re.compile(
+    r"(?<!\w)(sag ?ol\w*|tesekkur\w*|minnetdar\w*|thank\w*|thx|bye|goodbye|"
+    r"спасибо|благодар\w*|пока|до свидания|helelik|gorusenedek)",
+)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
@@ -189,7 +202,7 @@ def compose(g: Grounding) -> str:
     """The whole answer text for a grounding, in the grounding's language."""
     lang = g.language
     if g.route == "smalltalk":
-        return _t("smalltalk", lang)
+        return _t("thanks" if _THANKS.search(fold(g.question)) else "smalltalk", lang)
     if g.route == "off_topic":
         return _t("off_topic", lang)
     if g.needs_question:

@@ -400,3 +400,20 @@ def test_invoke_without_grounding_answers_the_last_message() -> None:
     message = OfflineChatModel().invoke([HumanMessage("Kivi necə becərilir?")])
     assert str(message.content) == compose(Grounding(question="Kivi necə becərilir?"))
     assert "bu suala uyğun material tapmadım" in str(message.content)
+
+
+@pytest.mark.parametrize(
+    ("question", "language", "expected"),
+    [
+        ("Sağ ol!", "az", "Buyurun!"),
+        ("Təşəkkür edirəm", "az", "Buyurun!"),
+        ("Thanks a lot", "en", "You're welcome!"),
+        ("Спасибо большое", "ru", "Пожалуйста!"),
+        ("Salam", "az", "Mən ALİM-əm"),
+    ],
+)
+def test_thanks_get_a_short_answer_and_greetings_the_introduction(
+    question: str, language: str, expected: str
+) -> None:
+    text = compose(Grounding(question=question, language=language, route="smalltalk"))
+    assert expected in text
