@@ -23,6 +23,9 @@ class Context:
     """Agronomy turns whose confidence is below this go to a human."""
     language: Literal["auto", "az", "en", "ru"] = "auto"
     """Answer language; auto = the language of the question."""
+    router: Literal["semantic", "llm"] = "semantic"
+    """semantic: rules + exemplar vote (offline); llm: rules, then the run's hosted model with
+    structured output (falls back to semantic on failure or with the offline model)."""
     instructions: str = ""
     """Extra instructions appended to the system prompt (per partner)."""
     default_region: str | None = None

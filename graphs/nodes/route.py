@@ -7,11 +7,22 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from alim.llm import ModelChain
+from alim.llm_router import classify_with_llm
+from alim.routing import RouteDecision
 from alim.text import detect_language
 from graphs.context import Context, context_of
 from graphs.deps import GraphDeps
 from graphs.messages import last_user_text
 from graphs.state import TURN_RESET, State
+
+
+async def _llm_decision(deps: GraphDeps, ctx: Context, text: str) -> RouteDecision | None:
+    """Ask the run's hosted model; None (semantic router) for the offline model or on failure."""
+    provider = ModelChain.for_choice(ctx.model, deps.config(), deps.models).primary
+    if provider.name == "offline":
+        return None
+    return await classify_with_llm(provider.model, text)
 
 
 def make_route(deps: GraphDeps):  # type: ignore[no-untyped-def]
@@ -20,7 +31,13 @@ def make_route(deps: GraphDeps):  # type: ignore[no-untyped-def]
         language = context_of(runtime).language
         if language == "auto":
             language = detect_language(text)
-        decision = await asyncio.to_thread(deps.router().classify, text)
+        ctx = context_of(runtime)
+        router = deps.router()
+        decision = router.rules(text)
+        if decision is None and ctx.router == "llm":
+            decision = await _llm_decision(deps, ctx, text)
+        if decision is None:
+            decision = await asyncio.to_thread(router.semantic, text)
         update: dict[str, Any] = {
             **TURN_RESET,
             "route": decision.route,

@@ -1,7 +1,8 @@
 """A small OpenAI-compatible chat-completions server (streaming), for provider tests.
 
 It answers `POST /v1/chat/completions` (ChatOpenAI) and `POST /openai/v1/chat/completions`
-(ChatGroq) with `data: {chat.completion.chunk}` lines and `data: [DONE]`. Each request takes the
+(ChatGroq) with `data: {chat.completion.chunk}` lines and `data: [DONE]`, or with one
+`chat.completion` object when the request does not ask to stream. Each request takes the
 next behaviour from `script` (the last one repeats): "ok", "500", "429", "hang", "malformed".
 """
 
@@ -50,21 +51,43 @@ class FakeLLM:
             if behaviour == "hang":
                 await asyncio.sleep(self.hang_seconds)
             model = body.get("model", "fake")
+            if not body.get("stream") and behaviour != "malformed":
+                return JSONResponse(
+                    {
+                        "id": "chatcmpl-1",
+                        "object": "chat.completion",
+                        "created": int(time.time()),
+                        "model": model,
+                        "choices": [
+                            {
+                                "index": 0,
+                                "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": self.reply},
+                            }
+                        ],
+                        "usage": {
+                            "prompt_tokens": 11,
+                            "completion_tokens": len(self.tokens()),
+                            "total_tokens": 11 + len(self.tokens()),
+                        },
+                    }
+                )
 
             async def stream():  # type: ignore[no-untyped-def]
                 created = int(time.time())
                 if behaviour == "malformed":
                     yield b"data: {not json\n\n"
                     return
-                for token in self.tokens():
+                for n, token in enumerate(self.tokens()):
+                    delta = (
+                        {"role": "assistant", "content": token} if n == 0 else {"content": token}
+                    )
                     chunk = {
                         "id": "chatcmpl-1",
                         "object": "chat.completion.chunk",
                         "created": created,
                         "model": model,
-                        "choices": [
-                            {"index": 0, "delta": {"content": token}, "finish_reason": None}
-                        ],
+                        "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
                     }
                     yield f"data: {json.dumps(chunk)}\n\n".encode()
                 final = {

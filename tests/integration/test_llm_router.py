@@ -1,0 +1,87 @@
+"""The optional LLM router against a local OpenAI-compatible server (faked at the wire)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from langchain_core.messages import HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
+
+from graphs.builder import build_graph
+from graphs.context import Context
+from graphs.deps import GraphDeps
+from tests.conftest import make_settings
+from tests.support.fake_llm import FakeLLM
+from tests.support.fakes import HashingEmbeddings
+
+
+def _graph(tmp_path: Path, url: str) -> Any:
+    settings = make_settings(
+        tmp_path,
+        llm_provider="openai",
+        openai_base_url=f"{url}/v1",
+        openai_api_key="test-key",
+        llm_max_retries=0,
+        llm_timeout=5,
+    )
+    return build_graph(
+        GraphDeps(settings, _embeddings=HashingEmbeddings()), checkpointer=InMemorySaver()
+    )
+
+
+async def _run(graph: Any, text: str, **ctx: Any) -> tuple[dict[str, Any], list[str]]:
+    config = {"configurable": {"thread_id": "t"}}
+    streamed_from: list[str] = []
+    async for mode, payload in graph.astream(
+        {"messages": [HumanMessage(text)]},
+        config,
+        context=Context(**ctx),
+        stream_mode=["messages", "values"],
+    ):
+        if mode == "messages":
+            streamed_from.append(payload[1]["langgraph_node"])
+    state = await graph.aget_state(config)
+    return state.values, streamed_from
+
+
+async def test_the_llm_decides_the_route_and_its_tokens_do_not_stream(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path
+) -> None:
+    llm, url = fake_llm
+    llm.reply = '{"route": "weather", "reason": "asks about rain"}'
+    values, streamed_from = await _run(
+        _graph(tmp_path, url), "Quraqlıqda suvarmanı necə aparım?", router="llm"
+    )
+    assert values["route"] == "weather"
+    assert values["route_method"] == "llm"
+    assert llm.requests[0]["response_format"] == {"type": "json_object"}
+    assert "route" not in streamed_from  # the router's JSON never reaches the user's stream
+
+
+async def test_a_failing_llm_router_falls_back_to_the_semantic_router(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path
+) -> None:
+    llm, url = fake_llm
+    llm.reply = "not json at all"
+    values, _ = await _run(_graph(tmp_path, url), "Quraqlıqda suvarmanı necə aparım?", router="llm")
+    assert values["route"] == "agronomy"
+    assert values["route_method"] == "semantic"
+
+
+async def test_rules_come_before_the_llm(fake_llm: tuple[FakeLLM, str], tmp_path: Path) -> None:
+    llm, url = fake_llm
+    values, _ = await _run(_graph(tmp_path, url), "Mənə aqronomla danışmaq lazımdır", router="llm")
+    assert values["route"] == "human"
+    assert values["route_method"] == "rule:person_requested"
+    assert llm.requests == []  # no model call at all
+
+
+async def test_the_semantic_router_is_the_default(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path
+) -> None:
+    llm, url = fake_llm
+    llm.reply = '{"route": "weather"}'
+    values, _ = await _run(_graph(tmp_path, url), "Quraqlıqda suvarmanı necə aparım?")
+    assert values["route_method"] == "semantic"
+    assert all("response_format" not in r for r in llm.requests)  # only the answer was asked
