@@ -117,6 +117,16 @@ def _delay(response: httpx.Response, attempt: int) -> float:
     return after if after is not None else min(0.5 * 2**attempt, MAX_RETRY_AFTER)
 
 
+def _result(response: httpx.Response, key: str | None) -> Any:
+    """The JSON body (or its `key` member); an error answer raises its typed ApiError."""
+    if response.status_code >= 400:
+        raise _error(response)
+    if response.status_code == 204:
+        return None
+    data = response.json()
+    return data[key] if key else data
+
+
 def parse_event(sse: ServerSentEvent) -> Event:
     """One SSE event of /graph/stream as a typed engine event."""
     if sse.event == "token":
@@ -272,13 +282,7 @@ class AlimClient:
         return response
 
     def _call(self, method: str, path: str, key: str | None = None, **kwargs: Any) -> Any:
-        response = self._send(method, path, **kwargs)
-        if response.status_code >= 400:
-            raise _error(response)
-        if response.status_code == 204:
-            return None
-        data = response.json()
-        return data[key] if key else data
+        return _result(self._send(method, path, **kwargs), key)
 
     def invoke(
         self, message: str, user_id: str, thread_id: str | None = None, **options: Any
@@ -348,13 +352,7 @@ class AsyncAlimClient:
         return response
 
     async def _call(self, method: str, path: str, key: str | None = None, **kwargs: Any) -> Any:
-        response = await self._send(method, path, **kwargs)
-        if response.status_code >= 400:
-            raise _error(response)
-        if response.status_code == 204:
-            return None
-        data = response.json()
-        return data[key] if key else data
+        return _result(await self._send(method, path, **kwargs), key)
 
     async def invoke(
         self, message: str, user_id: str, thread_id: str | None = None, **options: Any

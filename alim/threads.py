@@ -83,10 +83,6 @@ class ThreadRegistry:
         )
         return ThreadInfo(**row) if row else None
 
-    async def by_key(self, key: str) -> ThreadInfo | None:
-        row = await self.db.run(f"SELECT {_COLUMNS} FROM alim_threads WHERE key = ?", (key,), "one")
-        return ThreadInfo(**row) if row else None
-
     async def ensure(self, owner: Owner, thread_id: str, title: str) -> ThreadInfo:
         """The thread, created (with this title) if it does not exist yet."""
         now = _now()
