@@ -3,6 +3,9 @@
 `report()` answers `GET /api/v1/analytics` as seed 002 shapes it: period, metrics
 (total_conversations, messages, ai_resolved, escalated, resolution_rate, avg_response_time,
 p95_response_time, customer_satisfaction, routes) and a per-period breakdown (day | week | month).
+
+Runs hold ids, codes and numbers only (no conversation text); feedback holds the user's free-text
+comment, so `forget_thread()` deletes a thread's feedback with the thread.
 """
 
 from __future__ import annotations
@@ -11,12 +14,16 @@ import math
 import uuid
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
+
+from typing_extensions import TypedDict
 
 from alim.db import Database
+from alim.migrations import MigratedStore, Migration
 
 GroupBy = Literal["day", "week", "month"]
-_SCHEMA = [
+# Version 0: the schema from before versions existed (do not edit; append migrations).
+_V0 = [
     """CREATE TABLE IF NOT EXISTS alim_runs (
         run_id TEXT PRIMARY KEY,
         partner TEXT NOT NULL,
@@ -48,69 +55,164 @@ _SCHEMA = [
 ]
 
 
-class Analytics:
-    def __init__(self, db: Database):
+class Feedback(TypedDict):
+    """One stored rating."""
+
+    id: str
+    partner: str
+    thread_key: str
+    run_id: str
+    score: int
+    comment: str | None
+    created_at: str
+
+
+class _RunRow(TypedDict):
+    thread_key: str
+    route: str | None
+    escalated: int
+    outcome: str
+    latency_ms: float
+    created_at: str
+
+
+class _ScoreRow(TypedDict):
+    score: int
+    created_at: str
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class Analytics(MigratedStore):
+    STORE: ClassVar[str] = "analytics"
+    MIGRATIONS: ClassVar[list[Migration]] = [_V0]
+
+    def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def setup(self) -> None:
-        for statement in _SCHEMA:
-            await self.db.run(statement)
-
-    async def record_run(self, **row: Any) -> None:
-        row.setdefault("created_at", datetime.now(UTC).isoformat(timespec="milliseconds"))
-        row["escalated"] = int(bool(row.get("escalated")))
-        columns = ", ".join(row)
-        marks = ", ".join("?" for _ in row)
-        await self.db.run(
-            f"INSERT INTO alim_runs ({columns}) VALUES ({marks})", tuple(row.values())
+    async def record_run(
+        self,
+        *,
+        run_id: str,
+        partner: str,
+        user_id: str,
+        thread_id: str,
+        thread_key: str,
+        outcome: str,
+        latency_ms: float,
+        route: str | None = None,
+        confidence: float | None = None,
+        escalated: bool = False,
+        escalation_reason: str | None = None,
+        ttft_ms: float | None = None,
+        tokens: int | None = None,
+        model: str | None = None,
+        created_at: str | None = None,
+    ) -> None:
+        await self.db.insert(
+            "alim_runs",
+            {
+                "run_id": run_id,
+                "partner": partner,
+                "user_id": user_id,
+                "thread_id": thread_id,
+                "thread_key": thread_key,
+                "route": route,
+                "confidence": confidence,
+                "escalated": int(bool(escalated)),
+                "escalation_reason": escalation_reason,
+                "outcome": outcome,
+                "latency_ms": latency_ms,
+                "ttft_ms": ttft_ms,
+                "tokens": tokens,
+                "model": model,
+                "created_at": created_at or _now(),
+            },
         )
 
     async def run_exists(self, partner: str, thread_key: str, run_id: str) -> bool:
-        row = await self.db.run(
+        row = await self.db.fetch_one(
             "SELECT run_id FROM alim_runs WHERE run_id = ? AND partner = ? AND thread_key = ?",
             (run_id, partner, thread_key),
-            "one",
         )
         return row is not None
 
     async def add_feedback(
         self, partner: str, thread_key: str, run_id: str, score: int, comment: str | None
-    ) -> dict[str, Any]:
-        record = {
-            "id": f"fb_{uuid.uuid4().hex[:16]}",
-            "partner": partner,
-            "thread_key": thread_key,
-            "run_id": run_id,
-            "score": score,
-            "comment": comment,
-            "created_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        }
-        await self.db.run(
-            "INSERT INTO alim_feedback (id, partner, thread_key, run_id, score, comment, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            tuple(record.values()),
+    ) -> Feedback:
+        record = Feedback(
+            id=f"fb_{uuid.uuid4().hex[:16]}",
+            partner=partner,
+            thread_key=thread_key,
+            run_id=run_id,
+            score=score,
+            comment=comment,
+            created_at=_now(),
         )
+        await self.db.insert("alim_feedback", record)
         return record
+
+    async def feedback(self, partner: str, thread_key: str) -> list[Feedback]:
+        """A thread's ratings, oldest first."""
+        rows = await self.db.fetch_all(
+            "SELECT id, partner, thread_key, run_id, score, comment, created_at FROM alim_feedback "
+            "WHERE partner = ? AND thread_key = ? ORDER BY created_at, id",
+            (partner, thread_key),
+        )
+        return [
+            Feedback(
+                id=r["id"],
+                partner=r["partner"],
+                thread_key=r["thread_key"],
+                run_id=r["run_id"],
+                score=int(r["score"]),
+                comment=r["comment"],
+                created_at=r["created_at"],
+            )
+            for r in rows
+        ]
+
+    async def forget_thread(self, thread_key: str) -> int:
+        """The thread is gone (deleted, or expired by retention): delete its feedback, the only
+        free text analytics keeps (runs hold ids, codes and numbers, and stay for the totals).
+        Returns how many ratings were deleted. Call in the transaction that deletes the thread."""
+        deleted = await self.db.fetch_all(
+            "DELETE FROM alim_feedback WHERE thread_key = ? RETURNING id", (thread_key,)
+        )
+        return len(deleted)
 
     async def report(
         self, partner: str, start: date, end: date, group_by: GroupBy = "day"
     ) -> dict[str, Any]:
         lo = datetime.combine(start, datetime.min.time(), UTC).isoformat()
         hi = datetime.combine(end + timedelta(days=1), datetime.min.time(), UTC).isoformat()
-        runs = await self.db.run(
-            "SELECT thread_key, route, escalated, outcome, latency_ms, created_at FROM alim_runs "
-            "WHERE partner = ? AND created_at >= ? AND created_at < ?",
-            (partner, lo, hi),
-            "all",
-        )
-        feedback = await self.db.run(
-            "SELECT score, created_at FROM alim_feedback WHERE partner = ? AND created_at >= ? "
-            "AND created_at < ?",
-            (partner, lo, hi),
-            "all",
-        )
-        buckets: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        ratings: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        runs = [
+            _RunRow(
+                thread_key=r["thread_key"],
+                route=r["route"],
+                escalated=int(r["escalated"]),
+                outcome=r["outcome"],
+                latency_ms=float(r["latency_ms"]),
+                created_at=r["created_at"],
+            )
+            for r in await self.db.fetch_all(
+                "SELECT thread_key, route, escalated, outcome, latency_ms, created_at "
+                "FROM alim_runs WHERE partner = ? AND created_at >= ? AND created_at < ?",
+                (partner, lo, hi),
+            )
+        ]
+        feedback = [
+            _ScoreRow(score=int(r["score"]), created_at=r["created_at"])
+            for r in await self.db.fetch_all(
+                "SELECT score, created_at FROM alim_feedback WHERE partner = ? "
+                "AND created_at >= ? AND created_at < ?",
+                (partner, lo, hi),
+            )
+        ]
+        buckets: dict[str, list[_RunRow]] = defaultdict(list)
+        ratings: dict[str, list[_ScoreRow]] = defaultdict(list)
         for r in runs:
             buckets[_period(r["created_at"], group_by)].append(r)
         for f in feedback:
@@ -152,7 +254,7 @@ def _p95(values: list[float]) -> float | None:
     return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-def _summary(runs: list[dict[str, Any]], feedback: list[dict[str, Any]]) -> dict[str, Any]:
+def _summary(runs: list[_RunRow], feedback: list[_ScoreRow]) -> dict[str, Any]:
     answered = [r for r in runs if r["outcome"] == "ok"]
     escalated = sum(1 for r in answered if r["escalated"])
     latencies = [r["latency_ms"] / 1000 for r in answered]

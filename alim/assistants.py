@@ -7,16 +7,18 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from alim.db import Database
+from alim.db import Database, Row
 from alim.errors import ConfigError, InvalidRequest
 from alim.llm import make_chat_model, parse_model_choice
+from alim.migrations import MigratedStore, Migration
 from alim.places import Gazetteer
 from alim.settings import Settings
 
 CACHE_SECONDS = 5.0
-_SCHEMA = [
+# Version 0: the schema from before versions existed (do not edit; append migrations).
+_V0 = [
     """CREATE TABLE IF NOT EXISTS alim_assistants (
         partner TEXT PRIMARY KEY,
         display_name TEXT NOT NULL,
@@ -44,6 +46,19 @@ class AssistantSettings:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_row(cls, row: Row) -> AssistantSettings:
+        threshold = row["escalation_threshold"]
+        return cls(
+            display_name=row["display_name"],
+            instructions=row["instructions"],
+            model=row["model"],
+            escalation_threshold=float(threshold) if threshold is not None else None,
+            default_language=row["default_language"],
+            default_region=row["default_region"],
+            updated_at=row["updated_at"],
+        )
+
 
 def validate(settings: Settings, assistant: AssistantSettings) -> None:
     """Refuse settings that would break the partner's runs (422 with a code)."""
@@ -58,49 +73,33 @@ def validate(settings: Settings, assistant: AssistantSettings) -> None:
         raise InvalidRequest(f"unknown region {assistant.default_region!r}", code="unknown_region")
 
 
-class AssistantStore:
-    def __init__(self, db: Database):
+class AssistantStore(MigratedStore):
+    STORE: ClassVar[str] = "assistants"
+    MIGRATIONS: ClassVar[list[Migration]] = [_V0]
+
+    def __init__(self, db: Database) -> None:
         self.db = db
         self._cache: dict[str, tuple[float, AssistantSettings]] = {}
-
-    async def setup(self) -> None:
-        for statement in _SCHEMA:
-            await self.db.run(statement)
 
     async def get(self, partner: str) -> AssistantSettings:
         hit = self._cache.get(partner)
         if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
             return hit[1]
-        row = await self.db.run(
+        row = await self.db.fetch_one(
             "SELECT display_name, instructions, model, escalation_threshold, default_language, "
             "default_region, updated_at FROM alim_assistants WHERE partner = ?",
             (partner,),
-            "one",
         )
-        found = AssistantSettings(**row) if row else AssistantSettings()
+        found = AssistantSettings.from_row(row) if row else AssistantSettings()
         self._cache[partner] = (time.monotonic(), found)
         return found
 
     async def put(self, partner: str, assistant: AssistantSettings) -> AssistantSettings:
         stored = replace(assistant, updated_at=datetime.now(UTC).isoformat(timespec="seconds"))
-        await self.db.run(
-            "INSERT INTO alim_assistants (partner, display_name, instructions, model, "
-            "escalation_threshold, default_language, default_region, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (partner) DO UPDATE SET "
-            "display_name = excluded.display_name, instructions = excluded.instructions, "
-            "model = excluded.model, escalation_threshold = excluded.escalation_threshold, "
-            "default_language = excluded.default_language, "
-            "default_region = excluded.default_region, updated_at = excluded.updated_at",
-            (
-                partner,
-                stored.display_name,
-                stored.instructions,
-                stored.model,
-                stored.escalation_threshold,
-                stored.default_language,
-                stored.default_region,
-                stored.updated_at,
-            ),
+        row = {"partner": partner, **asdict(stored)}
+        updates = ", ".join(f"{c} = excluded.{c}" for c in row if c != "partner")
+        await self.db.insert(
+            "alim_assistants", row, f"ON CONFLICT (partner) DO UPDATE SET {updates}"
         )
         self._cache.pop(partner, None)
         return stored

@@ -4,6 +4,12 @@ One interface, two back ends: SQLite (aiosqlite, the same file as the checkpoint
 (a psycopg pool, the same database as the checkpoints). SQL is written with `?` placeholders.
 `run_lock(key)` is the per-thread run lock: in-process for SQLite, a session advisory lock for
 Postgres (held across server processes, released by Postgres if the holder dies).
+`locked_transaction(key)` is a transaction that holds a lock shared by every process on the
+same database (schema migrations): `BEGIN IMMEDIATE` on SQLite, `pg_advisory_xact_lock` on
+Postgres.
+
+Typed helpers: `fetch_one` / `fetch_all` return rows as `dict[str, Any]`; `insert(table, row)`
+names its columns from the same (column, value) pairs as its values.
 """
 
 from __future__ import annotations
@@ -11,13 +17,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import re
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
 from alim.errors import ThreadBusy
+
+Row = dict[str, Any]
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _identifier(name: str) -> str:
+    """Table and column names are code, never input: refuse anything but a plain identifier."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"not an SQL identifier: {name!r}")
+    return name
+
+
+def insert_sql(table: str, columns: Iterable[str], suffix: str = "") -> str:
+    """`INSERT INTO table (a, b) VALUES (?, ?)` (+ suffix, e.g. an ON CONFLICT clause)."""
+    names = [_identifier(c) for c in columns]
+    sql = (
+        f"INSERT INTO {_identifier(table)} ({', '.join(names)}) "
+        f"VALUES ({', '.join('?' for _ in names)})"
+    )
+    return f"{sql} {suffix}" if suffix else sql
 
 
 class Database:
@@ -31,12 +58,39 @@ class Database:
     def sql(self, sql: str) -> str:
         return sql.replace("?", self.placeholder)
 
+    async def fetch_one(self, sql: str, params: tuple[Any, ...] = ()) -> Row | None:
+        row = await self.run(sql, params, "one")
+        return dict(row) if row is not None else None
+
+    async def fetch_all(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
+        return [dict(r) for r in await self.run(sql, params, "all")]
+
+    async def insert(
+        self,
+        table: str,
+        row: Mapping[str, Any] | Iterable[tuple[str, Any]],
+        suffix: str = "",
+    ) -> None:
+        """Insert one row; the column list and the values come from the same pairs."""
+        pairs = list(row.items() if isinstance(row, Mapping) else row)
+        await self.run(
+            insert_sql(table, (name for name, _ in pairs), suffix),
+            tuple(value for _, value in pairs),
+        )
+
     async def ping(self) -> None:
         await self.run("SELECT 1", (), "one")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         """Statements run inside the block commit together or not at all."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    @asynccontextmanager
+    async def locked_transaction(self, key: str) -> AsyncIterator[None]:
+        """A transaction holding a lock (named `key`) that every process using this database
+        respects until it commits: two of them never overlap."""
         raise NotImplementedError
         yield  # pragma: no cover
 
@@ -52,7 +106,7 @@ class SqliteDatabase(Database):
 
     kind = "sqlite"
 
-    def __init__(self, connection: Any):
+    def __init__(self, connection: Any) -> None:
         import aiosqlite
 
         self.conn = connection
@@ -85,6 +139,18 @@ class SqliteDatabase(Database):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
+        async with self._transaction("BEGIN"):
+            yield
+
+    @asynccontextmanager
+    async def locked_transaction(self, key: str) -> AsyncIterator[None]:
+        # BEGIN IMMEDIATE takes the database's write lock at once: another process on the same
+        # file waits (busy_timeout) instead of both reading, then failing to write.
+        async with self._transaction("BEGIN IMMEDIATE"):
+            yield
+
+    @asynccontextmanager
+    async def _transaction(self, begin: str) -> AsyncIterator[None]:
         if self._in_tx.get():
             yield
             return
@@ -93,7 +159,7 @@ class SqliteDatabase(Database):
             try:
                 if self.conn.in_transaction:
                     await self.conn.commit()
-                await self.conn.execute("BEGIN")
+                await self.conn.execute(begin)
                 yield
                 await self.conn.commit()
             except BaseException:
@@ -123,7 +189,7 @@ class PostgresDatabase(Database):
     placeholder = "%s"
     kind = "postgres"
 
-    def __init__(self, pool: Any):
+    def __init__(self, pool: Any) -> None:
         self.pool = pool
         self._tx_conn: ContextVar[Any] = ContextVar(f"pg_tx_{id(self)}", default=None)
 
@@ -155,6 +221,35 @@ class PostgresDatabase(Database):
                 yield
             finally:
                 self._tx_conn.reset(token)
+
+    @asynccontextmanager
+    async def locked_transaction(self, key: str) -> AsyncIterator[None]:
+        async with self.transaction():
+            # Released by Postgres at commit or rollback (or if the connection dies).
+            await self.run("SELECT pg_advisory_xact_lock(?)", (advisory_key(key),))
+            yield
+
+    @asynccontextmanager
+    async def session_lock(self, key: str, poll_seconds: float = 0.1) -> AsyncIterator[None]:
+        """Wait for, then hold, a session advisory lock on a connection of its own (for work
+        that cannot run inside one transaction, e.g. the checkpointer's own setup).
+
+        Waits by polling `pg_try_advisory_lock`, never inside a blocked statement: the holder's
+        work may be a `CREATE INDEX CONCURRENTLY`, which waits for every open transaction,
+        a blocked `pg_advisory_lock` call included (a deadlock Postgres does not detect)."""
+        lock_id = advisory_key(key)
+        async with self.pool.connection() as conn:
+            while True:
+                cur = await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (lock_id,))
+                row = await cur.fetchone()
+                if row["ok"]:
+                    break
+                await asyncio.sleep(poll_seconds)
+            try:
+                yield
+            finally:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(conn.execute("SELECT pg_advisory_unlock(%s)", (lock_id,)))
 
     @asynccontextmanager
     async def run_lock(self, key: str) -> AsyncIterator[None]:

@@ -106,3 +106,31 @@ class WeatherUnavailable(AlimError):
 
     code = "weather_unavailable"
     status = 503
+
+
+class RunTimeout(AlimError):
+    """The run took longer than `ALIM_RUN_TIMEOUT`."""
+
+    code = "run_timeout"
+    status = 504
+
+
+class InternalError(AlimError):
+    """A bug of ours; the detail names the run so that the logs can be found."""
+
+    code = "internal_error"
+    status = 500
+
+
+def storage_error_types() -> tuple[type[Exception], ...]:
+    """Exceptions that mean the conversation store is unreachable (not a bug of ours)."""
+    import sqlite3
+
+    import psycopg
+    import psycopg_pool
+
+    return (sqlite3.OperationalError, psycopg.OperationalError, psycopg_pool.PoolTimeout)
+
+
+def storage_error(exc: BaseException) -> bool:
+    return isinstance(exc, storage_error_types())

@@ -13,13 +13,19 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from alim.db import Database
+from alim.db import Database, Row
+from alim.migrations import MigratedStore, Migration
 
 Status = Literal["open", "resolved", "cancelled"]
 ERASED = "[deleted]"
-_SCHEMA = [
+_COLUMNS = (
+    "id, partner, user_id, thread_id, thread_key, run_id, question, reason, confidence, "
+    "sources, status, created_at, resolved_at, answer, agent_id"
+)
+# Version 0: the schema from before versions existed (do not edit; append migrations).
+_V0 = [
     """CREATE TABLE IF NOT EXISTS alim_escalations (
         id TEXT PRIMARY KEY,
         partner TEXT NOT NULL,
@@ -61,21 +67,37 @@ class Escalation:
     agent_id: str | None = None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Escalation:
-        return cls(**{**row, "sources": json.loads(row["sources"] or "[]")})
+    def from_row(cls, row: Row) -> Escalation:
+        confidence = row["confidence"]
+        return cls(
+            id=row["id"],
+            partner=row["partner"],
+            user_id=row["user_id"],
+            thread_id=row["thread_id"],
+            thread_key=row["thread_key"],
+            run_id=row["run_id"],
+            question=row["question"],
+            reason=row["reason"],
+            confidence=float(confidence) if confidence is not None else None,
+            sources=json.loads(row["sources"] or "[]"),
+            status=row["status"],
+            created_at=row["created_at"],
+            resolved_at=row["resolved_at"],
+            answer=row["answer"],
+            agent_id=row["agent_id"],
+        )
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-class EscalationStore:
-    def __init__(self, db: Database):
-        self.db = db
+class EscalationStore(MigratedStore):
+    STORE: ClassVar[str] = "escalations"
+    MIGRATIONS: ClassVar[list[Migration]] = [_V0]
 
-    async def setup(self) -> None:
-        for statement in _SCHEMA:
-            await self.db.run(statement)
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     async def open(
         self,
@@ -103,44 +125,42 @@ class EscalationStore:
             sources=sources,
             created_at=now_iso(),
         )
-        await self.db.run(
-            "INSERT INTO alim_escalations (id, partner, user_id, thread_id, thread_key, run_id, "
-            "question, reason, confidence, sources, status, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)",
-            (
-                esc.id,
-                partner,
-                user_id,
-                thread_id,
-                thread_key,
-                run_id,
-                question,
-                reason,
-                confidence,
-                json.dumps(sources, ensure_ascii=False),
-                esc.created_at,
-            ),
+        await self.db.insert(
+            "alim_escalations",
+            {
+                "id": esc.id,
+                "partner": esc.partner,
+                "user_id": esc.user_id,
+                "thread_id": esc.thread_id,
+                "thread_key": esc.thread_key,
+                "run_id": esc.run_id,
+                "question": esc.question,
+                "reason": esc.reason,
+                "confidence": esc.confidence,
+                "sources": json.dumps(esc.sources, ensure_ascii=False),
+                "status": esc.status,
+                "created_at": esc.created_at,
+            },
         )
         return esc
 
     async def get(self, partner: str, escalation_id: str) -> Escalation | None:
-        row = await self.db.run(
-            "SELECT * FROM alim_escalations WHERE id = ? AND partner = ?",
+        row = await self.db.fetch_one(
+            f"SELECT {_COLUMNS} FROM alim_escalations WHERE id = ? AND partner = ?",
             (escalation_id, partner),
-            "one",
         )
         return Escalation.from_row(row) if row else None
 
     async def list(
         self, partner: str, status: Status | None = None, limit: int = 100, offset: int = 0
     ) -> list[Escalation]:
-        sql = "SELECT * FROM alim_escalations WHERE partner = ?"
+        sql = f"SELECT {_COLUMNS} FROM alim_escalations WHERE partner = ?"
         params: tuple[Any, ...] = (partner,)
         if status is not None:
             sql += " AND status = ?"
             params += (status,)
-        rows = await self.db.run(
-            sql + " ORDER BY created_at DESC, id LIMIT ? OFFSET ?", (*params, limit, offset), "all"
+        rows = await self.db.fetch_all(
+            sql + " ORDER BY created_at DESC, id LIMIT ? OFFSET ?", (*params, limit, offset)
         )
         return [Escalation.from_row(r) for r in rows]
 

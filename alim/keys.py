@@ -16,17 +16,21 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import ClassVar
 
-from alim.db import Database
+from typing_extensions import TypedDict
+
+from alim.db import Database, Row
 from alim.errors import ConfigError, InvalidRequest
+from alim.migrations import MigratedStore, Migration
 from alim.settings import DEV_API_KEY, Settings
 
 SCOPES = ("chat", "agent", "admin")
 DEV_PARTNER = "dev"
 KEY_PREFIX = "alim_"
 
-_SCHEMA = [
+# Version 0: the schema from before versions existed (do not edit; append migrations).
+_V0 = [
     """CREATE TABLE IF NOT EXISTS alim_api_keys (
         id TEXT PRIMARY KEY,
         partner TEXT NOT NULL,
@@ -39,6 +43,33 @@ _SCHEMA = [
         revoked_at TEXT
     )""",
 ]
+
+
+class ApiKeyInfo(TypedDict):
+    """A stored key as listed: everything but its hash (the key itself is never stored)."""
+
+    id: str
+    partner: str
+    prefix: str
+    scopes: str
+    """Comma-separated, sorted."""
+    rate_limit_per_minute: int | None
+    max_streams: int | None
+    created_at: str
+    revoked_at: str | None
+
+
+def _key_info(row: Row) -> ApiKeyInfo:
+    return ApiKeyInfo(
+        id=row["id"],
+        partner=row["partner"],
+        prefix=row["prefix"],
+        scopes=row["scopes"],
+        rate_limit_per_minute=row["rate_limit_per_minute"],
+        max_streams=row["max_streams"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )
 
 
 @dataclass(frozen=True)
@@ -79,15 +110,14 @@ def _static_keys(settings: Settings) -> dict[str, Partner]:
     return out
 
 
-class KeyStore:
-    def __init__(self, db: Database, settings: Settings | None = None):
+class KeyStore(MigratedStore):
+    STORE: ClassVar[str] = "keys"
+    MIGRATIONS: ClassVar[list[Migration]] = [_V0]
+
+    def __init__(self, db: Database, settings: Settings | None = None) -> None:
         self.db = db
         self.settings = settings
         self._static = _static_keys(settings) if settings else {}
-
-    async def setup(self) -> None:
-        for statement in _SCHEMA:
-            await self.db.run(statement)
 
     async def create(
         self,
@@ -96,41 +126,47 @@ class KeyStore:
         *,
         rate_limit_per_minute: int | None = None,
         max_streams: int | None = None,
-    ) -> tuple[str, dict[str, Any]]:
+    ) -> tuple[str, ApiKeyInfo]:
         """A new key; the plain key is returned once and never stored."""
         if not partner.strip():
             raise InvalidRequest("partner name is empty")
         chosen = parse_scopes(scopes)
         key = KEY_PREFIX + secrets.token_urlsafe(32)
-        record = {
-            "id": uuid.uuid4().hex[:12],
-            "partner": partner.strip(),
-            "key_hash": hash_key(key),
-            "prefix": key[:10],
-            "scopes": ",".join(sorted(chosen)),
-            "rate_limit_per_minute": rate_limit_per_minute,
-            "max_streams": max_streams,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        await self.db.run(
-            "INSERT INTO alim_api_keys (id, partner, key_hash, prefix, scopes, "
-            "rate_limit_per_minute, max_streams, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            tuple(record.values()),
+        info = ApiKeyInfo(
+            id=uuid.uuid4().hex[:12],
+            partner=partner.strip(),
+            prefix=key[:10],
+            scopes=",".join(sorted(chosen)),
+            rate_limit_per_minute=rate_limit_per_minute,
+            max_streams=max_streams,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            revoked_at=None,
         )
-        return key, {k: v for k, v in record.items() if k != "key_hash"}
+        await self.db.insert(
+            "alim_api_keys",
+            [
+                ("id", info["id"]),
+                ("partner", info["partner"]),
+                ("key_hash", hash_key(key)),
+                ("prefix", info["prefix"]),
+                ("scopes", info["scopes"]),
+                ("rate_limit_per_minute", info["rate_limit_per_minute"]),
+                ("max_streams", info["max_streams"]),
+                ("created_at", info["created_at"]),
+            ],
+        )
+        return key, info
 
-    async def list(self) -> list[dict[str, Any]]:
-        rows = await self.db.run(
+    async def list(self) -> list[ApiKeyInfo]:
+        rows = await self.db.fetch_all(
             "SELECT id, partner, prefix, scopes, rate_limit_per_minute, max_streams, created_at, "
-            "revoked_at FROM alim_api_keys ORDER BY created_at, id",
-            (),
-            "all",
+            "revoked_at FROM alim_api_keys ORDER BY created_at, id"
         )
-        return list(rows)
+        return [_key_info(r) for r in rows]
 
     async def revoke(self, key_id: str) -> bool:
-        row = await self.db.run(
-            "SELECT id FROM alim_api_keys WHERE id = ? AND revoked_at IS NULL", (key_id,), "one"
+        row = await self.db.fetch_one(
+            "SELECT id FROM alim_api_keys WHERE id = ? AND revoked_at IS NULL", (key_id,)
         )
         if row is None:
             return False
@@ -141,10 +177,10 @@ class KeyStore:
         return True
 
     async def active_count(self) -> int:
-        row = await self.db.run(
-            "SELECT COUNT(*) AS n FROM alim_api_keys WHERE revoked_at IS NULL", (), "one"
+        row = await self.db.fetch_one(
+            "SELECT COUNT(*) AS n FROM alim_api_keys WHERE revoked_at IS NULL"
         )
-        return int(row["n"]) + len(self._static)
+        return (int(row["n"]) if row else 0) + len(self._static)
 
     async def authenticate(self, key: str | None) -> Partner | None:
         """The partner owning `key`, or None. Never logs or stores the key."""
@@ -157,11 +193,10 @@ class KeyStore:
         for known, partner in self._static.items():
             if hmac.compare_digest(known, digest):
                 return partner
-        row = await self.db.run(
+        row = await self.db.fetch_one(
             "SELECT id, partner, key_hash, scopes, rate_limit_per_minute, max_streams "
             "FROM alim_api_keys WHERE key_hash = ? AND revoked_at IS NULL",
             (digest,),
-            "one",
         )
         if row is None or not hmac.compare_digest(row["key_hash"], digest):
             return None

@@ -85,7 +85,7 @@ def parse_model_choice(choice: str, settings: Settings) -> tuple[ProviderName, s
             f"unknown model {choice!r}: use one of {', '.join(PROVIDERS)} optionally with "
             "':<model name>'"
         )
-    return provider, model or None  # type: ignore[return-value]
+    return provider, model or None
 
 
 class ModelChain:
@@ -132,7 +132,7 @@ class ModelChain:
             try:
                 async for chunk in provider.model.astream(messages, **kwargs):
                     started = True
-                    yield provider, chunk  # type: ignore[misc]
+                    yield provider, chunk
                 return
             except AlimError:
                 raise

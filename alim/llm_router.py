@@ -10,13 +10,13 @@ user's stream.
 from __future__ import annotations
 
 import logging
-from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from alim.routing import RouteDecision
+from alim.vocab import Route
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ Messages may be in Azerbaijani, English or Russian. Answer with JSON {"route": â
 
 
 class RouteChoice(BaseModel):
-    route: Literal["agronomy", "weather", "smalltalk", "off_topic", "human"]
+    route: Route
     reason: str = Field("", max_length=300)
 
 

@@ -4,6 +4,10 @@
 - `postgres`: `AsyncPostgresSaver` on a psycopg pool (connection check, `prepare_threshold=None`),
   registry in the same database.
 - `memory`: `InMemorySaver` and an in-memory SQLite registry (tests, throwaway runs).
+
+`setup()` brings every ALİM store to its latest schema version (`alim.migrations`), one locked
+transaction per store, so replicas starting together on one PostgreSQL apply each migration once.
+On PostgreSQL the checkpointer's own setup runs under a session advisory lock for the same reason.
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ from typing import Any
 
 from alim.db import Database, PostgresDatabase, SqliteDatabase
 from alim.errors import CheckpointerUnavailable
+from alim.migrations import MigratedStore
 from alim.settings import Settings
 from alim.threads import ThreadRegistry
+
+CHECKPOINTER_SETUP_LOCK = "alim:checkpointer-setup"
 
 
 @dataclass
@@ -28,22 +35,40 @@ class Persistence:
     def __post_init__(self) -> None:
         self.threads = ThreadRegistry(self.db)
 
-    async def setup(self) -> None:
+    def stores(self) -> list[MigratedStore]:
+        """Every store whose tables live in this database, in set-up order."""
         from alim.analytics import Analytics
         from alim.assistants import AssistantStore
         from alim.handoff import EscalationStore
         from alim.keys import KeyStore
         from alim.webhooks import WebhookStore
 
-        await self.threads.setup()
-        for store in (
+        return [
+            self.threads,
             KeyStore(self.db),
             EscalationStore(self.db),
             WebhookStore(self.db),
             Analytics(self.db),
             AssistantStore(self.db),
-        ):
-            await store.setup()
+        ]
+
+    async def setup(self) -> dict[str, list[int]]:
+        """Create or upgrade the ALİM tables; the versions applied now, per store."""
+        return {store.STORE: await store.setup() for store in self.stores()}
+
+    async def forget_thread(self, key: str) -> None:
+        """Delete a thread and every trace of its text outside the checkpoints (the caller
+        deletes those): escalations cancelled and erased, feedback deleted, webhook payloads cut
+        to ids, the registry row removed; in one transaction."""
+        from alim.analytics import Analytics
+        from alim.handoff import EscalationStore
+        from alim.webhooks import Outbox
+
+        async with self.db.transaction():
+            await EscalationStore(self.db).cancel_for_thread(key)
+            await Analytics(self.db).forget_thread(key)
+            await Outbox(self.db).forget_thread(key)
+            await self.threads.delete(key)
 
     async def ping(self) -> None:
         """Raise CheckpointerUnavailable unless the store answers."""
@@ -113,8 +138,12 @@ async def _postgres(settings: Settings) -> AsyncIterator[Persistence]:
     await pool.open(wait=True, timeout=10.0)
     try:
         saver = AsyncPostgresSaver(pool)
-        await saver.setup()
-        persistence = Persistence("postgres", saver, PostgresDatabase(pool))
+        db = PostgresDatabase(pool)
+        # langgraph's setup has no lock of its own: two replicas starting together would both
+        # create its tables and record its migrations.
+        async with db.session_lock(CHECKPOINTER_SETUP_LOCK):
+            await saver.setup()
+        persistence = Persistence("postgres", saver, db)
         await persistence.setup()
         yield persistence
     finally:

@@ -28,6 +28,8 @@ class Place:
     lat: float
     lon: float
     region: str = ""
+    zone: str = ""
+    """lowland | foothill | mountain: the district's main farming zone."""
 
     def name(self, language: str) -> str:
         return {"az": self.az, "ru": self.ru}.get(language, self.en)
@@ -98,6 +100,7 @@ def _bundled() -> Gazetteer:
             lat=float(r["lat"]),
             lon=float(r["lon"]),
             region=r.get("region", ""),
+            zone=r.get("zone", ""),
         )
         for r in raw
     ]

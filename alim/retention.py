@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alim.errors import ThreadBusy
-from alim.handoff import EscalationStore
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +72,7 @@ async def prune(
                 idle = cutoff is not None and datetime.fromisoformat(row["updated_at"]) < cutoff
                 if idle:
                     await persistence.checkpointer.adelete_thread(key)
-                    async with persistence.db.transaction():
-                        await EscalationStore(persistence.db).cancel_for_thread(key)
-                        await threads.delete(key)
+                    await persistence.forget_thread(key)
                     report.threads_deleted += 1
                 elif keep_latest and persistence.kind == "postgres":
                     await persistence.checkpointer.aprune([key], strategy="keep_latest")

@@ -15,16 +15,14 @@ import threading
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal, get_args
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from alim.embeddings import embedder_name
 from alim.text import fold, words
+from alim.vocab import ROUTES, Route
 
-Route = Literal["agronomy", "weather", "smalltalk", "off_topic", "human"]
-ROUTES: tuple[Route, ...] = get_args(Route)
 TOP_N = 3
 
 
@@ -53,6 +51,29 @@ _PERSON = _rx(
     r"человек\w*",
     r"оператор\w*",
     r"эксперт\w*",
+)
+# The user asks who or what the assistant is: smalltalk, never a hand-off to a person.
+_IDENTITY = re.compile(
+    "|".join(
+        fold(p)
+        for p in (
+            r"\bwho (?:are|r) (?:you|u)\b",
+            r"\bwho am i (?:talking|speaking|chatting) (?:to|with)\b",
+            r"\bwhat can (?:you|u) do\b",
+            r"\bwhat are you\b",
+            r"\bsən kimsən\b",
+            r"\bsiz kimsiniz\b",
+            r"\bkiminlə danışıram\b",
+            r"\bnə edə bilərsən\b",
+            r"\bnə bacarırsan\b",
+            r"\bкто ты\b",
+            r"\bкто вы\b",
+            r"\bс кем я (?:говорю|разговариваю)\b",
+            r"\bчто ты умеешь\b",
+            r"\bчто вы умеете\b",
+        )
+    ),
+    re.IGNORECASE,
 )
 _CONTACT = _rx(
     r"danış\w*",
@@ -225,6 +246,8 @@ class SemanticRouter:
     @staticmethod
     def rules(text: str) -> RouteDecision | None:
         folded = fold(text)
+        if _IDENTITY.search(folded) and not _FARMING.search(folded) and len(words(text)) <= 8:
+            return RouteDecision("smalltalk", 1.0, "rule:identity")
         if _PERSON.search(folded) and _CONTACT.search(folded):
             return RouteDecision("human", 1.0, "rule:person_requested")
         if _OFF_TOPIC.search(folded):

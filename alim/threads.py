@@ -12,9 +12,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from alim.db import Database
+from alim.db import Database, Row
+from alim.migrations import MigratedStore, Migration
 
 TITLE_CHARS = 80
 
@@ -38,6 +39,20 @@ class ThreadInfo:
     message_count: int
     status: str = "active"
 
+    @classmethod
+    def from_row(cls, row: Row) -> ThreadInfo:
+        return cls(
+            key=str(row["key"]),
+            partner=str(row["partner"]),
+            user_id=str(row["user_id"]),
+            thread_id=str(row["thread_id"]),
+            title=str(row["title"]),
+            created_at=str(row["created_at"]),
+            updated_at=str(row["updated_at"]),
+            message_count=int(row["message_count"]),
+            status=str(row["status"]),
+        )
+
 
 def thread_key(owner: Owner, thread_id: str) -> str:
     raw = json.dumps([owner.partner, owner.user_id, thread_id], ensure_ascii=False)
@@ -49,7 +64,8 @@ def _now() -> str:
 
 
 _COLUMNS = "key, partner, user_id, thread_id, title, created_at, updated_at, message_count, status"
-_SCHEMA = [
+# Version 0: the schema from before versions existed (do not edit; append migrations).
+_V0 = [
     """CREATE TABLE IF NOT EXISTS alim_threads (
         key TEXT PRIMARY KEY,
         partner TEXT NOT NULL,
@@ -65,39 +81,37 @@ _SCHEMA = [
 ]
 
 
-class ThreadRegistry:
+class ThreadRegistry(MigratedStore):
     """Thread ownership and metadata, on an `alim.db.Database`."""
 
-    def __init__(self, db: Database):
+    STORE: ClassVar[str] = "threads"
+    MIGRATIONS: ClassVar[list[Migration]] = [_V0]
+
+    def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def setup(self) -> None:
-        for statement in _SCHEMA:
-            await self.db.run(statement)
-
     async def get(self, owner: Owner, thread_id: str) -> ThreadInfo | None:
-        row = await self.db.run(
+        row = await self.db.fetch_one(
             f"SELECT {_COLUMNS} FROM alim_threads WHERE key = ?",
             (thread_key(owner, thread_id),),
-            "one",
         )
-        return ThreadInfo(**row) if row else None
+        return ThreadInfo.from_row(row) if row else None
 
     async def ensure(self, owner: Owner, thread_id: str, title: str) -> ThreadInfo:
         """The thread, created (with this title) if it does not exist yet."""
         now = _now()
-        await self.db.run(
-            "INSERT INTO alim_threads (key, partner, user_id, thread_id, title, created_at, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-            (
-                thread_key(owner, thread_id),
-                owner.partner,
-                owner.user_id,
-                thread_id,
-                title[:TITLE_CHARS],
-                now,
-                now,
-            ),
+        await self.db.insert(
+            "alim_threads",
+            {
+                "key": thread_key(owner, thread_id),
+                "partner": owner.partner,
+                "user_id": owner.user_id,
+                "thread_id": thread_id,
+                "title": title[:TITLE_CHARS],
+                "created_at": now,
+                "updated_at": now,
+            },
+            "ON CONFLICT (key) DO NOTHING",
         )
         info = await self.get(owner, thread_id)
         assert info is not None
@@ -113,13 +127,12 @@ class ThreadRegistry:
         await self.db.run("UPDATE alim_threads SET status = ? WHERE key = ?", (status, key))
 
     async def list(self, owner: Owner, limit: int = 100, offset: int = 0) -> list[ThreadInfo]:
-        rows = await self.db.run(
+        rows = await self.db.fetch_all(
             f"SELECT {_COLUMNS} FROM alim_threads WHERE partner = ? AND user_id = ? "
             "ORDER BY updated_at DESC, key LIMIT ? OFFSET ?",
             (owner.partner, owner.user_id, limit, offset),
-            "all",
         )
-        return [ThreadInfo(**r) for r in rows]
+        return [ThreadInfo.from_row(r) for r in rows]
 
     async def delete(self, key: str) -> None:
         await self.db.run("DELETE FROM alim_threads WHERE key = ?", (key,))

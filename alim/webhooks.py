@@ -10,6 +10,9 @@
   `X-Webhook-Id` (the same for every retry: de-duplicate on it). Non-2xx or no answer → retried
   with exponential backoff and jitter, at least once, across restarts (rows live in the database),
   up to MAX_ATTEMPTS; every attempt is logged in the row (the endpoint's delivery log).
+- Each outbox row knows its thread (`thread_key`, derived from the partner and the payload's
+  `user_id` and `conversation_id`): `Outbox.forget_thread()` strips a deleted thread's pending
+  and logged payloads down to ids (`PAYLOAD_IDS`), so no conversation text outlives it there.
 """
 
 from __future__ import annotations
@@ -24,12 +27,15 @@ import random
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
+from typing_extensions import TypedDict
 
-from alim.db import Database
+from alim.db import Database, Row
 from alim.errors import InvalidRequest, NotFound
+from alim.migrations import MigratedStore, Migration
+from alim.threads import Owner, thread_key
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +50,25 @@ MAX_ATTEMPTS = 12
 BASE_DELAY = 1.0
 MAX_DELAY = 600.0
 LEASE_SECONDS = 30.0
+PAYLOAD_IDS = frozenset(
+    {
+        "conversation_id",
+        "user_id",
+        "run_id",
+        "escalation_id",
+        "feedback_id",
+        "assigned_agent",
+        "score",
+        "route",
+        "reason",
+        "confidence",
+    }
+)
+"""The payload `data` fields kept once a thread is forgotten: ids, codes and numbers, no text."""
+BACKFILL_BATCH = 500
 
-_SCHEMA = [
+# Version 0: the schema from before versions existed (do not edit; append migrations).
+_V0 = [
     """CREATE TABLE IF NOT EXISTS alim_webhooks (
         id TEXT PRIMARY KEY,
         partner TEXT NOT NULL,
@@ -73,6 +96,89 @@ _SCHEMA = [
 ]
 
 
+class Webhook(TypedDict):
+    """A registered endpoint as listed (never its secret)."""
+
+    id: str
+    url: str
+    events: list[str]
+    created_at: str
+
+
+class NewWebhook(TypedDict):
+    """A just-registered endpoint: the only time its secret is shown."""
+
+    id: str
+    partner: str
+    url: str
+    secret: str
+    events: list[str]
+    created_at: str
+
+
+class Delivery(TypedDict):
+    """One row of an endpoint's delivery log."""
+
+    id: str
+    event: str
+    status: str
+    attempts: int
+    created_at: str
+    delivered_at: str | None
+    last_status: int | None
+    last_error: str | None
+    next_attempt_at: str
+
+
+class _Claimed(TypedDict):
+    id: str
+    webhook_id: str
+    payload: str
+    attempts: int
+
+
+def payload_thread_key(partner: str, data: dict[str, Any]) -> str | None:
+    """The thread an event is about, from its payload's ids (None if it names none)."""
+    user_id, conversation_id = data.get("user_id"), data.get("conversation_id")
+    if isinstance(user_id, str) and isinstance(conversation_id, str):
+        return thread_key(Owner(partner, user_id), conversation_id)
+    return None
+
+
+async def _backfill_thread_keys(db: Database) -> None:
+    """Rows queued before version 1: derive their thread from the payload."""
+    after = ""
+    while True:
+        rows = await db.fetch_all(
+            "SELECT o.id, o.payload, w.partner FROM alim_outbox o "
+            "JOIN alim_webhooks w ON w.id = o.webhook_id "
+            "WHERE o.thread_key IS NULL AND o.id > ? ORDER BY o.id LIMIT ?",
+            (after, BACKFILL_BATCH),
+        )
+        for row in rows:
+            try:
+                data = json.loads(row["payload"]).get("data") or {}
+            except (ValueError, AttributeError):
+                continue
+            key = payload_thread_key(row["partner"], data) if isinstance(data, dict) else None
+            if key is not None:
+                await db.run("UPDATE alim_outbox SET thread_key = ? WHERE id = ?", (key, row["id"]))
+        if len(rows) < BACKFILL_BATCH:
+            return
+        after = rows[-1]["id"]
+
+
+_MIGRATIONS: list[Migration] = [
+    _V0,
+    # 1: outbox rows know their thread, so a deleted thread's payloads can be found and erased.
+    [
+        "ALTER TABLE alim_outbox ADD COLUMN thread_key TEXT",
+        "CREATE INDEX IF NOT EXISTS alim_outbox_thread ON alim_outbox (thread_key)",
+        _backfill_thread_keys,
+    ],
+]
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -96,49 +202,59 @@ def backoff(attempts: int) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-class WebhookStore:
-    def __init__(self, db: Database):
+class WebhookStore(MigratedStore):
+    """Endpoints and (through its migrations) the outbox table too."""
+
+    STORE: ClassVar[str] = "webhooks"
+    MIGRATIONS: ClassVar[list[Migration]] = _MIGRATIONS
+
+    def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def setup(self) -> None:
-        for statement in _SCHEMA:
-            await self.db.run(statement)
-
-    async def register(self, partner: str, url: str, events: list[str]) -> dict[str, Any]:
+    async def register(self, partner: str, url: str, events: list[str]) -> NewWebhook:
         if not url.startswith(("http://", "https://")):
             raise InvalidRequest("webhook url must be http(s)", code="invalid_webhook_url")
         unknown = set(events) - set(EVENTS)
         if unknown or not events:
             raise InvalidRequest(f"unknown or no events: {sorted(unknown)}", code="invalid_events")
-        record = {
-            "id": f"wh_{uuid.uuid4().hex[:16]}",
-            "partner": partner,
-            "url": url,
-            "secret": "whsec_" + secrets.token_urlsafe(24),
-            "events": ",".join(sorted(set(events))),
-            "created_at": _iso(_now()),
-        }
-        await self.db.run(
-            "INSERT INTO alim_webhooks (id, partner, url, secret, events, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            tuple(record.values()),
+        hook = NewWebhook(
+            id=f"wh_{uuid.uuid4().hex[:16]}",
+            partner=partner,
+            url=url,
+            secret="whsec_" + secrets.token_urlsafe(24),
+            events=sorted(set(events)),
+            created_at=_iso(_now()),
         )
-        return {**record, "events": sorted(set(events))}
+        await self.db.insert(
+            "alim_webhooks",
+            {
+                "id": hook["id"],
+                "partner": hook["partner"],
+                "url": hook["url"],
+                "secret": hook["secret"],
+                "events": ",".join(hook["events"]),
+                "created_at": hook["created_at"],
+            },
+        )
+        return hook
 
-    async def list(self, partner: str) -> list[dict[str, Any]]:
-        rows = await self.db.run(
+    async def list(self, partner: str) -> builtins.list[Webhook]:
+        rows = await self.db.fetch_all(
             "SELECT id, url, events, created_at FROM alim_webhooks "
             "WHERE partner = ? AND deleted_at IS NULL ORDER BY created_at, id",
             (partner,),
-            "all",
         )
-        return [{**r, "events": r["events"].split(",")} for r in rows]
+        return [
+            Webhook(
+                id=r["id"], url=r["url"], events=r["events"].split(","), created_at=r["created_at"]
+            )
+            for r in rows
+        ]
 
     async def delete(self, partner: str, webhook_id: str) -> None:
-        row = await self.db.run(
+        row = await self.db.fetch_one(
             "SELECT id FROM alim_webhooks WHERE id = ? AND partner = ? AND deleted_at IS NULL",
             (webhook_id, partner),
-            "one",
         )
         if row is None:
             raise NotFound("webhook not found", code="webhook_not_found")
@@ -148,38 +264,56 @@ class WebhookStore:
 
     async def deliveries(
         self, partner: str, webhook_id: str, limit: int = 50
-    ) -> builtins.list[dict[str, Any]]:
-        owner = await self.db.run(
+    ) -> builtins.list[Delivery]:
+        owner = await self.db.fetch_one(
             "SELECT id FROM alim_webhooks WHERE id = ? AND partner = ? AND deleted_at IS NULL",
             (webhook_id, partner),
-            "one",
         )
         if owner is None:
             raise NotFound("webhook not found", code="webhook_not_found")
-        return list(
-            await self.db.run(
-                "SELECT id, event, status, attempts, created_at, delivered_at, last_status, "
-                "last_error, next_attempt_at FROM alim_outbox WHERE webhook_id = ? "
-                "ORDER BY created_at DESC LIMIT ?",
-                (webhook_id, limit),
-                "all",
-            )
+        rows = await self.db.fetch_all(
+            "SELECT id, event, status, attempts, created_at, delivered_at, last_status, "
+            "last_error, next_attempt_at FROM alim_outbox WHERE webhook_id = ? "
+            "ORDER BY created_at DESC LIMIT ?",
+            (webhook_id, limit),
         )
+        return [
+            Delivery(
+                id=r["id"],
+                event=r["event"],
+                status=r["status"],
+                attempts=int(r["attempts"]),
+                created_at=r["created_at"],
+                delivered_at=r["delivered_at"],
+                last_status=r["last_status"],
+                last_error=r["last_error"],
+                next_attempt_at=r["next_attempt_at"],
+            )
+            for r in rows
+        ]
 
 
 class Outbox:
-    def __init__(self, db: Database):
+    def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def emit(self, partner: str, event: str, data: dict[str, Any]) -> int:
+    async def emit(
+        self,
+        partner: str,
+        event: str,
+        data: dict[str, Any],
+        *,
+        thread_key: str | None = None,
+    ) -> int:
         """Queue `event` for every endpoint of `partner` subscribed to it; returns how many.
-        Call inside the transaction that makes the change the event describes."""
+        Call inside the transaction that makes the change the event describes. The row's thread
+        is `thread_key`, else derived from `data`'s `user_id` and `conversation_id`."""
         assert event in EVENTS, event
-        hooks = await self.db.run(
+        hooks = await self.db.fetch_all(
             "SELECT id, events FROM alim_webhooks WHERE partner = ? AND deleted_at IS NULL",
             (partner,),
-            "all",
         )
+        key = thread_key if thread_key is not None else payload_thread_key(partner, data)
         now = _iso(_now())
         count = 0
         for hook in hooks:
@@ -187,34 +321,72 @@ class Outbox:
                 continue
             delivery_id = f"evt_{uuid.uuid4().hex}"
             payload = {"id": delivery_id, "event": event, "timestamp": now, "data": data}
-            await self.db.run(
-                "INSERT INTO alim_outbox (id, webhook_id, event, payload, next_attempt_at, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (delivery_id, hook["id"], event, json.dumps(payload, ensure_ascii=False), now, now),
+            await self.db.insert(
+                "alim_outbox",
+                {
+                    "id": delivery_id,
+                    "webhook_id": hook["id"],
+                    "event": event,
+                    "payload": json.dumps(payload, ensure_ascii=False),
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "thread_key": key,
+                },
             )
             count += 1
         return count
+
+    async def forget_thread(self, thread_key: str) -> int:
+        """The thread is gone: strip its events' payloads (pending, retried or delivered) down
+        to `PAYLOAD_IDS`; pending ones are still delivered, without text. Returns how many
+        payloads changed. Call in the transaction that deletes the thread."""
+        rows = await self.db.fetch_all(
+            "SELECT id, payload FROM alim_outbox WHERE thread_key = ?", (thread_key,)
+        )
+        changed = 0
+        for row in rows:
+            payload = json.loads(row["payload"])
+            data = payload.get("data")
+            if not isinstance(data, dict):
+                continue
+            kept = {k: v for k, v in data.items() if k in PAYLOAD_IDS}
+            if kept == data:
+                continue
+            payload["data"] = kept
+            await self.db.run(
+                "UPDATE alim_outbox SET payload = ? WHERE id = ?",
+                (json.dumps(payload, ensure_ascii=False), row["id"]),
+            )
+            changed += 1
+        return changed
 
 
 class Dispatcher:
     """Delivers due outbox rows. Safe with several replicas: a row is claimed by moving its
     `next_attempt_at` forward by a lease in one UPDATE before it is sent."""
 
-    def __init__(self, db: Database, *, timeout: float = 5.0, poll_seconds: float = 0.5):
+    def __init__(self, db: Database, *, timeout: float = 5.0, poll_seconds: float = 0.5) -> None:
         self.db = db
         self.timeout = timeout
         self.poll_seconds = poll_seconds
         self._client: httpx.AsyncClient | None = None
 
-    async def _claim(self) -> dict[str, Any] | None:
+    async def _claim(self) -> _Claimed | None:
         now = _now()
-        return await self.db.run(  # type: ignore[no-any-return]
+        row = await self.db.fetch_one(
             "UPDATE alim_outbox SET next_attempt_at = ? WHERE id = ("
             " SELECT id FROM alim_outbox WHERE status = 'pending' AND next_attempt_at <= ?"
             " ORDER BY next_attempt_at LIMIT 1) AND next_attempt_at <= ? "
             "RETURNING id, webhook_id, payload, attempts",
             (_iso(now + timedelta(seconds=LEASE_SECONDS)), _iso(now), _iso(now)),
-            "one",
+        )
+        if row is None:
+            return None
+        return _Claimed(
+            id=row["id"],
+            webhook_id=row["webhook_id"],
+            payload=row["payload"],
+            attempts=int(row["attempts"]),
         )
 
     async def deliver_due(self) -> int:
@@ -225,13 +397,11 @@ class Dispatcher:
             await self._attempt(row)
         return attempted
 
-    async def _attempt(self, row: dict[str, Any]) -> None:
-        hook = await self.db.run(
-            "SELECT url, secret, deleted_at FROM alim_webhooks WHERE id = ?",
-            (row["webhook_id"],),
-            "one",
+    async def _attempt(self, row: _Claimed) -> None:
+        hook: Row | None = await self.db.fetch_one(
+            "SELECT url, secret, deleted_at FROM alim_webhooks WHERE id = ?", (row["webhook_id"],)
         )
-        attempts = int(row["attempts"]) + 1
+        attempts = row["attempts"] + 1
         if hook is None or hook["deleted_at"] is not None:
             await self._finish(row["id"], "cancelled", attempts, None, "endpoint deleted")
             return

@@ -13,7 +13,6 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from alim import __version__
-from alim.engine import Engine
 from alim.keys import KeyStore, check_production_keys
 from alim.llm import ModelChain
 from alim.metrics import Metrics
@@ -24,7 +23,7 @@ from api.middleware import RequestContextMiddleware
 from api.ratelimit import MemoryCounters, RateLimiter, RedisCounters
 from api.routes import analytics, assistant, graph, handoff, health, knowledge, threads
 from api.schemas import COMMON_ERRORS
-from graphs.deps import GraphDeps
+from engine import Engine, GraphDeps
 
 log = logging.getLogger("alim.api")
 

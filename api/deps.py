@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
-from alim.engine import Engine
 from alim.errors import Forbidden, Unauthorized
 from alim.keys import KeyStore, Partner
 from alim.logs import partner_var
 from alim.settings import Settings
 from api.ratelimit import RateLimiter
-from graphs.deps import GraphDeps
+from engine import Engine, GraphDeps
 
 api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="Your partner API key."
@@ -21,23 +21,23 @@ api_key_header = APIKeyHeader(
 
 
 def get_engine(request: Request) -> Engine:
-    return request.app.state.engine  # type: ignore[no-any-return]
+    return request.app.state.engine
 
 
 def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def get_keys(request: Request) -> KeyStore:
-    return request.app.state.keys  # type: ignore[no-any-return]
+    return request.app.state.keys
 
 
 def get_deps(request: Request) -> GraphDeps:
-    return request.app.state.deps  # type: ignore[no-any-return]
+    return request.app.state.deps
 
 
 def get_limiter(request: Request) -> RateLimiter:
-    return request.app.state.limiter  # type: ignore[no-any-return]
+    return request.app.state.limiter
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
@@ -61,7 +61,7 @@ async def authenticate(
     return partner
 
 
-def require(scope: str):  # type: ignore[no-untyped-def]
+def require(scope: str) -> Callable[..., Awaitable[Partner]]:
     async def dependency(partner: Annotated[Partner, Depends(authenticate)]) -> Partner:
         if not partner.allows(scope):
             raise Forbidden(f"this key lacks the '{scope}' scope")

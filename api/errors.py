@@ -10,8 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from alim.engine import storage_error, storage_error_types
-from alim.errors import AlimError, RateLimited
+from alim.errors import AlimError, RateLimited, storage_error, storage_error_types
 
 log = logging.getLogger("alim.api")
 

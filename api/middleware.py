@@ -118,7 +118,7 @@ class RequestContextMiddleware:
                 if not replayed:
                     replayed = True
                     return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()  # type: ignore[no-any-return]
+                return await receive()
 
             await self.app(scope, replay, send_with_headers)
             return

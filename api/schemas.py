@@ -6,6 +6,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from alim.vocab import (
+    DEFAULT_FETCH_K,
+    DEFAULT_K,
+    DEFAULT_LAMBDA_MULT,
+    DEFAULT_SEARCH_TYPE,
+    SearchType,
+)
+
 THREAD_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 USER_ID_PATTERN = r"^[^\x00-\x1f]{1,128}$"
 
@@ -24,15 +32,20 @@ class FarmProfileIn(Strict):
 
 
 class SearchOptionsIn(Strict):
-    search_type: Literal["similarity", "hybrid", "mmr"] = Field(
-        "hybrid", description="Dense only, dense + BM25 fused, or maximal marginal relevance."
+    search_type: SearchType = Field(
+        DEFAULT_SEARCH_TYPE,
+        description="Dense only, dense + BM25 fused, or maximal marginal relevance.",
     )
-    k: int = Field(4, ge=1, le=20, description="Chunks to retrieve.")
+    k: int = Field(DEFAULT_K, ge=1, le=20, description="Chunks to retrieve.")
     score_threshold: float | None = Field(
         None, ge=-1, le=1, description="Drop chunks below this cosine similarity."
     )
-    fetch_k: int = Field(20, ge=1, le=200, description="Candidates before fusion / MMR.")
-    lambda_mult: float = Field(0.5, ge=0, le=1, description="MMR: 1 relevance … 0 diversity.")
+    fetch_k: int = Field(
+        DEFAULT_FETCH_K, ge=1, le=200, description="Candidates before fusion / MMR."
+    )
+    lambda_mult: float = Field(
+        DEFAULT_LAMBDA_MULT, ge=0, le=1, description="MMR: 1 relevance … 0 diversity."
+    )
 
 
 class ChatRequest(Strict):

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import suppress
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing, suppress
 from dataclasses import asdict
 from typing import Any
 
 from sse_starlette import ServerSentEvent
 
+from alim.errors import AlimError
 from alim.events import (
     DoneEvent,
     ErrorEvent,
@@ -43,11 +44,24 @@ def to_sse(event: Event) -> ServerSentEvent:
     raise TypeError(f"not an engine event: {event!r}")
 
 
+async def with_outcome(events: AsyncGenerator[Event]) -> AsyncGenerator[Event]:
+    """The engine's events, then `done`; a typed error of the run becomes `error` + `done`.
+
+    This is the one place where a run's failure turns into events."""
+    try:
+        async with aclosing(events):
+            async for event in events:
+                yield event
+    except AlimError as exc:
+        yield ErrorEvent(exc.code, exc.message)
+    yield DoneEvent()
+
+
 SHUTDOWN_DETAIL = "the server is restarting; please send the message again"
 
 
 async def until_shutdown(
-    events: AsyncIterator[Event], shutdown: Any, budget: float
+    events: AsyncGenerator[Event], shutdown: Any, budget: float
 ) -> AsyncIterator[Event]:
     """Pass `events` through; once `shutdown` (an event with `is_set()` / `wait()`) is set, let
     the run go on for at most `budget` seconds, then stop it and end with error + done.
@@ -81,7 +95,7 @@ async def until_shutdown(
         with suppress(asyncio.CancelledError, StopAsyncIteration):
             await pending
         pending = None
-        await events.aclose()  # type: ignore[attr-defined]
+        await events.aclose()
         yield ErrorEvent("server_shutting_down", SHUTDOWN_DETAIL)
         yield DoneEvent()
     finally:

@@ -1,4 +1,4 @@
-"""Per-turn cost of the checkpointer: graph turns through `alim.engine.Engine` in-process, with
+"""Per-turn cost of the checkpointer: graph turns through `engine.Engine` in-process, with
 the instant hashing embedder and the offline model, on SQLite, PostgreSQL and (as a baseline)
 memory; plus the checkpoint bytes each turn adds."""
 
@@ -88,9 +88,8 @@ async def _storage_bytes(settings: Any, engine: Any, backend: str) -> int | None
 async def _bench_backend(
     work: Path, backend: str, postgres_url: str | None, threads: int, turns: int
 ) -> dict[str, Any]:
-    from alim.engine import Engine, TurnRequest
     from alim.threads import Owner
-    from graphs.deps import GraphDeps
+    from engine import Engine, GraphDeps, TurnRequest
 
     settings = _settings(work, backend, postgres_url)
     deps = GraphDeps(settings)

@@ -57,13 +57,13 @@ def _jobs(
     common = {"port": port, "kind": kind, "path": path, "body": body, "headers": headers}
     common["timeout"] = timeout
     return [
-        Job(name=f"{name} seq", requests=n_seq, concurrency=1, workers=1, **common),  # type: ignore[arg-type]
+        Job(name=f"{name} seq", requests=n_seq, concurrency=1, workers=1, **common),
         Job(
             name=f"{name} c{sizes.concurrency}",
             requests=n_conc,
             concurrency=sizes.concurrency,
             workers=sizes.workers,
-            **common,  # type: ignore[arg-type]
+            **common,
         ),
     ]
 

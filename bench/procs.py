@@ -1,4 +1,15 @@
-"""Subprocess servers on free ports, and their CPU and memory read from /proc."""
+"""Server subprocesses on free ports of 127.0.0.1 (`alim serve` and the others the benchmarks
+compare it with), and their CPU and memory read from /proc.
+
+This is the one launcher of `alim serve` as a subprocess: the benchmarks (bench.servers) and the
+integration and reliability tests (tests.support.alim_serve) both start their servers here.
+
+    server = alim_serve(data_dir, {"ALIM_OFFLINE_DELAY": "0.05"})
+    with server:                      # start: a free port, then wait until /health answers
+        httpx.get(server.base_url + "/health")
+        server.kill()                 # SIGKILL, reaped (or terminate(), wait(), stop())
+        server.start()                # the same data and environment, on a new port
+"""
 
 from __future__ import annotations
 
@@ -8,20 +19,24 @@ import resource
 import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NOFILE_WANTED = 65_536
 
 
 def free_port() -> int:
+    """A TCP port of 127.0.0.1 that was free a moment ago."""
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((HOST, 0))
         return int(s.getsockname()[1])
 
 
@@ -33,6 +48,16 @@ def raise_nofile(wanted: int = NOFILE_WANTED) -> int:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    """The caller's environment without its ALIM_* variables, with the project first on
+    PYTHONPATH and unbuffered output; then `settings` (ALIM_* or any other variables)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALIM_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(settings)
+    return env
 
 
 # ------------------------------------------------------------------------------- /proc readers
@@ -147,103 +172,220 @@ class MachineCpu:
 
 # ------------------------------------------------------------------------------------ servers
 class ServerError(RuntimeError):
-    """A server exited or did not become healthy; the message quotes its log."""
+    """A server exited or did not answer its health check in time; the message quotes its
+    output."""
+
+
+def _read(log: Path) -> str:
+    try:
+        return log.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        return f"<could not read {log}: {exc}>"
 
 
 @dataclass
 class Server:
-    """One server subprocess (its own session, so its whole group stops with it)."""
+    """One server subprocess on 127.0.0.1, its stdout and stderr in a log file.
+
+    Every `start` takes a new free port and writes a new log (`log_name`, formatted with `name`
+    and `port`, under `log_dir`), so a stopped or killed server starts again over the same data
+    and environment. `argv` gives the command line for a port. With `group`, the server runs
+    in its own session with a raised open-file limit and signals go to its whole process group
+    (servers that fork workers); without it, to the process alone. `quote_chars`: how much of
+    the end of the log a `ServerError` quotes (None: all of it).
+    """
 
     name: str
-    command: list[str]
-    env: dict[str, str]
+    argv: Callable[[int], list[str]]
+    env: Mapping[str, str]
     cwd: Path
-    port: int
-    log: Path
+    log_dir: Path
+    log_name: str = "{name}-{port}.log"
     health: str = "/health"
-    start_timeout: float = 180.0
-    proc: subprocess.Popen[bytes] | None = None
-    started_s: float = 0.0
-    extra: dict[str, object] = field(default_factory=dict)
+    start_timeout: float = 120.0
+    stop_timeout: float = 15.0
+    group: bool = False
+    quote_chars: int | None = None
+    port: int = field(default=0, init=False)
+    proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    started_s: float = field(default=0.0, init=False)
+    logs: list[Path] = field(default_factory=list, init=False)
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def output(self) -> str:
-        try:
-            return self.log.read_text(encoding="utf-8", errors="replace")[-4000:]
-        except OSError:
-            return ""
-
+    # ------------------------------------------------------------------ lifecycle
     def start(self) -> Server:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
+        """Start on a free port and wait until `health` answers 200; on failure the server is
+        stopped and `ServerError` quotes its output."""
+        assert not self.alive, f"{self.name} is already running"
+        self.port = free_port()
+        log = self.log_dir / self.log_name.format(name=self.name, port=self.port)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.cwd.mkdir(parents=True, exist_ok=True)
+        if log not in self.logs:
+            self.logs.append(log)
         t0 = time.monotonic()
-        with self.log.open("wb") as out:
+        with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                self.command,
+                self.argv(self.port),
                 cwd=self.cwd,
-                env=self.env,
+                env=dict(self.env),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=raise_nofile,  # only setrlimit: safe after fork
+                start_new_session=self.group,
+                preexec_fn=raise_nofile if self.group else None,  # only setrlimit: safe after fork
             )
-        deadline = t0 + self.start_timeout
-        with httpx.Client(timeout=2.0, trust_env=False) as client:
-            while True:
-                if self.proc.poll() is not None:
-                    raise ServerError(
-                        f"{self.name} exited with {self.proc.returncode}:\n{self.output()}"
-                    )
-                with contextlib.suppress(httpx.HTTPError):
-                    if client.get(self.base_url + self.health).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise ServerError(f"{self.name} not healthy in time:\n{self.output()}")
-                time.sleep(0.2)
+        try:
+            self._wait_healthy(t0 + self.start_timeout)
+        except BaseException:
+            self.stop()
+            raise
         self.started_s = round(time.monotonic() - t0, 2)
         return self
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def _wait_healthy(self, deadline: float) -> None:
+        proc = self._process()
+        with httpx.Client(timeout=2.0, trust_env=False) as client:
+            while True:
+                if proc.poll() is not None:
+                    raise ServerError(
+                        f"{self.name} exited with code {proc.returncode} before answering "
+                        f"{self.health}; output:\n{self._quote()}"
+                    )
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(self.base_url + self.health).status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    raise ServerError(
+                        f"{self.name} did not answer {self.health} within "
+                        f"{self.start_timeout:.0f} s; output:\n{self._quote()}"
+                    )
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it has not exited within `stop_timeout`. Safe to call on a
+        server that exited, was never started or was stopped already."""
         proc = self.proc
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)  # our own process group (start_new_session)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
+        if proc.poll() is None:
+            self._signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                proc.wait(timeout=self.stop_timeout)
+        if self.group:  # stragglers of the group (workers of langgraph dev, …)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=timeout)
-        # stragglers of the group (workers of langgraph dev, …)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+
+    def kill(self) -> int:
+        """SIGKILL, then reap; returns the exit status (-9)."""
+        proc = self._process(alive=True)
+        self._signal(signal.SIGKILL)
+        return proc.wait(timeout=self.stop_timeout)
+
+    def terminate(self) -> None:
+        """SIGTERM, without waiting."""
+        self._process(alive=True)
+        self._signal(signal.SIGTERM)
+
+    def wait(self, timeout: float) -> int:
+        """The exit status; `subprocess.TimeoutExpired` if still running after `timeout` s."""
+        return self._process().wait(timeout=timeout)
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ inspection
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int:
+        return self._process().pid
+
+    @property
+    def log(self) -> Path:
+        """The log of the latest start."""
+        assert self.logs, f"{self.name} was never started"
+        return self.log_dir / self.log_name.format(name=self.name, port=self.port)
+
+    def output(self, last: int | None = None) -> str:
+        """What the server wrote, across restarts (the last `last` characters)."""
+        if len(self.logs) == 1:
+            text = _read(self.logs[0])
+        else:
+            text = "\n".join(f"--- {log.name}\n{_read(log)}" for log in self.logs)
+        return text if last is None else text[-last:]
 
     def cpu(self) -> float:
         return cpu_seconds(self.pid)
 
     def rss(self) -> float:
+        """Current resident memory of the server's process tree (MiB)."""
         return rss_mb(self.pid)
 
     def peak_rss(self) -> float:
         return peak_rss_mb(self.pid)
 
+    # ------------------------------------------------------------------ internals
+    def _process(self, *, alive: bool = False) -> subprocess.Popen[bytes]:
+        proc = self.proc
+        assert proc is not None, f"{self.name} was never started"
+        assert not alive or proc.poll() is None, f"{self.name} is not running"
+        return proc
+
+    def _signal(self, sig: signal.Signals) -> None:
+        pid = self._process().pid
+        with contextlib.suppress(ProcessLookupError):
+            if self.group:
+                os.killpg(pid, sig)  # our own process group (start_new_session)
+            else:
+                os.kill(pid, sig)
+
+    def _quote(self) -> str:
+        text = _read(self.log)
+        return text if self.quote_chars is None else text[-self.quote_chars :]
+
 
 @contextlib.contextmanager
 def running(server: Server, on_start: Callable[[Server], None] | None = None) -> Iterator[Server]:
-    try:
-        server.start()
+    """Start `server` (then call `on_start`), stop it when the block ends."""
+    with server:
         if on_start is not None:
             on_start(server)
         yield server
-    finally:
-        server.stop()
+
+
+# ------------------------------------------------------------------------------- alim serve
+def alim_serve_argv(port: int) -> list[str]:
+    return [sys.executable, "-m", "cli", "serve", "--host", HOST, "--port", str(port)]
+
+
+def alim_serve(
+    data_dir: Path,
+    settings: Mapping[str, str],
+    *,
+    name: str = "alim serve",
+    stop_timeout: float = 15.0,
+) -> Server:
+    """`alim serve` (not started) with ALIM_DATA_DIR=`data_dir` and `settings`, in an environment
+    clean of the caller's ALIM_* variables (`clean_env`). It runs in `data_dir`, so no
+    developer `.env` file is read, and logs to `<data_dir>/server-<port>.log`."""
+    return Server(
+        name=name,
+        argv=alim_serve_argv,
+        env=clean_env(**{"ALIM_DATA_DIR": str(data_dir), **settings}),
+        cwd=data_dir,
+        log_dir=data_dir,
+        log_name="server-{port}.log",
+        stop_timeout=stop_timeout,
+    )

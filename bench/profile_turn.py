@@ -44,9 +44,8 @@ def _settings(data: Path, embedder: str, checkpointer: str) -> Any:
 
 
 async def _engine_turns(settings: Any, turns: int, profiler: Any) -> list[float]:
-    from alim.engine import Engine, TurnRequest
     from alim.threads import Owner
-    from graphs.deps import GraphDeps
+    from engine import Engine, GraphDeps, TurnRequest
 
     deps = GraphDeps(settings)
     deps.warm_up()

@@ -17,7 +17,7 @@ TARGET_LABELS = {
 def _run(results: dict[str, Any], target: str, name: str) -> dict[str, Any] | None:
     for row in (results.get("http", {}).get(target) or {}).get("runs", []):
         if row["name"] == name:
-            return row  # type: ignore[no-any-return]
+            return row
     return None
 
 
@@ -404,7 +404,7 @@ def markdown(results: dict[str, Any]) -> str:
         parts += [
             "## Checkpointer: per-turn cost",
             "",
-            "Turns through `alim.engine.Engine` in one process (hashing embedder, offline model), "
+            "Turns through `engine.Engine` in one process (hashing embedder, offline model), "
             "threads of several turns each, one turn at a time. Payload: checkpoint + metadata + "
             "blob + pending-write bytes the store gained per turn; storage: file (SQLite + WAL) "
             "or database size growth per turn. Process CPU excludes the PostgreSQL server's own.",

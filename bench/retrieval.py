@@ -190,7 +190,7 @@ def hybrid_row(n: int, nq: int) -> dict[str, Any]:
     _, q = vectors("uniform", 1, nq, seed=1)
     row: dict[str, Any] = {"chunks": n, "queries": nq, "build_s": round(build_s, 2)}
     for search_type in ("hybrid", "similarity"):
-        options = SearchOptions(search_type=search_type)  # type: ignore[arg-type]
+        options = SearchOptions(search_type=search_type)
         ts = _timings(
             lambda i: index.search_vector(QUERY_TEXTS[i % len(QUERY_TEXTS)], q[i], options),  # noqa: B023
             nq,

@@ -2,37 +2,85 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+
+from alim.vocab import (
+    DEFAULT_FETCH_K,
+    DEFAULT_K,
+    DEFAULT_LAMBDA_MULT,
+    DEFAULT_SEARCH_TYPE,
+    SearchType,
+)
 
 
 @dataclass(frozen=True)
 class Context:
-    model: str = ""
-    """"" = the configured default; else groq | openai | offline, optionally ':<model name>'."""
-    search_type: Literal["similarity", "hybrid", "mmr"] = "hybrid"
-    k: int = 4
-    """Number of knowledge chunks to retrieve."""
-    score_threshold: float | None = None
-    """Drop chunks whose cosine similarity is below this."""
-    fetch_k: int = 20
-    """Candidates fetched before fusion / MMR."""
-    lambda_mult: float = 0.5
-    """MMR trade-off: 1 = relevance only, 0 = diversity only."""
-    escalation_threshold: float = 0.27
-    """Agronomy turns whose confidence is below this go to a human."""
-    language: Literal["auto", "az", "en", "ru"] = "auto"
-    """Answer language; auto = the language of the question."""
-    router: Literal["semantic", "llm"] = "semantic"
-    """semantic: rules + exemplar vote (offline); llm: rules, then the run's hosted model with
-    structured output (falls back to semantic on failure or with the offline model)."""
-    instructions: str = ""
-    """Extra instructions appended to the system prompt (per partner)."""
-    default_region: str | None = None
-    """Weather place when the question and the farm profile name none (per partner)."""
-    human_handoff: bool = True
-    """Escalations pause the thread until an agronomist replies (needs a checkpointer); when
-    off, the hand-off message is the answer and the turn ends."""
+    model: str = field(
+        default="",
+        metadata={
+            "description": "Empty = the configured default; else groq | openai | offline, "
+            "optionally ':<model name>'."
+        },
+    )
+    search_type: SearchType = field(
+        default=DEFAULT_SEARCH_TYPE,
+        metadata={
+            "description": "similarity: embeddings only; hybrid: embeddings + keywords fused; "
+            "mmr: embeddings with diversity."
+        },
+    )
+    k: int = field(
+        default=DEFAULT_K,
+        metadata={"description": "Number of knowledge chunks to retrieve."},
+    )
+    score_threshold: float | None = field(
+        default=None,
+        metadata={"description": "Drop chunks whose cosine similarity is below this."},
+    )
+    fetch_k: int = field(
+        default=DEFAULT_FETCH_K,
+        metadata={"description": "Candidates fetched before fusion / MMR."},
+    )
+    lambda_mult: float = field(
+        default=DEFAULT_LAMBDA_MULT,
+        metadata={"description": "MMR trade-off: 1 = relevance only, 0 = diversity only."},
+    )
+    escalation_threshold: float = field(
+        default=0.27,
+        metadata={"description": "Agronomy turns whose confidence is below this go to a human."},
+    )
+    language: Literal["auto", "az", "en", "ru"] = field(
+        default="auto",
+        metadata={"description": "Answer language; auto = the language of the question."},
+    )
+    router: Literal["semantic", "llm"] = field(
+        default="semantic",
+        metadata={
+            "description": "semantic: rules + exemplar vote (offline); llm: rules, then the "
+            "run's hosted model with structured output (falls back to semantic on failure "
+            "or with the offline model)."
+        },
+    )
+    instructions: str = field(
+        default="",
+        metadata={"description": "Extra instructions appended to the system prompt (per partner)."},
+    )
+    default_region: str | None = field(
+        default=None,
+        metadata={
+            "description": "Weather place when the question and the farm profile name none (per "
+            "partner)."
+        },
+    )
+    human_handoff: bool = field(
+        default=True,
+        metadata={
+            "description": "Escalations pause the thread until an agronomist replies (needs a "
+            "checkpointer); when off, the hand-off message is the answer and the turn "
+            "ends."
+        },
+    )
 
 
 def context_of(runtime: object) -> Context:

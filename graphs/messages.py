@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage
 
@@ -22,7 +21,3 @@ def last_user_text(messages: Sequence[AnyMessage]) -> str:
         if isinstance(message, HumanMessage):
             return text_of(message).strip()
     return ""
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")

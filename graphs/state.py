@@ -7,6 +7,9 @@ from typing import Annotated, Any, NotRequired, TypedDict
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
 
+from alim.vocab import EscalationReason, Language, Route
+from tools.knowledge import Chunk
+
 
 class FarmProfile(TypedDict, total=False):
     """What the farmer told us about the farm; kept in the thread across turns."""
@@ -16,6 +19,33 @@ class FarmProfile(TypedDict, total=False):
     crops: list[str]
     soil: str
     irrigation: str
+
+
+class Source(TypedDict):
+    """A cited source of an answer."""
+
+    id: str
+    title: str
+    score: float
+
+
+class Place(TypedDict):
+    """Where a weather question is about (a gazetteer entry)."""
+
+    id: str
+    name: str
+    lat: float
+    lon: float
+    found_by: str
+    """question | profile | default_region"""
+
+
+class AdviceItem(TypedDict):
+    """One rule-based piece of advice from the forecast."""
+
+    rule: str
+    dates: list[str]
+    values: dict[str, float]
 
 
 class InputState(TypedDict):
@@ -32,30 +62,34 @@ class InputState(TypedDict):
 class State(InputState):
     """Input plus what the nodes add. Per-turn fields are reset by `route` at every turn."""
 
-    route: NotRequired[str]
-    """agronomy | weather | smalltalk | off_topic | human"""
+    route: NotRequired[Route | None]
+    last_route: NotRequired[Route | None]
+    """The route of the latest turn (kept across turns, for follow-ups)."""
     route_method: NotRequired[str]
     """How the route was decided: a rule's name or `semantic`."""
-    language: NotRequired[str]
-    """az | en | ru: the language of the answer."""
+    language: NotRequired[Language]
+    """The language of the answer."""
+    understanding: NotRequired[dict[str, Any] | None]
+    """What this turn's question is about (alim.understanding.Understanding as a dict): crop,
+    kind of question, zone, uncovered topic; a follow-up inherits from the previous turn's.
+    Kept across turns on purpose (not reset): the next turn reads it."""
     needs_question: NotRequired[bool]
     """The user announced a question without asking it."""
-    chunks: NotRequired[list[dict[str, Any]]]
-    """Retrieved knowledge chunks (id, article_id, title, language, text, score)."""
-    place: NotRequired[dict[str, Any] | None]
-    """The place of a weather question: id, name, lat, lon, how it was found."""
+    chunks: NotRequired[list[Chunk]]
+    """Retrieved knowledge chunks, best first."""
+    place: NotRequired[Place | None]
+    """The place of a weather question."""
     forecast: NotRequired[dict[str, Any] | None]
     """Daily forecast (tools.weather.Forecast as a dict), None when unavailable."""
     weather_error: NotRequired[str | None]
-    advice: NotRequired[list[dict[str, Any]]]
-    """Rule-based advice from the forecast: [{rule, dates, values}]."""
+    advice: NotRequired[list[AdviceItem]]
+    """Rule-based advice from the forecast."""
     confidence: NotRequired[float | None]
     """Confidence in [0, 1] that the knowledge base answers the question."""
     escalated: NotRequired[bool]
-    escalation_reason: NotRequired[str | None]
-    """low_confidence | user_requested"""
-    sources: NotRequired[list[dict[str, Any]]]
-    """Cited sources of the answer: [{id, title, score}]."""
+    escalation_reason: NotRequired[EscalationReason | None]
+    sources: NotRequired[list[Source]]
+    """Cited sources of the answer."""
     handoff: NotRequired[str | None]
     """The hand-off message shown to the user while an agronomist takes over."""
     model: NotRequired[str]

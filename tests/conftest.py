@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from alim.settings import Settings
-from graphs.deps import GraphDeps
+from engine import GraphDeps
 from tests.support.fake_llm import FakeLLM
 from tests.support.fake_weather import FakeWeather
 from tests.support.fakes import HashingEmbeddings

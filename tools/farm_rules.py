@@ -15,6 +15,7 @@ names the rule that produced it, so a farmer (or an agronomist reviewing a turn)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tools.weather import DailyForecast, Forecast
@@ -91,7 +92,7 @@ def _fmt(value: float) -> str:
     return f"{value:.0f}" if abs(value - round(value)) < 0.05 else f"{value:.1f}"
 
 
-def _days(forecast: Forecast, test) -> list[DailyForecast]:  # type: ignore[no-untyped-def]
+def _days(forecast: Forecast, test: Callable[[DailyForecast], bool]) -> list[DailyForecast]:
     return [d for d in forecast.days if test(d)]
 
 

@@ -4,24 +4,50 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import NotRequired, TypedDict
 
 from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, Field
 
 from alim.knowledge.index import Hit, KnowledgeIndex, SearchOptions
+from alim.vocab import (
+    DEFAULT_FETCH_K,
+    DEFAULT_K,
+    DEFAULT_LAMBDA_MULT,
+    DEFAULT_SEARCH_TYPE,
+    SearchType,
+)
+
+
+class Chunk(TypedDict):
+    """A retrieved knowledge passage ."""
+
+    id: str
+    article_id: str
+    group: str
+    title: str
+    language: str
+    text: str
+    tags: str
+    score: float
+    """Cosine similarity of the passage to the question."""
+    relevance: float
+    """The ranking score the passage was retrieved by."""
+    keyword_score: float
+    n: NotRequired[int]
+    """Citation number, once chosen as evidence."""
 
 
 class KnowledgeSearchArgs(BaseModel):
     query: str = Field(min_length=1, description="The farmer's question or keywords")
-    search_type: Literal["similarity", "hybrid", "mmr"] = "hybrid"
-    k: int = Field(4, ge=1, le=20)
+    search_type: SearchType = DEFAULT_SEARCH_TYPE
+    k: int = Field(DEFAULT_K, ge=1, le=20)
     score_threshold: float | None = Field(None, ge=-1, le=1)
-    fetch_k: int = Field(20, ge=1, le=200)
-    lambda_mult: float = Field(0.5, ge=0, le=1)
+    fetch_k: int = Field(DEFAULT_FETCH_K, ge=1, le=200)
+    lambda_mult: float = Field(DEFAULT_LAMBDA_MULT, ge=0, le=1)
 
 
-def hit_to_dict(hit: Hit) -> dict[str, Any]:
+def hit_to_dict(hit: Hit) -> Chunk:
     c = hit.chunk
     return {
         "id": c.id,
@@ -42,12 +68,12 @@ def make_knowledge_tool(get_index: Callable[[], KnowledgeIndex]) -> StructuredTo
 
     async def knowledge_search(
         query: str,
-        search_type: Literal["similarity", "hybrid", "mmr"] = "hybrid",
-        k: int = 4,
+        search_type: SearchType = DEFAULT_SEARCH_TYPE,
+        k: int = DEFAULT_K,
         score_threshold: float | None = None,
-        fetch_k: int = 20,
-        lambda_mult: float = 0.5,
-    ) -> list[dict[str, Any]]:
+        fetch_k: int = DEFAULT_FETCH_K,
+        lambda_mult: float = DEFAULT_LAMBDA_MULT,
+    ) -> list[Chunk]:
         options = SearchOptions(search_type, k, score_threshold, fetch_k, lambda_mult)
         hits = await asyncio.to_thread(lambda: get_index().search(query, options))
         return [hit_to_dict(h) for h in hits]

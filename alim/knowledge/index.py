@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -27,6 +27,13 @@ from alim.embeddings import embedder_name
 from alim.errors import IndexCorrupt, IndexMismatch
 from alim.knowledge.documents import Article, content_hash
 from alim.text import stems
+from alim.vocab import (
+    DEFAULT_FETCH_K,
+    DEFAULT_K,
+    DEFAULT_LAMBDA_MULT,
+    DEFAULT_SEARCH_TYPE,
+    SearchType,
+)
 
 FORMAT_VERSION = 1
 CHUNK_SIZE = 900
@@ -34,7 +41,6 @@ CHUNK_OVERLAP = 120
 RRF_K = 60
 BASELINE_SAMPLE = 256
 BASELINE_PRIOR = 16
-SearchType = Literal["similarity", "hybrid", "mmr"]
 REBUILD_HINT = "run `alim index build --force` to rebuild it"
 
 
@@ -54,11 +60,11 @@ class Chunk:
 class SearchOptions:
     """Per-run search knobs, as in the peer RAG API (seed 004)."""
 
-    search_type: SearchType = "hybrid"
-    k: int = 4
+    search_type: SearchType = DEFAULT_SEARCH_TYPE
+    k: int = DEFAULT_K
     score_threshold: float | None = None
-    fetch_k: int = 20
-    lambda_mult: float = 0.5
+    fetch_k: int = DEFAULT_FETCH_K
+    lambda_mult: float = DEFAULT_LAMBDA_MULT
     topics: tuple[str, ...] = ()
     """Only chunks of these topics (empty: all)."""
 

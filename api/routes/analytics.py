@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from alim.errors import InvalidRequest, NotFound
+from alim.errors import InvalidRequest
 from alim.threads import Owner
 from api.deps import ChatPartner, EngineDep
 from api.schemas import THREAD_ID_PATTERN, USER_ID_PATTERN, ErrorBody
@@ -64,24 +64,9 @@ async def feedback(
     engine: EngineDep,
 ) -> dict[str, Any]:
     """Rate one answer of a thread (owner only)."""
-    info = await engine.thread(Owner(partner.name, body.user_id), thread_id)
-    if not await engine.analytics.run_exists(partner.name, info.key, body.run_id):
-        raise NotFound("no such run in this thread", code="run_not_found")
-    async with engine.persistence.db.transaction():
-        record = await engine.analytics.add_feedback(
-            partner.name, info.key, body.run_id, body.score, body.comment
-        )
-        await engine.outbox.emit(
-            partner.name,
-            "feedback.submitted",
-            {
-                "conversation_id": thread_id,
-                "user_id": body.user_id,
-                "run_id": body.run_id,
-                "score": body.score,
-                "comment": body.comment,
-            },
-        )
+    record = await engine.feedback(
+        Owner(partner.name, body.user_id), thread_id, body.run_id, body.score, body.comment
+    )
     return {
         "id": record["id"],
         "run_id": body.run_id,

@@ -11,13 +11,12 @@ from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.background import BackgroundTask
 
-from alim.engine import TurnRequest
 from alim.keys import Partner
 from alim.threads import Owner
 from api.deps import ChatPartner, EngineDep, LimiterDep, SettingsDep
 from api.schemas import ChatRequest, ErrorBody, InvokeResponse
-from api.sse import to_sse, until_shutdown
-from graphs.context import Context
+from api.sse import to_sse, until_shutdown, with_outcome
+from engine import Context, TurnRequest
 
 router = APIRouter(prefix="/graph", tags=["graph"])
 
@@ -99,7 +98,8 @@ async def stream(
         # On SIGTERM the run may finish within the grace period; if not, it is stopped and the
         # stream still ends with `error` then `done`.
         try:
-            async for event in until_shutdown(turn.events(), shutdown, max(grace - 1.0, 0.5)):
+            run = with_outcome(turn.events())
+            async for event in until_shutdown(run, shutdown, max(grace - 1.0, 0.5)):
                 yield to_sse(event)
         finally:
             await held.aclose()

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from alim.webhooks import EVENTS
+from alim.webhooks import EVENTS, Delivery
 from api.deps import AgentPartner, ChatPartner, EngineDep
 from api.schemas import ErrorBody, Source
 
@@ -98,12 +98,14 @@ async def reply(
 @router.post("/webhooks", response_model=WebhookOut, status_code=201)
 async def create_webhook(body: WebhookIn, partner: ChatPartner, engine: EngineDep) -> WebhookOut:
     """Register an endpoint; the response carries its signing secret (shown once)."""
-    return WebhookOut(**await engine.webhooks.register(partner.name, body.url, list(body.events)))
+    return WebhookOut.model_validate(
+        await engine.webhooks.register(partner.name, body.url, list(body.events))
+    )
 
 
 @router.get("/webhooks", response_model=list[WebhookOut])
 async def list_webhooks(partner: ChatPartner, engine: EngineDep) -> list[WebhookOut]:
-    return [WebhookOut(**w) for w in await engine.webhooks.list(partner.name)]
+    return [WebhookOut.model_validate(w) for w in await engine.webhooks.list(partner.name)]
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204, responses={404: {"model": ErrorBody}})
@@ -117,6 +119,6 @@ async def delete_webhook(
 @router.get("/webhooks/{webhook_id}/deliveries", responses={404: {"model": ErrorBody}})
 async def webhook_deliveries(
     webhook_id: WebhookId, partner: ChatPartner, engine: EngineDep
-) -> list[dict[str, Any]]:
+) -> list[Delivery]:
     """The delivery log: every event, its attempts, last status and error."""
     return await engine.webhooks.deliveries(partner.name, webhook_id)

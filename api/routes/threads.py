@@ -63,7 +63,7 @@ async def get_thread(
         created_at=info.created_at,
         updated_at=info.updated_at,
         status=info.status,
-        messages=[MessageOut(**m) for m in messages],
+        messages=[MessageOut.model_validate(m) for m in messages],
     )
 
 

@@ -12,15 +12,17 @@ Weather turns do not escalate: without a forecast they still answer with general
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
 from langgraph.runtime import Runtime
 
 from alim.text import content_stems, stems
+from alim.understanding import Understanding
 from graphs.context import Context, context_of
 from graphs.messages import last_user_text
-from graphs.state import State
+from graphs.state import Chunk, State
 
 DENSE_LOW = 0.02
 DENSE_HIGH = 0.07
@@ -32,7 +34,7 @@ def _chunk_stems(title: str, tags: str, text: str) -> frozenset[str]:
     return frozenset(stems(f"{title} {tags} {text}"))
 
 
-def confidence_of(question: str, chunks: list[dict[str, Any]]) -> float:
+def confidence_of(question: str, chunks: Sequence[Chunk]) -> float:
     if not chunks:
         return 0.0
     wanted = content_stems(question)
@@ -56,6 +58,11 @@ async def assess(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if state.get("needs_question"):
         return {"confidence": 1.0}
     confidence = confidence_of(last_user_text(state["messages"]), state.get("chunks") or [])
+    understanding = Understanding.from_dict(state.get("understanding"))
+    if understanding is not None and understanding.uncovered:
+        # Livestock, bees, machinery, prices, subsidies, insurance, loans, legal questions:
+        # the knowledge base does not cover them, whatever passages share their words.
+        confidence = 0.0
     if confidence < context_of(runtime).escalation_threshold:
         return {
             "confidence": confidence,

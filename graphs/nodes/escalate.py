@@ -14,9 +14,10 @@ from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
+from alim.timeutil import now_iso
 from graphs.context import Context, context_of
-from graphs.messages import last_user_text, now_iso
-from graphs.nodes.generate import select_passages, sources_of
+from graphs.evidence import select_passages, sources_of
+from graphs.messages import last_user_text
 from graphs.state import State
 
 HANDOFF_MODEL = "alim-handoff"

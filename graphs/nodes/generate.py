@@ -11,78 +11,38 @@ from langgraph.runtime import Runtime
 
 from alim.llm import ModelChain
 from alim.offline import Grounding
+from alim.timeutil import now_iso
+from alim.vocab import GROUNDED_ROUTES
 from graphs.context import Context, context_of
 from graphs.deps import GraphDeps
-from graphs.messages import last_user_text, now_iso
+from graphs.evidence import select_passages, sources_of
+from graphs.messages import last_user_text
+from graphs.nodes import Node
 from graphs.prompts import build_messages
-from graphs.state import State
+from graphs.state import Chunk, State
 from tools.farm_rules import Advice
 
-MAX_ARTICLES = 3
-RELATIVE_RELEVANCE = 0.7
-"""An article beyond the first is cited only if it is at least this relevant relative to it."""
+
+def evidence_of(state: State) -> list[Chunk]:
+    """The passages the answer may quote (none for smalltalk, off-topic and hand-offs)."""
+    language = state.get("language") or "az"
+    if (state.get("route") or "agronomy") not in GROUNDED_ROUTES:
+        return []
+    return select_passages(state.get("chunks") or [], language)
 
 
-def select_passages(chunks: list[dict[str, Any]], language: str) -> list[dict[str, Any]]:
-    """Chunks of the best articles (by retrieval order), numbered for citation.
-
-    Topics are ranked as retrieved; for each topic (article group) the version in the question's
-    language is used when it was retrieved too, so a better answer in another language is never
-    dropped for a worse one in the question's language. Topics far less relevant than the best
-    one are left out."""
-    best: dict[str, float] = {}  # article -> best relevance
-    groups: dict[str, list[str]] = {}  # group -> its retrieved articles, in retrieval order
-    language_of: dict[str, str] = {}
-    for c in chunks:
-        article, group = c["article_id"], c.get("group") or c["article_id"]
-        best[article] = max(best.get(article, -1.0), c.get("relevance", 0.0))
-        language_of[article] = c.get("language", "")
-        if article not in groups.setdefault(group, []):
-            groups[group].append(article)
-    chosen: list[str] = []
-    top: float | None = None
-    for articles in groups.values():
-        relevance = max(best[a] for a in articles)
-        if top is None:
-            top = relevance
-        elif top <= 0 or relevance < RELATIVE_RELEVANCE * top or len(chosen) == MAX_ARTICLES:
-            continue
-        native = [a for a in articles if language_of[a] == language]
-        chosen.append(native[0] if native else articles[0])
-    return [
-        {**c, "n": chosen.index(c["article_id"]) + 1} for c in chunks if c["article_id"] in chosen
-    ]
-
-
-def sources_of(passages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    best: dict[str, dict[str, Any]] = {}
-    for p in passages:
-        if p["article_id"] not in best or p["score"] > best[p["article_id"]]["score"]:
-            best[p["article_id"]] = {
-                "id": p["article_id"],
-                "title": p["title"],
-                "score": p["score"],
-            }
-    return list(best.values())
-
-
-def grounding_of(state: State) -> Grounding:
+def grounding_of(state: State, passages: list[Chunk]) -> Grounding:
     language = state.get("language") or "az"
     route = state.get("route") or "agronomy"
-    passages = (
-        select_passages(state.get("chunks") or [], language)
-        if route in ("agronomy", "weather")
-        else []
-    )
     forecast = state.get("forecast")
-    place = state.get("place") or {}
+    place = state.get("place")
     return Grounding(
         question=last_user_text(state["messages"]),
         language=language,
         route=route,
         needs_question=bool(state.get("needs_question")),
-        passages=passages,
-        place=place.get("name"),
+        passages=[dict(p) for p in passages],
+        place=place["name"] if place else None,
         forecast_days=(forecast or {}).get("days", []),
         advice=[
             Advice(a["rule"], tuple(a["dates"]), a["values"]).text(language)
@@ -93,9 +53,10 @@ def grounding_of(state: State) -> Grounding:
     )
 
 
-def make_generate(deps: GraphDeps):  # type: ignore[no-untyped-def]
+def make_generate(deps: GraphDeps) -> Node:
     async def generate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-        g = grounding_of(state)
+        passages = evidence_of(state)
+        g = grounding_of(state, passages)
         ctx = context_of(runtime)
         chain = ModelChain.for_choice(ctx.model, deps.config(), deps.models)
         messages = build_messages(
@@ -112,7 +73,7 @@ def make_generate(deps: GraphDeps):  # type: ignore[no-untyped-def]
         usage = (
             dict(answer.usage_metadata) if answer is not None and answer.usage_metadata else None
         )
-        sources = sources_of(g.passages)
+        sources = sources_of(passages)
         message = AIMessage(
             content=text,
             id=answer.id if answer is not None else None,  # same id: not re-emitted as a whole

@@ -5,25 +5,57 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 
 from alim.knowledge.index import SearchOptions
+from alim.understanding import Understanding, without_crops
 from graphs.context import Context, context_of
 from graphs.deps import GraphDeps
-from graphs.messages import last_user_text
-from graphs.state import State
+from graphs.messages import text_of
+from graphs.nodes import Node
+from graphs.state import Chunk, State
 from tools.knowledge import hit_to_dict
 
 WEATHER_TOPICS = ("weather-protection", "irrigation")
 
 
-def make_retrieve(deps: GraphDeps):  # type: ignore[no-untyped-def]
+ENTITY_POOL = 3
+"""Candidates per wanted chunk, among which passages about the question's crop move up."""
+
+
+def search_query(state: State) -> str:
+    """The text to search with: the question, completed from the previous one for a follow-up
+    ("Bəs arpanı?" after "Payızlıq buğdanı nə vaxt səpmək lazımdır?")."""
+    questions = [text_of(m).strip() for m in state["messages"] if isinstance(m, HumanMessage)]
+    text = questions[-1] if questions else ""
+    u = Understanding.from_dict(state.get("understanding"))
+    if u is None or not u.followup or len(questions) < 2:
+        return text
+    previous = questions[-2]
+    if "crops" not in u.inherited:
+        previous = without_crops(previous)  # the follow-up names its own crop
+    return f"{previous} {text}"
+
+
+def entity_first(chunks: list[Chunk], groups: tuple[str, ...], k: int) -> list[Chunk]:
+    """The k best chunks, those of the question's crop topics first (in retrieval order)."""
+    if not groups:
+        return chunks[:k]
+    wanted = [c for c in chunks if c["group"] in groups]
+    rest = [c for c in chunks if c["group"] not in groups]
+    return (wanted + rest)[:k]
+
+
+def make_retrieve(deps: GraphDeps) -> Node:
     async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-        query = last_user_text(state["messages"])
+        query = search_query(state)
         ctx = context_of(runtime)
+        u = Understanding.from_dict(state.get("understanding"))
+        groups = u.groups if u is not None else ()
         options = SearchOptions(
             search_type=ctx.search_type,
-            k=ctx.k,
+            k=ctx.k * ENTITY_POOL if groups else ctx.k,
             score_threshold=ctx.score_threshold,
             fetch_k=ctx.fetch_k,
             lambda_mult=ctx.lambda_mult,
@@ -31,6 +63,6 @@ def make_retrieve(deps: GraphDeps):  # type: ignore[no-untyped-def]
             topics=WEATHER_TOPICS if state.get("route") == "weather" else (),
         )
         hits = await asyncio.to_thread(lambda: deps.index().search(query, options))
-        return {"chunks": [hit_to_dict(h) for h in hits]}
+        return {"chunks": entity_first([hit_to_dict(h) for h in hits], groups, ctx.k)}
 
     return retrieve

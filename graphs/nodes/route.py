@@ -11,9 +11,12 @@ from alim.llm import ModelChain
 from alim.llm_router import classify_with_llm
 from alim.routing import RouteDecision
 from alim.text import detect_language
+from alim.understanding import Understanding, understand
+from alim.vocab import GROUNDED_ROUTES
 from graphs.context import Context, context_of
 from graphs.deps import GraphDeps
 from graphs.messages import last_user_text
+from graphs.nodes import Node
 from graphs.state import TURN_RESET, State
 
 
@@ -25,7 +28,7 @@ async def _llm_decision(deps: GraphDeps, ctx: Context, text: str) -> RouteDecisi
     return await classify_with_llm(provider.model, text)
 
 
-def make_route(deps: GraphDeps):  # type: ignore[no-untyped-def]
+def make_route(deps: GraphDeps) -> Node:
     async def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         text = last_user_text(state["messages"])
         language = context_of(runtime).language
@@ -38,12 +41,25 @@ def make_route(deps: GraphDeps):  # type: ignore[no-untyped-def]
             decision = await _llm_decision(deps, ctx, text)
         if decision is None:
             decision = await asyncio.to_thread(router.semantic, text)
+        previous = Understanding.from_dict(state.get("understanding"))
+        place = deps.gazetteer().find(text)
+        understanding = understand(
+            text, place=place.id if place else None, zone=place.zone or None if place else None
+        ).following(previous, text)
+        chosen, method = decision.route, decision.method
+        last = state.get("last_route")
+        if understanding.followup and chosen in ("smalltalk", "off_topic") and last is not None:
+            if last in GROUNDED_ROUTES:
+                # "Bəs arpanı?" after a sowing question is the same conversation, not a greeting.
+                chosen, method = last, "followup"
         update: dict[str, Any] = {
             **TURN_RESET,
-            "route": decision.route,
-            "route_method": decision.method,
+            "route": chosen,
+            "route_method": method,
+            "last_route": chosen,
             "language": language,
             "needs_question": decision.needs_question,
+            "understanding": understanding.as_dict(),
         }
         if decision.route == "human":
             update["escalated"] = True

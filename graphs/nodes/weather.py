@@ -11,6 +11,7 @@ from alim.errors import WeatherUnavailable
 from graphs.context import Context, context_of
 from graphs.deps import GraphDeps
 from graphs.messages import last_user_text
+from graphs.nodes import Node
 from graphs.state import State
 from tools.farm_rules import advise
 from tools.weather import Forecast, make_weather_tool
@@ -18,7 +19,7 @@ from tools.weather import Forecast, make_weather_tool
 log = logging.getLogger(__name__)
 
 
-def make_retrieve_weather(deps: GraphDeps):  # type: ignore[no-untyped-def]
+def make_retrieve_weather(deps: GraphDeps) -> Node:
     async def retrieve_weather(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         gazetteer = deps.gazetteer()
         place, found_by = gazetteer.find(last_user_text(state["messages"])), "question"

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from alim.settings import DEV_API_KEY, Settings
 from api.app import create_app
-from graphs.deps import GraphDeps
+from engine import GraphDeps
 from tests.support.fakes import HashingEmbeddings
 
 INVOKE = "/api/v1/graph/invoke"

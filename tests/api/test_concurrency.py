@@ -17,7 +17,7 @@ from httpx_sse import ServerSentEvent, aconnect_sse
 
 from alim.settings import DEV_API_KEY, Settings
 from api.app import create_app
-from graphs.deps import GraphDeps
+from engine import GraphDeps
 from tests.api.helpers import INVOKE, STREAM, THREADS, assert_error, new_user
 from tests.support.fakes import HashingEmbeddings
 from tests.support.servers import serve_in_thread

@@ -6,7 +6,6 @@ conversation goes on normally. Also the same loop through the `alim` CLI."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +28,7 @@ from tests.api.helpers import (
     new_user,
     thread_list,
 )
+from tests.support.alim_serve import server_env
 
 ESCALATIONS = "/api/v1/escalations"
 ASK_HUMAN = "Mənə aqronomla danışmaq lazımdır"
@@ -49,7 +49,6 @@ ESCALATION_KEYS = {
     "answer",
     "agent_id",
 }
-REPO = Path(__file__).resolve().parents[2]
 
 
 async def escalations(client: httpx.AsyncClient, status: str | None = None) -> list[dict[str, Any]]:
@@ -329,7 +328,7 @@ async def test_low_confidence_escalates(client: httpx.AsyncClient) -> None:
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
-        [sys.executable, "-m", "alim.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         env=env,
         cwd=env["ALIM_DATA_DIR"],
         capture_output=True,
@@ -342,17 +341,8 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_cli_escalation_list_and_reply(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ALIM_") and k != "VIRTUAL_ENV"}
-    env.update(
-        {
-            "ALIM_DATA_DIR": str(tmp_path),
-            "ALIM_KB_DIR": str(REPO / "tests" / "fixtures" / "kb"),
-            "ALIM_INDEX_DIR": str(tmp_path / "index"),
-            "ALIM_LLM_PROVIDER": "offline",
-            "ALIM_WEATHER_BASE_URL": "http://127.0.0.1:9/v1",
-            "PYTHONPATH": str(REPO),
-        }
-    )
+    env = server_env(tmp_path)
+    env.pop("VIRTUAL_ENV", None)
 
     ran = cli(env, "run", ASK_HUMAN, "--user", "u", "--thread", "t")
     assert handoff_message("user_requested", "az") in ran.stdout
@@ -365,7 +355,7 @@ def test_cli_escalation_list_and_reply(tmp_path: Path) -> None:
     assert (status, thread_id, reason, question) == ("open", "t", "user_requested", ASK_HUMAN)
 
     refused = subprocess.run(
-        [sys.executable, "-m", "alim.cli", "run", DROUGHT, "--user", "u", "--thread", "t"],
+        [sys.executable, "-m", "cli", "run", DROUGHT, "--user", "u", "--thread", "t"],
         env=env,
         cwd=tmp_path,
         capture_output=True,

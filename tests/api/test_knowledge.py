@@ -18,10 +18,10 @@ from fastapi import FastAPI
 from alim.knowledge.documents import content_hash, load_articles
 from alim.settings import Settings
 from api.app import create_app
-from graphs.deps import GraphDeps
+from engine import GraphDeps
 from tests.api.helpers import api_client, ask, assert_error, new_user, running_app
 from tests.conftest import FIXTURE_KB, make_settings
-from tests.support.fakes import HashingEmbeddings
+from tests.support.fakes import CountingEmbeddings, HashingEmbeddings
 
 KNOWLEDGE = "/api/v1/knowledge"
 BUNDLED_IDS = {"drought.az", "drought.en", "frost.en", "wheat.ru"}  # tests/fixtures/kb
@@ -89,18 +89,6 @@ def minimal_pdf(*lines: str) -> bytes:
         xref,
     )
     return bytes(out)
-
-
-class CountingEmbeddings(HashingEmbeddings):
-    """The hashing embedder, recording every text it embeds as a document."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.documents: list[str] = []
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        self.documents.extend(texts)
-        return super().embed_documents(texts)
 
 
 # ---------------------------------------------------------------------------------- helpers

@@ -25,7 +25,7 @@ from alim.retention import count_checkpoints, prune
 from alim.settings import DEV_API_KEY, Settings
 from alim.threads import Owner, thread_key
 from api.app import create_app
-from graphs.deps import GraphDeps
+from engine import GraphDeps
 from tests.api.helpers import (
     INVOKE,
     STREAM,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
+from fastapi import FastAPI
 
 from tests.api.helpers import THREADS, ask, assert_error, history, new_user, thread_list
 
@@ -114,3 +117,34 @@ async def test_delete_removes_the_checkpoints(client: httpx.AsyncClient) -> None
     assert [(t["thread_id"], t["title"], t["message_count"]) for t in listed] == [
         (thread_id, THIRD, 2)
     ]
+
+
+async def test_delete_removes_the_feedback_comment_everywhere(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A farmer's feedback comment is conversation text: deleting the thread erases it from the
+    feedback table and from pending webhook deliveries (which carry ids only)."""
+    user = new_user()
+    hook = await client.post(
+        "/api/v1/webhooks",
+        json={"url": "http://127.0.0.1:9/hook", "events": ["feedback.submitted"]},
+    )
+    assert hook.status_code == 201, hook.text
+    turn = await ask(client, FIRST, user)
+    secret_words = f"komment-{uuid.uuid4().hex}"
+    rated = await client.post(
+        f"{THREADS}/{turn['thread_id']}/feedback",
+        json={"user_id": user, "run_id": turn["run_id"], "score": 2, "comment": secret_words},
+    )
+    assert rated.status_code == 201, rated.text
+    db = app.state.engine.persistence.db
+
+    async def traces() -> list[str]:
+        rows = await db.fetch_all("SELECT comment AS text FROM alim_feedback")
+        rows += await db.fetch_all("SELECT payload AS text FROM alim_outbox")
+        return [str(r["text"]) for r in rows if secret_words in str(r["text"])]
+
+    assert len(await traces()) == 1  # stored with the feedback, never in the outbox
+    deleted = await client.delete(f"{THREADS}/{turn['thread_id']}", params={"user_id": user})
+    assert deleted.status_code == 204
+    assert await traces() == []

@@ -39,7 +39,8 @@ from alim.events import (
 )
 from alim.offline import OFFLINE_MODEL_NAME
 from alim.settings import DEV_API_KEY
-from tests.integration.server import running_server
+from tests.support.alim_serve import running_server
+from tests.support.live import new_id
 from tests.support.servers import serve_in_thread
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -54,10 +55,6 @@ SAFFRON_TEXT = (
     "çiçəkləri səhər tezdən yığın və dişcikləri kölgədə qurudun."
 )
 SAFFRON_QUESTION = "Zəfəran soğanlarını nə vaxt və hansı dərinlikdə əkməliyəm?"
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture(scope="module")

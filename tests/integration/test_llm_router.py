@@ -8,9 +8,8 @@ from typing import Any
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
+from engine import Context, GraphDeps
 from graphs.builder import build_graph
-from graphs.context import Context
-from graphs.deps import GraphDeps
 from tests.conftest import make_settings
 from tests.support.fake_llm import FakeLLM
 from tests.support.fakes import HashingEmbeddings

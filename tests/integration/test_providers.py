@@ -6,11 +6,13 @@ the stub's `script` decides per request whether it answers, fails (500, 429), ha
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage
 from starlette.applications import Starlette
@@ -18,8 +20,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from alim.engine import Engine, TurnRequest
-from alim.errors import ConfigError, ProviderUnavailable
+from alim.errors import ConfigError, ProviderUnavailable, RunTimeout
 from alim.events import (
     DoneEvent,
     ErrorEvent,
@@ -30,9 +31,11 @@ from alim.events import (
 )
 from alim.llm import ModelChain, make_chat_model
 from alim.offline import OFFLINE_MODEL_NAME, Grounding
-from alim.settings import Settings
+from alim.settings import DEV_API_KEY, Settings
 from alim.threads import Owner
-from graphs.deps import GraphDeps
+from api.app import create_app
+from api.sse import with_outcome
+from engine import Engine, GraphDeps, TurnRequest
 from tests.conftest import make_settings
 from tests.support.fake_llm import FakeLLM
 from tests.support.fakes import HashingEmbeddings
@@ -328,7 +331,7 @@ async def test_a_stream_that_breaks_off_is_not_patched_with_a_fallback(
 async def run_turn(settings: Settings, message: str) -> list[Event]:
     deps = GraphDeps(settings, _embeddings=HashingEmbeddings())
     async with Engine.open(settings, deps) as engine:
-        return [e async for e in engine.stream(TurnRequest(message, OWNER))]
+        return [e async for e in with_outcome(engine.stream(TurnRequest(message, OWNER)))]
 
 
 def answer_of(events: list[Event]) -> str:
@@ -425,3 +428,49 @@ async def test_a_fallback_without_a_key_does_not_break_a_healthy_primary(
         return  # refusing the configuration when the engine opens is acceptable too
     assert not [e for e in events if isinstance(e, ErrorEvent)]
     assert answer_of(events) == llm.reply
+
+
+# --------------------------------------------------------------------------- run deadline
+
+
+@pytest.mark.timeout(30)
+async def test_the_run_deadline_cuts_a_model_call_that_streams_nothing(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path
+) -> None:
+    """A hosted model that accepts the request and then says nothing for longer than
+    ALIM_RUN_TIMEOUT: the turn ends at the deadline with run_timeout, not when the model wakes."""
+    llm, url = fake_llm
+    llm.script = ["hang"]
+    llm.hang_seconds = 8
+    settings = openai_settings(tmp_path, url, llm_timeout=60, run_timeout=1.0)
+    deps = GraphDeps(settings, _embeddings=HashingEmbeddings())
+    loop = asyncio.get_running_loop()
+    async with Engine.open(settings, deps) as engine:
+        started = loop.time()
+        with pytest.raises(RunTimeout):
+            await engine.invoke(TurnRequest("Quraqlıqda suvarmanı necə etməli?", OWNER))
+        assert loop.time() - started < 5  # well before the model would have answered (8 s)
+        # The thread is free again and keeps no half turn.
+        llm.script = ["ok"]
+        again = await engine.invoke(TurnRequest("Salam", OWNER))
+        assert again.response
+
+
+@pytest.mark.timeout(30)
+async def test_invoke_answers_504_run_timeout_over_http(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path
+) -> None:
+    llm, url = fake_llm
+    llm.script = ["hang"]
+    llm.hang_seconds = 8
+    settings = openai_settings(tmp_path, url, llm_timeout=60, run_timeout=1.0)
+    app = create_app(settings, GraphDeps(settings, _embeddings=HashingEmbeddings()))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://alim.test", headers={"X-API-Key": DEV_API_KEY}
+        ) as client:
+            body = {"message": "Quraqlıqda suvarmanı necə etməli?", "user_id": "farmer-1"}
+            response = await client.post("/api/v1/graph/invoke", json=body, timeout=20)
+    assert response.status_code == 504, response.text
+    assert response.json()["code"] == "run_timeout"

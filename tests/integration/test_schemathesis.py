@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from alim.settings import DEV_API_KEY
-from tests.integration.server import running_server
+from tests.support.alim_serve import running_server
 
 pytestmark = pytest.mark.slow
 MIN_CASES = 500

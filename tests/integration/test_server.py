@@ -1,6 +1,7 @@
 """The HTTP API as partners see it: `alim serve` in a real process, real HTTP and SSE on 127.0.0.1.
 
-Servers run the offline model over the small fixture knowledge base (see `server.py`).
+Servers run the offline model over the small fixture knowledge base (see
+`tests/support/alim_serve.py`).
 """
 
 from __future__ import annotations
@@ -9,25 +10,21 @@ import json
 import os
 import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from httpx_sse import ServerSentEvent, connect_sse
+from httpx_sse import ServerSentEvent
 
-from alim.settings import DEV_API_KEY
-from tests.integration.server import running_server
+from tests.support import live
+from tests.support.alim_serve import postgres_env, running_server
+from tests.support.live import DROUGHT_QUESTION, SHORT_QUESTION
 
 pytestmark = pytest.mark.slow
 
-HEADERS = {"X-API-Key": DEV_API_KEY}
-DROUGHT_QUESTION = "Quraqlıq zamanı pomidoru necə suvarım?"  # a long, multi-line answer
-SHORT_QUESTION = "Salam, əkinçiliklə bağlı sualım var."
-BUSY_WAIT = 10.0
+CLIENT_TIMEOUT = 30.0
+BUSY_WAIT = 10.0  # for a thread to be free again after a client hung up
 
 # The partner guide's example client, verbatim (trailing spaces trimmed); API_URL is replaced.
 SEED_CLIENT = """\
@@ -69,63 +66,6 @@ chat_stream("Salam, əkinçiliklə bağlı sualım var.")
 SEED_ANSWER_PHRASES = ("Buyurun, sualınızı yazın.", "Salam! Mən ALİM-əm")
 
 
-# ---------------------------------------------------------------------------------- helpers
-def client(base_url: str) -> httpx.Client:
-    return httpx.Client(base_url=base_url, headers=HEADERS, timeout=30.0, trust_env=False)
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def body(message: str, user_id: str, thread_id: str | None = None) -> dict[str, Any]:
-    payload: dict[str, Any] = {"message": message, "user_id": user_id}
-    if thread_id is not None:
-        payload["thread_id"] = thread_id
-    return payload
-
-
-def invoke(c: httpx.Client, message: str, user_id: str, thread_id: str | None) -> httpx.Response:
-    return c.post("/api/v1/graph/invoke", json=body(message, user_id, thread_id))
-
-
-def stream_events(
-    c: httpx.Client, message: str, user_id: str, thread_id: str | None = None
-) -> list[ServerSentEvent]:
-    """One whole stream, as parsed SSE events (heartbeat comments are not events)."""
-    with connect_sse(
-        c, "POST", "/api/v1/graph/stream", json=body(message, user_id, thread_id)
-    ) as source:
-        assert source.response.status_code == 200, source.response.read()
-        return list(source.iter_sse())
-
-
-def history(c: httpx.Client, thread_id: str, user_id: str) -> list[dict[str, Any]]:
-    r = c.get(f"/api/v1/threads/{thread_id}", params={"user_id": user_id})
-    assert r.status_code == 200, r.text
-    messages: list[dict[str, Any]] = r.json()["messages"]
-    return messages
-
-
-def invoke_when_free(
-    c: httpx.Client, message: str, user_id: str, thread_id: str
-) -> tuple[httpx.Response, int]:
-    """Invoke, retrying while the thread is busy (409 thread_busy), for up to BUSY_WAIT s."""
-    deadline = time.monotonic() + BUSY_WAIT
-    busy = 0
-    while True:
-        r = invoke(c, message, user_id, thread_id)
-        if r.status_code != 409 or time.monotonic() > deadline:
-            return r, busy
-        assert r.json()["code"] == "thread_busy", r.text
-        busy += 1
-        time.sleep(0.2)
-
-
-def answer_of(events: list[ServerSentEvent]) -> str:
-    return "".join(e.data for e in events if e.event == "token")
-
-
 # ---------------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -158,9 +98,9 @@ def test_seed_example_client_prints_the_answer(server: str, tmp_path: Path) -> N
 
 @pytest.mark.timeout(180)
 def test_stream_events_in_order_and_answer_matches_history(server: str) -> None:
-    user = new_id("user")
-    with client(server) as c:
-        events = stream_events(c, DROUGHT_QUESTION, user)
+    user = live.new_id("user")
+    with live.client(server, CLIENT_TIMEOUT) as c:
+        events = live.stream_events(c, DROUGHT_QUESTION, user)
         kinds = [e.event for e in events]
 
         # metadata, node…, token…, sources, done — and nothing else, in that order.
@@ -183,11 +123,11 @@ def test_stream_events_in_order_and_answer_matches_history(server: str) -> None:
         assert summary["route"] == "agronomy"
         assert summary["sources"]
 
-        answer = answer_of(events)
+        answer = live.answer_of(events)
         assert "\n\n" in answer  # the multi-line case: newlines cross SSE `data:` lines
         assert any("\n" in e.data for e in events if e.event == "token")
 
-        messages = history(c, thread_id, user)
+        messages = live.history(c, thread_id, user)
     assert [m["role"] for m in messages] == ["user", "assistant"]
     assert messages[0]["content"] == DROUGHT_QUESTION
     assert messages[1]["content"] == answer
@@ -196,19 +136,20 @@ def test_stream_events_in_order_and_answer_matches_history(server: str) -> None:
 
 @pytest.mark.timeout(180)
 def test_disconnect_mid_stream_releases_thread_without_half_answer(tmp_path: Path) -> None:
-    user, thread = new_id("user"), new_id("thread")
+    user, thread = live.new_id("user"), live.new_id("thread")
     interrupted = "Quraqlıqda bağı necə suvarım? Malç lazımdır?"
-    with running_server(tmp_path, ALIM_OFFLINE_DELAY="0.05") as base_url, client(base_url) as c:
-        first = invoke(c, DROUGHT_QUESTION, user, thread)
+    with (
+        running_server(tmp_path, ALIM_OFFLINE_DELAY="0.05") as base_url,
+        live.client(base_url, CLIENT_TIMEOUT) as c,
+    ):
+        first = live.invoke(c, DROUGHT_QUESTION, user, thread)
         assert first.status_code == 200, first.text
 
         # Read the metadata and two tokens, then hang up.
         seen: list[ServerSentEvent] = []
         with (
-            client(base_url) as streamer,
-            connect_sse(
-                streamer, "POST", "/api/v1/graph/stream", json=body(interrupted, user, thread)
-            ) as source,
+            live.client(base_url, CLIENT_TIMEOUT) as streamer,
+            live.open_stream(streamer, interrupted, user, thread) as source,
         ):
             assert source.response.status_code == 200
             for event in source.iter_sse():
@@ -218,11 +159,11 @@ def test_disconnect_mid_stream_releases_thread_without_half_answer(tmp_path: Pat
                     break
         assert [e.event for e in seen] == ["metadata", "token", "token"]
         assert json.loads(seen[0].data)["thread_id"] == thread
-        partial = answer_of(seen)
+        partial = live.answer_of(seen)
 
-        third, _ = invoke_when_free(c, SHORT_QUESTION, user, thread)
+        third, _ = live.invoke_when_free(c, SHORT_QUESTION, user, thread, BUSY_WAIT, pause=0.2)
         assert third.status_code == 200, third.text
-        messages = history(c, thread, user)
+        messages = live.history(c, thread, user)
 
     users = [m["content"] for m in messages if m["role"] == "user"]
     answers = [m["content"] for m in messages if m["role"] == "assistant"]
@@ -236,15 +177,15 @@ def test_disconnect_mid_stream_releases_thread_without_half_answer(tmp_path: Pat
 
 @pytest.mark.timeout(180)
 def test_thread_memory_survives_a_restart(tmp_path: Path) -> None:
-    user, thread = new_id("user"), new_id("thread")
-    with running_server(tmp_path) as base_url, client(base_url) as c:
-        r = invoke(c, DROUGHT_QUESTION, user, thread)
+    user, thread = live.new_id("user"), live.new_id("thread")
+    with running_server(tmp_path) as base_url, live.client(base_url, CLIENT_TIMEOUT) as c:
+        r = live.invoke(c, DROUGHT_QUESTION, user, thread)
         assert r.status_code == 200, r.text
-    with running_server(tmp_path) as base_url, client(base_url) as c:
-        assert [m["role"] for m in history(c, thread, user)] == ["user", "assistant"]
-        r = invoke(c, SHORT_QUESTION, user, thread)
+    with running_server(tmp_path) as base_url, live.client(base_url, CLIENT_TIMEOUT) as c:
+        assert [m["role"] for m in live.history(c, thread, user)] == ["user", "assistant"]
+        r = live.invoke(c, SHORT_QUESTION, user, thread)
         assert r.status_code == 200, r.text
-        messages = history(c, thread, user)
+        messages = live.history(c, thread, user)
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
     assert [messages[0]["content"], messages[2]["content"]] == [DROUGHT_QUESTION, SHORT_QUESTION]
 
@@ -252,47 +193,40 @@ def test_thread_memory_survives_a_restart(tmp_path: Path) -> None:
 @pytest.mark.postgres
 @pytest.mark.timeout(180)
 def test_two_servers_share_threads_and_locks_on_postgres(postgres_url: str, tmp_path: Path) -> None:
-    env = {
-        "ALIM_CHECKPOINTER": "postgres",
-        "ALIM_POSTGRES_URL": postgres_url,
-        "ALIM_POSTGRES_POOL_SIZE": "5",
-        "ALIM_OFFLINE_DELAY": "0.05",
-    }
-    user, thread = new_id("user"), new_id("thread")
+    env = {**postgres_env(postgres_url), "ALIM_OFFLINE_DELAY": "0.05"}
+    user, thread = live.new_id("user"), live.new_id("thread")
     with (
         running_server(tmp_path / "a", **env) as url_a,
         running_server(tmp_path / "b", **env) as url_b,
-        client(url_a) as a,
-        client(url_b) as b,
+        live.client(url_a, CLIENT_TIMEOUT) as a,
+        live.client(url_b, CLIENT_TIMEOUT) as b,
     ):
         # A thread started on A continues on B.
-        r = invoke(a, DROUGHT_QUESTION, user, thread)
+        r = live.invoke(a, DROUGHT_QUESTION, user, thread)
         assert r.status_code == 200, r.text
-        r = invoke(b, SHORT_QUESTION, user, thread)
+        r = live.invoke(b, SHORT_QUESTION, user, thread)
         assert r.status_code == 200, r.text
         for c in (a, b):
-            messages = history(c, thread, user)
+            messages = live.history(c, thread, user)
             assert [m["role"] for m in messages] == ["user", "assistant"] * 2
             assert [m["content"] for m in messages[::2]] == [DROUGHT_QUESTION, SHORT_QUESTION]
 
         # A stream on A holds the thread: B refuses a run on it, until the stream is done.
-        with connect_sse(
-            a, "POST", "/api/v1/graph/stream", json=body(DROUGHT_QUESTION, user, thread)
-        ) as source:
+        with live.open_stream(a, DROUGHT_QUESTION, user, thread) as source:
             assert source.response.status_code == 200
             events = source.iter_sse()
             assert next(events).event == "metadata"
-            busy = invoke(b, SHORT_QUESTION, user, thread)
+            busy = live.invoke(b, SHORT_QUESTION, user, thread)
             assert busy.status_code == 409, busy.text
             assert busy.json()["code"] == "thread_busy"
             rest = list(events)
         assert [e.event for e in rest][-2:] == ["sources", "done"]
 
-        r = invoke(b, SHORT_QUESTION, user, thread)
+        r = live.invoke(b, SHORT_QUESTION, user, thread)
         assert r.status_code == 200, r.text
-        messages = history(b, thread, user)
+        messages = live.history(b, thread, user)
     assert [m["role"] for m in messages] == ["user", "assistant"] * 4
-    assert messages[5]["content"] == answer_of(rest)
+    assert messages[5]["content"] == live.answer_of(rest)
 
 
 @pytest.mark.timeout(180)

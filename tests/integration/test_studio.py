@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from langgraph_sdk import get_client
 
-from tests.conftest import REAL_CACHE
-from tests.support.servers import free_port
+from bench.procs import HOST, ROOT, Server
+from tests.conftest import REAL_CACHE, UNREACHABLE
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def langgraph_dev(real_deps, tmp_path):  # type: ignore[no-untyped-def]
-    port = free_port()
     env = {
         **os.environ,
         "LANGGRAPH_CLI_NO_ANALYTICS": "1",
@@ -29,49 +24,24 @@ def langgraph_dev(real_deps, tmp_path):  # type: ignore[no-untyped-def]
         "ALIM_DATA_DIR": str(tmp_path),
         "ALIM_INDEX_DIR": str(REAL_CACHE / "index"),
         "ALIM_LLM_PROVIDER": "offline",
-        "ALIM_WEATHER_BASE_URL": "http://127.0.0.1:9/v1",
+        "ALIM_WEATHER_BASE_URL": UNREACHABLE,
     }
-    cli = Path(sys.executable).with_name("langgraph")
-    proc = subprocess.Popen(
-        [
-            str(cli),
-            "dev",
-            "--no-browser",
-            "--no-reload",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
+    cli = str(Path(sys.executable).with_name("langgraph"))
+
+    def argv(port: int) -> list[str]:
+        return [cli, "dev", "--no-browser", "--no-reload", "--host", HOST, "--port", str(port)]
+
+    server = Server(
+        name="langgraph dev",
+        argv=argv,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        cwd=ROOT,
+        log_dir=tmp_path,
+        health="/ok",
+        start_timeout=90.0,
     )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    "langgraph dev exited:\n" + (proc.stdout.read() if proc.stdout else "")
-                )
-            try:
-                if httpx.get(f"{url}/ok", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("langgraph dev did not start")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with server:
+        yield server.base_url
 
 
 async def test_studio_streams_answer_tokens(langgraph_dev: str) -> None:

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from alim.engine import Engine, TurnRequest
 from alim.errors import WeatherUnavailable
 from alim.events import DoneEvent, ErrorEvent, Event, SourcesEvent, TokenEvent
 from alim.settings import Settings
 from alim.threads import Owner
-from graphs.deps import GraphDeps
+from api.sse import with_outcome
+from engine import Engine, GraphDeps, TurnRequest
 from tests.conftest import UNREACHABLE, make_settings
 from tests.support.fake_weather import FakeWeather
 from tests.support.fakes import HashingEmbeddings
@@ -170,7 +170,7 @@ async def run_turn(
     deps = GraphDeps(settings, _embeddings=HashingEmbeddings())
     async with Engine.open(settings, deps) as engine:
         request = TurnRequest(message, OWNER, profile=profile)
-        return [e async for e in engine.stream(request)]
+        return [e async for e in with_outcome(engine.stream(request))]
 
 
 def answer_of(events: list[Event]) -> str:

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-
-def postgres_env(url: str) -> dict[str, str]:
-    """Settings of a server on the real Postgres (a small pool: several servers share it)."""
-    return {
-        "ALIM_CHECKPOINTER": "postgres",
-        "ALIM_POSTGRES_URL": url,
-        "ALIM_POSTGRES_POOL_SIZE": "5",
-    }
+from tests.support.alim_serve import postgres_env
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -11,22 +11,11 @@ import json
 from pathlib import Path
 
 import pytest
-from httpx_sse import ServerSentEvent, connect_sse
+from httpx_sse import ServerSentEvent
 
-from tests.reliability.server import (
-    DROUGHT_QUESTION,
-    INVOKE,
-    SHORT_QUESTION,
-    STREAM,
-    ServerProcess,
-    answer_of,
-    body,
-    client,
-    history,
-    invoke_when_free,
-    new_id,
-    stream_events,
-)
+from tests.support import live
+from tests.support.alim_serve import new_server, supervised
+from tests.support.live import DROUGHT_QUESTION, SHORT_QUESTION
 
 pytestmark = pytest.mark.slow
 
@@ -40,23 +29,23 @@ LOCK_RELEASE_WAIT = 15.0
 def test_sigkill_mid_stream_keeps_completed_turns_and_no_half_answer(
     backend_env: dict[str, str], tmp_path: Path
 ) -> None:
-    user, thread = new_id("user"), new_id("thread")
-    server = ServerProcess(tmp_path, ALIM_OFFLINE_DELAY="0.05", **backend_env)
-    try:
+    user, thread = live.new_id("user"), live.new_id("thread")
+    server = new_server(tmp_path, ALIM_OFFLINE_DELAY="0.05", **backend_env)
+    with supervised(server):
         server.start()
-        with client(server.base_url) as c:
+        with live.client(server.base_url) as c:
             # Two completed turns: one invoked, one streamed to the end.
-            first = c.post(INVOKE, json=body(DROUGHT_QUESTION, user, thread))
+            first = live.invoke(c, DROUGHT_QUESTION, user, thread)
             assert first.status_code == 200, first.text
-            second = stream_events(c, SHORT_QUESTION, user, thread)
+            second = live.stream_events(c, SHORT_QUESTION, user, thread)
             assert [e.event for e in second][-2:] == ["sources", "done"]
-        completed = [first.json()["response"], answer_of(second)]
+        completed = [first.json()["response"], live.answer_of(second)]
 
         # The third turn: metadata and a few tokens, then the server dies (SIGKILL).
         seen: list[ServerSentEvent] = []
         with (
-            client(server.base_url) as streamer,
-            connect_sse(streamer, "POST", STREAM, json=body(INTERRUPTED, user, thread)) as source,
+            live.client(server.base_url) as streamer,
+            live.open_stream(streamer, INTERRUPTED, user, thread) as source,
         ):
             assert source.response.status_code == 200
             for event in source.iter_sse():
@@ -68,12 +57,12 @@ def test_sigkill_mid_stream_keeps_completed_turns_and_no_half_answer(
         assert kinds[0] == "metadata" and kinds.count("token") == TOKENS_BEFORE_KILL, kinds
         assert "sources" not in kinds and "done" not in kinds, kinds
         assert json.loads(seen[0].data)["thread_id"] == thread
-        partial = answer_of(seen)
+        partial = live.answer_of(seen)
 
         # Restart on the same data (same SQLite file, or same Postgres database).
         server.start()
-        with client(server.base_url) as c:
-            messages = history(c, thread, user)
+        with live.client(server.base_url) as c:
+            messages = live.history(c, thread, user)
             users = [m["content"] for m in messages if m["role"] == "user"]
             answers = [m["content"] for m in messages if m["role"] == "assistant"]
             assert users[:2] == [DROUGHT_QUESTION, SHORT_QUESTION], messages
@@ -82,18 +71,13 @@ def test_sigkill_mid_stream_keeps_completed_turns_and_no_half_answer(
             assert partial not in answers
 
             # The thread takes a new turn (a lasting 409 would mean a leaked lock).
-            after, busy = invoke_when_free(c, AFTER_RESTART, user, thread, LOCK_RELEASE_WAIT)
+            after, busy = live.invoke_when_free(c, AFTER_RESTART, user, thread, LOCK_RELEASE_WAIT)
             assert after.status_code == 200, (busy, after.text)
             print(
                 f"\n[kill9/{backend_env['ALIM_CHECKPOINTER']}] interrupted question stored "
                 f"{users.count(INTERRUPTED)}x; 409s before the next turn: {busy}"
             )
-            messages = history(c, thread, user)
-    except BaseException:
-        print(server.output()[-6000:])
-        raise
-    finally:
-        server.stop()
+            messages = live.history(c, thread, user)
 
     users = [m["content"] for m in messages if m["role"] == "user"]
     answers = [m["content"] for m in messages if m["role"] == "assistant"]

@@ -21,29 +21,23 @@ import pytest
 from httpx_sse import ServerSentEvent
 from httpx_sse._decoders import SSEDecoder
 
-from tests.reliability.server import (
-    DROUGHT_QUESTION,
-    HEADERS,
-    STREAM,
-    ServerProcess,
-    body,
-    client,
-    new_id,
-    stream_events,
-)
+from bench.procs import Server
+from tests.support import live
+from tests.support.alim_serve import new_server, supervised
+from tests.support.live import DROUGHT_QUESTION
 
 pytestmark = pytest.mark.slow
 
 STREAMS = 200
 TARGET_SECONDS = 30.0
 PING_SECONDS = 5
-MAX_RSS_GROWTH_KB = 500 * 1024
+MAX_RSS_GROWTH_MB = 500.0
 STREAM_TIMEOUT = 150.0  # one stream, start to end (a hang fails the test, not the run)
 
 
 @dataclass
 class LoadServer:
-    server: ServerProcess
+    server: Server
     chunks: int
     delay: float
 
@@ -74,34 +68,31 @@ class StreamResult:
 @pytest.fixture(scope="module")
 def load_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadServer]:
     data = tmp_path_factory.mktemp("load")
-    with ServerProcess(data) as probe, client(probe.base_url) as c:
-        events = stream_events(c, DROUGHT_QUESTION, new_id("probe"))
+    with new_server(data) as probe, live.client(probe.base_url) as c:
+        events = live.stream_events(c, DROUGHT_QUESTION, live.new_id("probe"))
     chunks = sum(e.event == "token" for e in events)
     assert chunks > 0, events
     delay = TARGET_SECONDS / chunks
-    server = ServerProcess(
+    server = new_server(
         data,
         ALIM_OFFLINE_DELAY=f"{delay:.4f}",
         ALIM_SSE_PING_SECONDS=str(PING_SECONDS),
         ALIM_MAX_STREAMS_PER_KEY="1000",
         ALIM_RATE_LIMIT_PER_MINUTE="100000",
     )
-    try:
-        with server:
-            yield LoadServer(server, chunks, delay)
-    except BaseException:
-        print(server.output()[-6000:])
-        raise
+    with supervised(server):
+        server.start()
+        yield LoadServer(server, chunks, delay)
 
 
 async def one_stream(http: httpx.AsyncClient, index: int) -> StreamResult:
     result = StreamResult(index)
     started = time.monotonic()
-    payload = body(DROUGHT_QUESTION, f"load-user-{index}", f"load-thread-{index}")
+    payload = live.body(DROUGHT_QUESTION, f"load-user-{index}", f"load-thread-{index}")
     headers = {"Accept": "text/event-stream"}
     try:
         async with asyncio.timeout(STREAM_TIMEOUT):
-            async with http.stream("POST", STREAM, json=payload, headers=headers) as response:
+            async with http.stream("POST", live.STREAM, json=payload, headers=headers) as response:
                 result.status = response.status_code
                 if response.status_code != 200:
                     result.error = (await response.aread()).decode(errors="replace")[:300]
@@ -120,16 +111,16 @@ async def one_stream(http: httpx.AsyncClient, index: int) -> StreamResult:
     return result
 
 
-async def sample_rss(server: ServerProcess, peak: list[int], stop: asyncio.Event) -> None:
+async def sample_rss(server: Server, peak: list[float], stop: asyncio.Event) -> None:
     while not stop.is_set():
-        peak[0] = max(peak[0], await asyncio.to_thread(server.rss_kb))
+        peak[0] = max(peak[0], await asyncio.to_thread(server.rss))
         await asyncio.sleep(1.0)
 
 
 @pytest.mark.timeout(300)
 async def test_200_concurrent_streams_all_finish_with_heartbeats(load_server: LoadServer) -> None:
     server = load_server.server
-    rss_before = server.rss_kb()
+    rss_before = server.rss()
     peak = [rss_before]
     stop = asyncio.Event()
     sampler = asyncio.create_task(sample_rss(server, peak, stop))
@@ -138,14 +129,14 @@ async def test_200_concurrent_streams_all_finish_with_heartbeats(load_server: Lo
     started = time.monotonic()
     try:
         async with httpx.AsyncClient(
-            base_url=server.base_url, headers=HEADERS, limits=limits, timeout=timeout
+            base_url=server.base_url, headers=live.HEADERS, limits=limits, timeout=timeout
         ) as http:
             results = await asyncio.gather(*(one_stream(http, i) for i in range(STREAMS)))
     finally:
         stop.set()
         await sampler
     wall = time.monotonic() - started
-    rss_after = server.rss_kb()
+    rss_after = server.rss()
 
     failed = [r for r in results if not r.ok]
     heartbeats = [r.heartbeats for r in results]
@@ -157,13 +148,13 @@ async def test_200_concurrent_streams_all_finish_with_heartbeats(load_server: Lo
         f"{seconds[-1]:.1f} s\n"
         f"[load] ok {STREAMS - len(failed)}, errors {len(failed)}; heartbeats total "
         f"{sum(heartbeats)}, per stream min {min(heartbeats)} max {max(heartbeats)}\n"
-        f"[load] server RSS before {rss_before / 1024:.1f} MiB, peak {peak[0] / 1024:.1f} MiB, "
-        f"after {rss_after / 1024:.1f} MiB (+{(rss_after - rss_before) / 1024:.1f} MiB)"
+        f"[load] server RSS before {rss_before:.1f} MiB, peak {peak[0]:.1f} MiB, "
+        f"after {rss_after:.1f} MiB (+{rss_after - rss_before:.1f} MiB)"
     )
 
     assert not failed, [(r.index, r.status, r.error, r.kinds[-3:]) for r in failed[:10]]
     assert all(r.kinds[0] == "metadata" and r.kinds.count("done") == 1 for r in results)
     assert all(r.events[-1].data == "[DONE]" for r in results)
     assert all(h >= 1 for h in heartbeats), heartbeats
-    assert rss_after < rss_before + MAX_RSS_GROWTH_KB
-    assert peak[0] < rss_before + MAX_RSS_GROWTH_KB
+    assert rss_after < rss_before + MAX_RSS_GROWTH_MB
+    assert peak[0] < rss_before + MAX_RSS_GROWTH_MB

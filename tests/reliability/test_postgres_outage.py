@@ -20,17 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.reliability.conftest import postgres_env
-from tests.reliability.server import (
-    INVOKE,
-    SHORT_QUESTION,
-    STREAM,
-    ServerProcess,
-    body,
-    client,
-    history,
-    new_id,
-)
+from tests.support import live
+from tests.support.alim_serve import new_server, postgres_env, supervised
+from tests.support.live import SHORT_QUESTION
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -96,12 +88,12 @@ def cluster() -> Iterator[str]:
 def test_postgres_outage_gives_fast_503_and_recovers_without_restart(
     cluster: str, postgres_url: str, tmp_path: Path
 ) -> None:
-    user, thread = new_id("user"), new_id("thread")
-    server = ServerProcess(tmp_path, **postgres_env(postgres_url))
-    try:
+    user, thread = live.new_id("user"), live.new_id("thread")
+    server = new_server(tmp_path, **postgres_env(postgres_url))
+    with supervised(server):
         server.start()
-        with client(server.base_url, timeout=CLIENT_TIMEOUT) as c:
-            before = c.post(INVOKE, json=body(SHORT_QUESTION, user, thread))
+        with live.client(server.base_url, timeout=CLIENT_TIMEOUT) as c:
+            before = live.invoke(c, SHORT_QUESTION, user, thread)
             assert before.status_code == 200, before.text
             pid = server.pid
 
@@ -111,13 +103,13 @@ def test_postgres_outage_gives_fast_503_and_recovers_without_restart(
                 assert not pg_ready()
 
                 started_at = time.monotonic()
-                down = c.post(INVOKE, json=body(DURING_OUTAGE, user, thread))
+                down = live.invoke(c, DURING_OUTAGE, user, thread)
                 invoke_s = time.monotonic() - started_at
                 assert down.status_code == 503, down.text
                 assert down.json()["code"] == "checkpointer_unavailable", down.text
 
                 started_at = time.monotonic()
-                down_stream = c.post(STREAM, json=body(DURING_OUTAGE, user, thread))
+                down_stream = c.post(live.STREAM, json=live.body(DURING_OUTAGE, user, thread))
                 stream_s = time.monotonic() - started_at
                 assert down_stream.status_code == 503, down_stream.text
                 assert down_stream.json()["code"] == "checkpointer_unavailable"
@@ -138,7 +130,7 @@ def test_postgres_outage_gives_fast_503_and_recovers_without_restart(
             while True:
                 attempts += 1
                 try:
-                    after = c.post(INVOKE, json=body(AFTER_OUTAGE, user, thread))
+                    after = live.invoke(c, AFTER_OUTAGE, user, thread)
                 except httpx.TimeoutException:  # counts as "not yet"; the deadline bounds it
                     after = None
                 if (after is not None and after.status_code == 200) or time.monotonic() > deadline:
@@ -148,17 +140,12 @@ def test_postgres_outage_gives_fast_503_and_recovers_without_restart(
             recovery_s = time.monotonic() - back_at
             assert server.pid == pid  # not restarted
             assert c.get("/ready").status_code == 200
-            messages = history(c, thread, user)
+            messages = live.history(c, thread, user)
         print(
             f"\n[postgres outage] 503 invoke after {invoke_s:.2f} s, 503 stream after "
             f"{stream_s:.2f} s; invoke OK {recovery_s:.2f} s after pg_isready "
             f"({attempts} attempt(s))"
         )
-    except BaseException:
-        print(server.output()[-6000:])
-        raise
-    finally:
-        server.stop()
 
     # The failed turn left nothing behind; the turns before and after are whole.
     users = [m["content"] for m in messages if m["role"] == "user"]

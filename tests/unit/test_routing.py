@@ -8,19 +8,7 @@ import numpy as np
 import pytest
 
 from alim.routing import ROUTES, SemanticRouter, bundled_exemplars
-from tests.support.fakes import HashingEmbeddings
-
-
-class CountingEmbeddings(HashingEmbeddings):
-    """The hashing embedder, counting every query embedding."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.queries: list[str] = []
-
-    def embed_query(self, text: str) -> list[float]:
-        self.queries.append(text)
-        return super().embed_query(text)
+from tests.support.fakes import CountingEmbeddings, HashingEmbeddings
 
 
 @pytest.fixture

@@ -1,0 +1,14 @@
+"""The engine: runs turns of a thread for every entry point (HTTP API, CLI, evaluation).
+
+Layers, one way: `cli` → `api` → `engine` → `graphs` → `tools` → `alim` (core). The entry points
+reach the agent only through this package; `Context` and `GraphDeps` are re-exported for them.
+"""
+
+from engine.request import TurnRequest
+from engine.service import Engine
+from engine.turn import Turn
+from graphs.builder import build_graph
+from graphs.context import Context
+from graphs.deps import GraphDeps
+
+__all__ = ["Context", "Engine", "GraphDeps", "Turn", "TurnRequest", "build_graph"]

@@ -1,0 +1,55 @@
+"""What a caller asks of the engine: one message for a thread, validated before anything runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from alim.assistants import AssistantSettings
+from alim.errors import InvalidRequest
+from alim.threads import Owner
+from graphs.context import Context
+
+
+@dataclass
+class TurnRequest:
+    message: str
+    owner: Owner
+    thread_id: str | None = None
+    profile: dict[str, Any] | None = None
+    context: Context = field(default_factory=Context)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def validate(request: TurnRequest, max_chars: int) -> TurnRequest:
+    """The request with its message stripped; InvalidRequest (stable codes) when unusable."""
+    text = request.message
+    if not text or not text.strip():
+        raise InvalidRequest("message is empty", code="message_empty")
+    if len(text) > max_chars:
+        raise InvalidRequest(
+            f"message is longer than {max_chars} characters", code="message_too_long"
+        )
+    if "\x00" in text:
+        raise InvalidRequest("message contains a NUL character", code="invalid_characters")
+    return replace(request, message=text.strip())
+
+
+def with_assistant(request: TurnRequest, a: AssistantSettings) -> TurnRequest:
+    """Apply the partner's assistant settings where the request leaves a choice open."""
+    ctx = request.context
+    changes: dict[str, Any] = {}
+    if a.model and not ctx.model:
+        changes["model"] = a.model
+    if a.instructions:
+        changes["instructions"] = a.instructions
+    if a.escalation_threshold is not None:
+        changes["escalation_threshold"] = a.escalation_threshold
+    if a.default_language != "auto" and ctx.language == "auto":
+        changes["language"] = a.default_language
+    if a.default_region:
+        changes["default_region"] = a.default_region
+    metadata = {**request.metadata, "assistant": a.display_name}
+    if a.updated_at:
+        metadata["assistant_updated_at"] = a.updated_at
+    return replace(request, context=replace(ctx, **changes), metadata=metadata)

@@ -1,0 +1,110 @@
+"""Question understanding: crops, kinds, zones and uncovered topics in az/en/ru (with case
+endings), and follow-ups that inherit what they leave out."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage
+
+from alim.routing import SemanticRouter
+from alim.understanding import Understanding, cue_score, understand, without_crops
+from graphs.nodes.retrieve import entity_first, search_query
+from graphs.state import State
+
+
+@pytest.mark.parametrize(
+    ("text", "crop", "kind"),
+    [
+        ("Payızlıq buğdanı nə vaxt səpmək lazımdır?", "wheat", "timing"),
+        ("Когда сажать картофель в Ленкорани?", "potato", "timing"),
+        ("How much nitrogen does maize need?", "maize", "amount"),
+        ("Pomidorun yarpaqları saralır, nə çatmır?", "tomato", "diagnosis"),
+        ("При какой температуре хранить яблоки?", "apple", "temperature"),
+    ],
+)
+def test_crop_and_kind_are_found_through_case_endings(text: str, crop: str, kind: str) -> None:
+    u = understand(text)
+    assert crop in u.crops
+    assert kind in u.kinds
+    assert not u.uncovered
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("İnəyim yem yemir, nə edim?", "livestock"),
+        ("Traktorun mühərriki tüstü verir", "machinery"),
+        ("Сколько стоит тонна пшеницы на рынке?", None),  # names a crop: not 'uncovered'
+        ("How do I get a farm loan from the bank?", "finance"),
+        ("Arıların pətəyi necə qışlamalıdır?", "bees"),
+    ],
+)
+def test_uncovered_topics_are_recognised_unless_a_crop_is_named(
+    text: str, topic: str | None
+) -> None:
+    u = understand(text)
+    assert (topic in u.uncovered) if topic else not u.uncovered
+
+
+def test_an_elliptical_follow_up_inherits_the_kind_and_keeps_its_own_crop() -> None:
+    first = understand("Payızlıq buğdanı nə vaxt səpmək lazımdır?")
+    follow = understand("Bəs arpanı?").following(first, "Bəs arpanı?")
+    assert follow.followup
+    assert follow.crops == ("barley",)
+    assert follow.kinds == ("timing",)
+    assert follow.inherited == ("kinds",)
+
+
+def test_a_zone_follow_up_inherits_crop_and_kind() -> None:
+    first = understand("Когда сажать картофель?")
+    follow = understand("А в горах?").following(first, "А в горах?")
+    assert (follow.crops, follow.kinds, follow.zone) == (("potato",), ("timing",), "mountain")
+
+
+def test_a_new_complete_question_is_not_a_follow_up() -> None:
+    first = understand("Когда сажать картофель?")
+    text = "How should I store apples in winter at home?"
+    assert not understand(text).following(first, text).followup
+
+
+def test_understanding_survives_the_checkpoint_as_a_dict() -> None:
+    u = understand("When to plant tomatoes in the foothills?")
+    assert Understanding.from_dict(u.as_dict()) == u
+    assert u.zone == "foothill"
+
+
+def test_cues_prefer_the_sentence_that_holds_the_answer() -> None:
+    u = understand("When should I sow winter wheat in the foothills?")
+    dates = "Winter wheat: foothill – late September to October."
+    disease = "Rust shows as orange pustules on wheat leaves."
+    assert cue_score(dates, u) > cue_score(disease, u)
+
+
+def test_identity_questions_are_smalltalk_not_a_hand_off() -> None:
+    for text in ("Hello, who am I talking to?", "Salam, sən kimsən?", "Кто ты?"):
+        decision = SemanticRouter.rules(text)
+        assert decision is not None and decision.route == "smalltalk"
+    asked = SemanticRouter.rules("Mənə aqronomla danışmaq lazımdır")
+    assert asked is not None and asked.route == "human"
+
+
+def test_a_follow_up_is_searched_with_the_previous_question() -> None:
+    first, second = "Payızlıq buğdanı nə vaxt səpmək lazımdır?", "Bəs arpanı?"
+    u = understand(second).following(understand(first), second)
+    state: State = {
+        "messages": [HumanMessage(first), AIMessage("..."), HumanMessage(second)],
+        "understanding": u.as_dict(),
+    }
+    query = search_query(state)
+    assert "arpan" in query and "nə vaxt" in query
+    assert "buğda" not in query  # the follow-up names its own crop
+    assert without_crops("Payızlıq buğdanı səpin") == "Payızlıq səpin"
+
+
+def test_chunks_of_the_question_s_crop_come_first() -> None:
+    def chunk(group: str) -> dict[str, object]:
+        return {"group": group, "id": group}
+
+    chunks = [chunk("sowing-calendar"), chunk("pests-common"), chunk("barley")]
+    ranked = entity_first(chunks, ("barley",), 2)  # type: ignore[arg-type]
+    assert [c["group"] for c in ranked] == ["barley", "sowing-calendar"]
