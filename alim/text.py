@@ -8,10 +8,10 @@ keyword matching compares word prefixes (a light stemmer: the first six letters 
 from __future__ import annotations
 
 import re
-from typing import Literal
 
-Language = Literal["az", "en", "ru"]
-LANGUAGES: tuple[Language, ...] = ("az", "en", "ru")
+from alim.vocab import LANGUAGES, Language
+
+__all__ = ["LANGUAGES", "Language", "content_stems", "detect_language", "fold", "stems", "words"]
 
 _FOLD = str.maketrans(
     {"ə": "e", "ı": "i", "ö": "o", "ü": "u", "ğ": "g", "ş": "s", "ç": "c", "ё": "е"}

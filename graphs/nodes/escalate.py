@@ -14,6 +14,7 @@ from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
+from alim.i18n import text
 from alim.timeutil import now_iso
 from graphs.context import Context, context_of
 from graphs.evidence import select_passages, sources_of
@@ -22,28 +23,11 @@ from graphs.state import State
 
 HANDOFF_MODEL = "alim-handoff"
 HUMAN_MODEL = "human-agronomist"
-_MESSAGES = {
-    "user_requested": {
-        "az": "Sorğunuzu aqronomumuza yönləndirdim. Mütəxəssis tezliklə bu söhbətdə cavab verəcək.",
-        "en": "I have passed your request to our agronomist. An expert will reply in this "
-        "conversation soon.",
-        "ru": "Я передал ваш запрос нашему агроному. Специалист скоро ответит в этом чате.",
-    },
-    "low_confidence": {
-        "az": "Bu sual üçün bilik bazamızda kifayət qədər etibarlı məlumat tapmadım, ona görə "
-        "onu aqronoma yönləndirdim. Mütəxəssisin cavabı bu söhbətdə görünəcək.",
-        "en": "I could not find reliable enough information on this in our knowledge base, so I "
-        "have passed your question to an agronomist. The expert's answer will appear in this "
-        "conversation.",
-        "ru": "В нашей базе знаний недостаточно надёжной информации по этому вопросу, поэтому "
-        "я передал его агроному. Ответ специалиста появится в этом чате.",
-    },
-}
 
 
 def handoff_message(reason: str, language: str) -> str:
-    table = _MESSAGES.get(reason, _MESSAGES["low_confidence"])
-    return table.get(language, table["en"])
+    key = "handoff_user_requested" if reason == "user_requested" else "handoff_low_confidence"
+    return text(key, language)
 
 
 async def escalate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
