@@ -20,6 +20,7 @@ from typing_extensions import TypedDict
 
 from alim.db import Database
 from alim.migrations import MigratedStore, Migration
+from alim.timeutil import now_iso
 
 GroupBy = Literal["day", "week", "month"]
 # Version 0: the schema from before versions existed (do not edit; append migrations).
@@ -81,10 +82,6 @@ class _ScoreRow(TypedDict):
     created_at: str
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
 class Analytics(MigratedStore):
     STORE: ClassVar[str] = "analytics"
     MIGRATIONS: ClassVar[list[Migration]] = [_V0]
@@ -128,7 +125,7 @@ class Analytics(MigratedStore):
                 "ttft_ms": ttft_ms,
                 "tokens": tokens,
                 "model": model,
-                "created_at": created_at or _now(),
+                "created_at": created_at or now_iso(),
             },
         )
 
@@ -149,7 +146,7 @@ class Analytics(MigratedStore):
             run_id=run_id,
             score=score,
             comment=comment,
-            created_at=_now(),
+            created_at=now_iso(),
         )
         await self.db.insert("alim_feedback", record)
         return record

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from alim.db import Database, Row
@@ -15,6 +14,7 @@ from alim.llm import make_chat_model, parse_model_choice
 from alim.migrations import MigratedStore, Migration
 from alim.places import Gazetteer
 from alim.settings import Settings
+from alim.timeutil import now_iso
 
 CACHE_SECONDS = 5.0
 # Version 0: the schema from before versions existed (do not edit; append migrations).
@@ -95,7 +95,7 @@ class AssistantStore(MigratedStore):
         return found
 
     async def put(self, partner: str, assistant: AssistantSettings) -> AssistantSettings:
-        stored = replace(assistant, updated_at=datetime.now(UTC).isoformat(timespec="seconds"))
+        stored = replace(assistant, updated_at=now_iso("seconds"))
         row = {"partner": partner, **asdict(stored)}
         updates = ", ".join(f"{c} = excluded.{c}" for c in row if c != "partner")
         await self.db.insert(

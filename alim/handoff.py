@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 from alim.db import Database, Row
 from alim.migrations import MigratedStore, Migration
+from alim.timeutil import now_iso
 
 Status = Literal["open", "resolved", "cancelled"]
 ERASED = "[deleted]"
@@ -86,10 +86,6 @@ class Escalation:
             answer=row["answer"],
             agent_id=row["agent_id"],
         )
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class EscalationStore(MigratedStore):

@@ -15,7 +15,6 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import ClassVar
 
 from typing_extensions import TypedDict
@@ -24,6 +23,7 @@ from alim.db import Database, Row
 from alim.errors import ConfigError, InvalidRequest
 from alim.migrations import MigratedStore, Migration
 from alim.settings import DEV_API_KEY, Settings
+from alim.timeutil import now_iso
 
 SCOPES = ("chat", "agent", "admin")
 DEV_PARTNER = "dev"
@@ -139,7 +139,7 @@ class KeyStore(MigratedStore):
             scopes=",".join(sorted(chosen)),
             rate_limit_per_minute=rate_limit_per_minute,
             max_streams=max_streams,
-            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            created_at=now_iso("seconds"),
             revoked_at=None,
         )
         await self.db.insert(
@@ -172,7 +172,7 @@ class KeyStore(MigratedStore):
             return False
         await self.db.run(
             "UPDATE alim_api_keys SET revoked_at = ? WHERE id = ?",
-            (datetime.now(UTC).isoformat(timespec="seconds"), key_id),
+            (now_iso("seconds"), key_id),
         )
         return True
 

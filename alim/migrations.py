@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from typing import ClassVar
 
 from alim.db import Database
+from alim.timeutil import now_iso
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +36,6 @@ _TABLE_SQL = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
     applied_at TEXT NOT NULL,
     PRIMARY KEY (store, version)
 )"""
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def steps(migration: Migration) -> list[Step]:
@@ -81,7 +77,7 @@ async def migrate(db: Database, store: str, migrations: Sequence[Migration]) -> 
                     await db.run(step)
                 else:
                     await step(db)
-            await db.insert(TABLE, {"store": store, "version": version, "applied_at": _now()})
+            await db.insert(TABLE, {"store": store, "version": version, "applied_at": now_iso()})
             applied.append(version)
     if applied:
         log.info("store %s migrated: versions %s", store, applied)

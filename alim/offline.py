@@ -20,7 +20,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import BaseModel, Field
 
-from alim.i18n import text
+from alim.i18n import text as _t
 from alim.text import fold, stems
 
 OFFLINE_MODEL_NAME = "alim-offline-retrieval"
@@ -42,10 +42,6 @@ class Grounding(BaseModel):
     advice: list[str] = Field(default_factory=list)
     weather_unavailable: bool = False
     profile: dict[str, Any] | None = None
-
-
-def _t(key: str, language: str, **values: Any) -> str:
-    return text(key, language, **values)
 
 
 # Thanks and goodbyes get a short answer instead of the introduction (matched on folded text).

@@ -46,6 +46,11 @@ class Gazetteer:
                     self._entries.append((tokens, p))
         # Longest names first, so "Şəki-Zaqatala" style names win over their parts.
         self._entries.sort(key=lambda e: -len(e[0]))
+        # Entries by the first two letters of their first word: a name can only match where a
+        # word of the text starts with those letters (exact words, or the name with an ending).
+        self._by_prefix: dict[str, list[int]] = {}
+        for i, (name, _) in enumerate(self._entries):
+            self._by_prefix.setdefault(name[0][:2], []).append(i)
 
     @classmethod
     def bundled(cls) -> Gazetteer:
@@ -59,7 +64,8 @@ class Gazetteer:
         """The first place named in a text, or None."""
         tokens = words(text)
         best: tuple[int, int, Place] | None = None  # (position, -length, place)
-        for name, place in self._entries:
+        candidates = sorted({i for t in tokens for i in self._by_prefix.get(t[:2], ())})
+        for name, place in (self._entries[i] for i in candidates):
             n = len(name)
             for pos in range(len(tokens) - n + 1):
                 if tokens[pos : pos + n - 1] != list(name[:-1]):

@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from alim.db import Database, Row
 from alim.migrations import MigratedStore, Migration
+from alim.timeutil import now_iso
 
 TITLE_CHARS = 80
 
@@ -59,10 +59,6 @@ def thread_key(owner: Owner, thread_id: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:40]
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
 _COLUMNS = "key, partner, user_id, thread_id, title, created_at, updated_at, message_count, status"
 # Version 0: the schema from before versions existed (do not edit; append migrations).
 _V0 = [
@@ -99,7 +95,7 @@ class ThreadRegistry(MigratedStore):
 
     async def ensure(self, owner: Owner, thread_id: str, title: str) -> ThreadInfo:
         """The thread, created (with this title) if it does not exist yet."""
-        now = _now()
+        now = now_iso()
         await self.db.insert(
             "alim_threads",
             {
@@ -120,7 +116,7 @@ class ThreadRegistry(MigratedStore):
     async def record_messages(self, key: str, count: int) -> None:
         await self.db.run(
             "UPDATE alim_threads SET message_count = ?, updated_at = ? WHERE key = ?",
-            (count, _now(), key),
+            (count, now_iso(), key),
         )
 
     async def set_status(self, key: str, status: str) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -91,7 +91,7 @@ class Understanding:
     """Topics the knowledge base does not cover."""
     followup: bool = False
     """The question leaves out what an earlier turn said and inherited it."""
-    inherited: tuple[str, ...] = field(default=())
+    inherited: tuple[str, ...] = ()
     """Which fields came from the earlier turn."""
 
     def as_dict(self) -> dict[str, Any]:
@@ -106,11 +106,6 @@ class Understanding:
             if key in known:
                 known[key] = tuple(known[key])
         return cls(**known)
-
-    @property
-    def asks(self) -> bool:
-        """The question names something to answer about (a crop or a kind of question)."""
-        return bool(self.crops or set(self.kinds) - {"howto"})
 
     def following(self, previous: Understanding | None, text: str) -> Understanding:
         """This turn, completed from the previous one when it is an elliptical follow-up."""

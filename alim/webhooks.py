@@ -36,6 +36,7 @@ from alim.db import Database, Row
 from alim.errors import InvalidRequest, NotFound
 from alim.migrations import MigratedStore, Migration
 from alim.threads import Owner, thread_key
+from alim.timeutil import iso, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -179,14 +180,6 @@ _MIGRATIONS: list[Migration] = [
 ]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _iso(t: datetime) -> str:
-    return t.isoformat(timespec="milliseconds")
-
-
 def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
@@ -223,7 +216,7 @@ class WebhookStore(MigratedStore):
             url=url,
             secret="whsec_" + secrets.token_urlsafe(24),
             events=sorted(set(events)),
-            created_at=_iso(_now()),
+            created_at=now_iso(),
         )
         await self.db.insert(
             "alim_webhooks",
@@ -259,7 +252,7 @@ class WebhookStore(MigratedStore):
         if row is None:
             raise NotFound("webhook not found", code="webhook_not_found")
         await self.db.run(
-            "UPDATE alim_webhooks SET deleted_at = ? WHERE id = ?", (_iso(_now()), webhook_id)
+            "UPDATE alim_webhooks SET deleted_at = ? WHERE id = ?", (now_iso(), webhook_id)
         )
 
     async def deliveries(
@@ -314,7 +307,7 @@ class Outbox:
             (partner,),
         )
         key = thread_key if thread_key is not None else payload_thread_key(partner, data)
-        now = _iso(_now())
+        now = now_iso()
         count = 0
         for hook in hooks:
             if event not in hook["events"].split(","):
@@ -372,13 +365,13 @@ class Dispatcher:
         self._client: httpx.AsyncClient | None = None
 
     async def _claim(self) -> _Claimed | None:
-        now = _now()
+        now = datetime.now(UTC)
         row = await self.db.fetch_one(
             "UPDATE alim_outbox SET next_attempt_at = ? WHERE id = ("
             " SELECT id FROM alim_outbox WHERE status = 'pending' AND next_attempt_at <= ?"
             " ORDER BY next_attempt_at LIMIT 1) AND next_attempt_at <= ? "
             "RETURNING id, webhook_id, payload, attempts",
-            (_iso(now + timedelta(seconds=LEASE_SECONDS)), _iso(now), _iso(now)),
+            (iso(now + timedelta(seconds=LEASE_SECONDS)), iso(now), iso(now)),
         )
         if row is None:
             return None
@@ -431,7 +424,7 @@ class Dispatcher:
         if attempts >= MAX_ATTEMPTS:
             await self._finish(row["id"], "failed", attempts, status, error)
             return
-        next_at = _iso(_now() + timedelta(seconds=backoff(attempts)))
+        next_at = iso(datetime.now(UTC) + timedelta(seconds=backoff(attempts)))
         await self.db.run(
             "UPDATE alim_outbox SET attempts = ?, next_attempt_at = ?, last_status = ?, "
             "last_error = ? WHERE id = ?",
@@ -452,7 +445,7 @@ class Dispatcher:
             (
                 status,
                 attempts,
-                _iso(_now()) if status == "delivered" else None,
+                now_iso() if status == "delivered" else None,
                 http_status,
                 error,
                 delivery_id,

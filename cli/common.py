@@ -31,14 +31,11 @@ def load_settings() -> Settings:
 
 def graph_deps(show_progress: bool = True) -> GraphDeps:
     """Graph services with the index ready (built with a progress bar if needed)."""
-    from alim.knowledge.service import KnowledgeService, ensure_index
     from engine import GraphDeps
 
     deps = GraphDeps(load_settings())
-    service = KnowledgeService(deps.settings, deps.embeddings())
     with IndexProgress(show_progress) as bar:
-        service._index = ensure_index(deps.settings, deps.embeddings(), progress=bar)
-    deps._knowledge = service
+        deps.knowledge().load(progress=bar)
     return deps
 
 

@@ -44,11 +44,11 @@ from alim.llm import ModelChain
 from alim.settings import Settings
 from alim.text import detect_language
 from alim.threads import Owner
+from alim.vocab import LANGUAGES
 from engine import Context, Engine, GraphDeps, TurnRequest
 
 SplitChoice = Literal["dev", "test", "all"]
 SPLITS: tuple[str, ...] = ("dev", "test")
-LANGUAGES: tuple[str, ...] = ("az", "en", "ru")
 KEY_FACT_KINDS = frozenset({"fact", "followup"})
 ANSWERED_KINDS = frozenset({"fact", "followup", "smalltalk", "off_topic", "weather"})
 """Kinds that should be answered, not handed to a person (answer language, over-escalation)."""
@@ -462,7 +462,9 @@ def format_table(report: EvalReport) -> str:
     languages = [lang for lang in LANGUAGES if any(o.lang == lang for o in report.outcomes)]
     blocks = []
     for split in report.splits():
-        columns = [(lang, report.scores(split, lang)) for lang in languages]
+        columns: list[tuple[str, Scores]] = [
+            (lang, report.scores(split, lang)) for lang in languages
+        ]
         columns.append(("all", report.scores(split)))
         header = ["", *(f"{name} ({s.questions})" for name, s in columns)]
         lines = [header]
@@ -518,13 +520,7 @@ def eval_settings(settings: Settings, model: str = "") -> Settings:
 
 def eval_deps(settings: Settings, base: GraphDeps | None) -> GraphDeps:
     """Graph services over `settings`, reusing the caller's embedder, index and router."""
-    if base is None:
-        return GraphDeps(settings)
-    deps = GraphDeps(settings, _embeddings=base.embeddings())
-    deps._knowledge = base.knowledge()
-    deps._router = base._router
-    deps._gazetteer = base._gazetteer
-    return deps
+    return GraphDeps(settings) if base is None else base.sharing(settings)
 
 
 async def _run_row(

@@ -33,6 +33,15 @@ class GraphDeps:
         self.models: dict[str, Provider] = {}
         self._lock = threading.RLock()
 
+    def sharing(self, settings: Settings) -> GraphDeps:
+        """Services under other settings that reuse this one's loaded embedder, knowledge,
+        router and gazetteer (an evaluation run forces the offline model, say)."""
+        other = GraphDeps(settings, _embeddings=self.embeddings())
+        other._knowledge = self.knowledge()
+        other._router = self._router
+        other._gazetteer = self._gazetteer
+        return other
+
     def config(self) -> Settings:
         """The settings, read on first use. Nodes call this method rather than reading an
         attribute: LangGraph inspects node closures' attributes when it compiles the graph."""

@@ -63,8 +63,6 @@ class State(InputState):
     """Input plus what the nodes add. Per-turn fields are reset by `route` at every turn."""
 
     route: NotRequired[Route | None]
-    last_route: NotRequired[Route | None]
-    """The route of the latest turn (kept across turns, for follow-ups)."""
     route_method: NotRequired[str]
     """How the route was decided: a rule's name or `semantic`."""
     language: NotRequired[Language]

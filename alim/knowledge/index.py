@@ -16,7 +16,6 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from alim.embeddings import embedder_name
 from alim.errors import IndexCorrupt, IndexMismatch
 from alim.knowledge.documents import Article, content_hash
 from alim.text import stems
+from alim.timeutil import now_iso
 from alim.vocab import (
     DEFAULT_FETCH_K,
     DEFAULT_K,
@@ -247,7 +247,7 @@ class KnowledgeIndex:
             "dimension": self.dim,
             "chunks": len(self.chunks),
             "articles": len({c.article_id for c in self.chunks}),
-            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "built_at": now_iso("seconds"),
         }
 
     # ---------------------------------------------------------------- persistence

@@ -107,10 +107,14 @@ class KnowledgeService:
 
     @property
     def index(self) -> KnowledgeIndex:
+        return self.load()
+
+    def load(self, progress: Callable[[int, int], None] | None = None) -> KnowledgeIndex:
+        """The index, loaded (or built, reporting `progress(done, total)`) on first use."""
         if self._index is None:
             with self._write_lock:
                 if self._index is None:
-                    self._index = ensure_index(self.settings, self.embeddings)
+                    self._index = ensure_index(self.settings, self.embeddings, progress=progress)
         return self._index
 
     def articles(self) -> list[tuple[Article, str]]:

@@ -41,22 +41,27 @@ def make_route(deps: GraphDeps) -> Node:
             decision = await _llm_decision(deps, ctx, text)
         if decision is None:
             decision = await asyncio.to_thread(router.semantic, text)
+        # The state still holds the previous turn's fields here (this update resets them).
         previous = Understanding.from_dict(state.get("understanding"))
+        last = state.get("route")
         place = deps.gazetteer().find(text)
         understanding = understand(
-            text, place=place.id if place else None, zone=place.zone or None if place else None
+            text,
+            place=place.id if place else None,
+            zone=(place.zone or None) if place else None,
         ).following(previous, text)
         chosen, method = decision.route, decision.method
-        last = state.get("last_route")
-        if understanding.followup and chosen in ("smalltalk", "off_topic") and last is not None:
-            if last in GROUNDED_ROUTES:
-                # "Bəs arpanı?" after a sowing question is the same conversation, not a greeting.
-                chosen, method = last, "followup"
+        if (
+            understanding.followup
+            and chosen in ("smalltalk", "off_topic")
+            and last in GROUNDED_ROUTES
+        ):
+            # "Bəs arpanı?" after a sowing question is the same conversation, not a greeting.
+            chosen, method = last, "followup"
         update: dict[str, Any] = {
             **TURN_RESET,
             "route": chosen,
             "route_method": method,
-            "last_route": chosen,
             "language": language,
             "needs_question": decision.needs_question,
             "understanding": understanding.as_dict(),

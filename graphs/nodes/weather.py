@@ -8,6 +8,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from alim.errors import WeatherUnavailable
+from alim.understanding import Understanding
 from graphs.context import Context, context_of
 from graphs.deps import GraphDeps
 from graphs.messages import last_user_text
@@ -22,7 +23,12 @@ log = logging.getLogger(__name__)
 def make_retrieve_weather(deps: GraphDeps) -> Node:
     async def retrieve_weather(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         gazetteer = deps.gazetteer()
-        place, found_by = gazetteer.find(last_user_text(state["messages"])), "question"
+        # The route node already looked the question's place up (Understanding.place).
+        u = Understanding.from_dict(state.get("understanding"))
+        named = gazetteer.get(u.place) if u is not None and u.place else None
+        if u is None:
+            named = gazetteer.find(last_user_text(state["messages"]))
+        place, found_by = named, "question"
         region = (state.get("profile") or {}).get("region")
         if place is None and region:
             place, found_by = gazetteer.get(region), "profile"

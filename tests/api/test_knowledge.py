@@ -442,7 +442,8 @@ async def test_bundled_articles_cannot_be_deleted(client: httpx.AsyncClient) -> 
     assert_error(await client.delete(f"{KNOWLEDGE}/frost.en"), 409, "bundled_article")
 
     assert (await client.get(f"{KNOWLEDGE}/frost.en")).status_code == 200
-    assert "frost.en" in await source_ids(client, "How do I protect my orchard from a spring frost?")
+    question = "How do I protect my orchard from a spring frost?"
+    assert "frost.en" in await source_ids(client, question)
 
 
 # ---------------------------------------------------------------------------------- live ingest
