@@ -49,8 +49,8 @@ class Gazetteer:
         # Entries by the first two letters of their first word: a name can only match where a
         # word of the text starts with those letters (exact words, or the name with an ending).
         self._by_prefix: dict[str, list[int]] = {}
-        for i, (name, _) in enumerate(self._entries):
-            self._by_prefix.setdefault(name[0][:2], []).append(i)
+        for i, (tokens, _) in enumerate(self._entries):
+            self._by_prefix.setdefault(tokens[0][:2], []).append(i)
 
     @classmethod
     def bundled(cls) -> Gazetteer:
