@@ -37,7 +37,6 @@ class Lexicon:
     crops: dict[str, re.Pattern[str]]
     crop_groups: dict[str, tuple[str, ...]]
     kinds: dict[str, re.Pattern[str]]
-    cues: dict[str, re.Pattern[str]]
     zones: dict[str, re.Pattern[str]]
     stages: dict[str, re.Pattern[str]]
     uncovered: dict[str, re.Pattern[str]]
@@ -56,7 +55,6 @@ class Lexicon:
             crops={k: p for k, v in crops.items() if (p := _pattern(v["terms"])) is not None},
             crop_groups={k: tuple(v["groups"]) for k, v in crops.items()},
             kinds=table(data["kinds"]),
-            cues=table(data["cues"]),
             zones=table(data["zones"]),
             stages=table(data["stages"]),
             uncovered=table(data["uncovered"]),
@@ -161,22 +159,3 @@ def without_crops(text: str) -> str:
     lexicon = bundled_lexicon()
     kept = [w for w in text.split() if not any(p.match(fold(w)) for p in lexicon.crops.values())]
     return " ".join(kept)
-
-
-def cue_score(sentence: str, u: Understanding) -> float:
-    """How well a sentence carries what the question asks for: the kind's cues (months for
-    timing, numbers with units for amounts, °C for temperatures), the zone, the crop."""
-    lexicon = bundled_lexicon()
-    folded = fold(sentence)
-    score = 0.0
-    for kind in u.kinds:
-        cue = lexicon.cues.get(kind)
-        if cue is not None and cue.search(folded):
-            score += 1.0
-    if {"amount", "temperature"} & set(u.kinds) and re.search(r"\d", sentence):
-        score += 0.5
-    if u.zone is not None and lexicon.zones[u.zone].search(folded):
-        score += 1.0
-    if any(lexicon.crops[c].search(folded) for c in u.crops):
-        score += 0.5
-    return score

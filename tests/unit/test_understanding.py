@@ -7,7 +7,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from alim.routing import SemanticRouter
-from alim.understanding import Understanding, cue_score, understand, without_crops
+from alim.understanding import Understanding, understand, without_crops
 from graphs.nodes.retrieve import entity_first, search_query
 from graphs.state import State
 
@@ -71,13 +71,6 @@ def test_understanding_survives_the_checkpoint_as_a_dict() -> None:
     u = understand("When to plant tomatoes in the foothills?")
     assert Understanding.from_dict(u.as_dict()) == u
     assert u.zone == "foothill"
-
-
-def test_cues_prefer_the_sentence_that_holds_the_answer() -> None:
-    u = understand("When should I sow winter wheat in the foothills?")
-    dates = "Winter wheat: foothill – late September to October."
-    disease = "Rust shows as orange pustules on wheat leaves."
-    assert cue_score(dates, u) > cue_score(disease, u)
 
 
 def test_identity_questions_are_smalltalk_not_a_hand_off() -> None:
