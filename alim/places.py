@@ -79,13 +79,14 @@ class Gazetteer:
         return best[2] if best else None
 
 
-_RU_STEM_ENDINGS = frozenset("а я".split())
+_RU_STEM_ENDINGS = frozenset("а я ь".split())
 _RU_CASE_ENDINGS = frozenset("е у ы и ой ою ей ю".split())
 
 
 def _inflected(word: str, name: str) -> bool:
     """`word` is `name` with an allowed ending: Azerbaijani / Russian suffixes after the name,
-    or, for Russian names in -а/-я, a case ending in its place ("Губа" → "в Губе")."""
+    or, for Russian names in -а/-я/-ь, a case ending in its place ("Губа" → "в Губе",
+    "Ленкорань" → "в Ленкорани")."""
     if word.startswith(name) and word[len(name) :] in _SUFFIXES:
         return True
     if name[-1:] in _RU_STEM_ENDINGS and len(name) > 3:

@@ -64,6 +64,15 @@ def test_russian_locative_resolves(gazetteer: Gazetteer, text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "text", ["Когда сажать картофель в Ленкорани?", "из Ленкорани", "Ленкорань"]
+)
+def test_russian_names_in_soft_sign_take_their_case_endings(
+    gazetteer: Gazetteer, text: str
+) -> None:
+    assert _id(gazetteer.find(text)) == "lenkeran"
+
+
+@pytest.mark.parametrize(
     "text",
     ["şəkil çək", "Bu şəkildə nə görürsən?", "sekil cek", "Şəkildəki yarpaq saralıb"],
 )
