@@ -11,7 +11,16 @@ import re
 
 from alim.vocab import LANGUAGES, Language
 
-__all__ = ["LANGUAGES", "Language", "content_stems", "detect_language", "fold", "stems", "words"]
+__all__ = [
+    "LANGUAGES",
+    "Language",
+    "content_stems",
+    "detect_language",
+    "fold",
+    "stems",
+    "topic_stems",
+    "words",
+]
 
 _FOLD = str.maketrans(
     {"ə": "e", "ı": "i", "ö": "o", "ü": "u", "ğ": "g", "ş": "s", "ç": "c", "ё": "е"}
@@ -61,9 +70,15 @@ def stems(text: str) -> list[str]:
     return [stem(w) for w in words(text) if len(w) > 1 or w.isdigit()]
 
 
+def topic_stems(text: str) -> list[str]:
+    """`stems` without those holding a digit: in a question, "20 gün", "5 ha" or an order code
+    say how much or which, not what about, and match a passage's numbers only by chance."""
+    return [t for t in stems(text) if not any(c.isdigit() for c in t)]
+
+
 def content_stems(text: str) -> set[str]:
-    """Stems of the words that carry content (question words and particles removed)."""
-    return {t for t in stems(text) if len(t) > 2 and t not in STOP_STEMS}
+    """Topic stems that carry content (question words and particles removed)."""
+    return {t for t in topic_stems(text) if len(t) > 2 and t not in STOP_STEMS}
 
 
 def detect_language(text: str) -> Language:

@@ -75,6 +75,7 @@ class SseWatch:
         "_token",
         "done",
         "error",
+        "events",
         "first",
         "pings",
         "tokens",
@@ -90,6 +91,8 @@ class SseWatch:
         self.first: float | None = None
         self.done = False
         self.error: str | None = None
+        self.events: dict[str, int] = {}
+        """Events seen, by name (a failure's sample says what a tokenless stream carried)."""
 
     def _has_content(self, data: bytes) -> bool:
         if not self._lg:
@@ -111,6 +114,8 @@ class SseWatch:
                 self.pings += 1
             elif line.startswith(b"event:"):
                 self._current = line[6:].strip()
+                name = self._current.decode("utf-8", "replace")
+                self.events[name] = self.events.get(name, 0) + 1
                 if self._current == self._token:
                     self.tokens += 1
             elif line.startswith(b"data:"):
@@ -223,7 +228,8 @@ async def one(job: Job, conn: Conn, body: bytes) -> dict[str, Any]:
     if job.done_marker is not None and not sse.done:
         raise Failure("stream ended without its done event")
     if sse.first is None:
-        raise Failure("stream carried no token event")
+        carried = ", ".join(f"{name}×{n}" for name, n in sorted(sse.events.items())) or "none"
+        raise Failure(f"stream carried no token event (events: {carried})")
     out.update(ttft=sse.first - t0, pings=sse.pings, tokens=sse.tokens)
     return out
 

@@ -25,7 +25,7 @@ from langchain_core.embeddings import Embeddings
 from alim.embeddings import embedder_name
 from alim.errors import IndexCorrupt, IndexMismatch
 from alim.knowledge.documents import Article, content_hash
-from alim.text import stems
+from alim.text import stems, topic_stems
 from alim.timeutil import now_iso
 from alim.vocab import (
     DEFAULT_FETCH_K,
@@ -380,7 +380,7 @@ class KnowledgeIndex:
         return cosine, relevance
 
     def _keyword_scores(self, query: str) -> np.ndarray:
-        tokens = stems(query)
+        tokens = topic_stems(query)
         if not tokens or self._bm25 is None:
             return np.zeros(len(self.chunks), dtype="float32")
         return np.asarray(self._bm25.get_scores(tokens), dtype="float32")

@@ -56,15 +56,7 @@ def test_http_targets_have_numbers_and_no_errors(results: tuple[dict[str, Any], 
         assert "seq" in {r["name"].rsplit(" ", 1)[1] for r in runs}
         assert len(runs) == 4, f"{name}: expected json/stream × seq/concurrent runs"
         for r in runs:
-            if name == "langgraph_dev" and r["name"].startswith("langgraph_dev stream c"):
-                # The peer server, not ours: under concurrent runs on this 2-core machine
-                # `langgraph dev` sometimes ends a run's stream without its messages events
-                # (seen in 2 of 4 full suite runs, never alone). The benchmark reports those
-                # failures; here they may not take every stream (`requests` counts the successes).
-                lost = {"Failure: stream carried no token event"}
-                assert set(r["error_samples"]) <= lost, (name, r["name"], r["error_samples"])
-            else:
-                assert r["errors"] == 0, (name, r["name"], r["error_samples"])
+            assert r["errors"] == 0, (name, r["name"], r["error_samples"])
             assert r["requests"] > 0
             for key in (
                 "rps",

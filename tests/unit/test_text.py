@@ -50,6 +50,15 @@ def test_content_stems_drop_question_words_and_particles() -> None:
     assert content_stems("Как поливать томаты?") == {"полива", "томаты"}
 
 
+def test_content_stems_leave_out_numbers_and_codes() -> None:
+    # A quantity or a tag says how much or which; an unmatched one would lower the coverage
+    # of every passage (and so the confidence) of an otherwise well covered question.
+    assert content_stems("Fermada susuzluq var, nə edim? [8c0d4e.0.27]") == content_stems(
+        "Fermada susuzluq var, nə edim?"
+    )
+    assert content_stems("5 hektar buğdaya 120 kq azot") == {"hektar", "bugday", "azot"}
+
+
 def test_content_stems_of_only_function_words_is_empty() -> None:
     assert content_stems("nə necə how what как что") == set()
 
