@@ -6,11 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 TEXTS: dict[str, dict[str, str]] = {
-    "intro": {
-        "az": "Bilik bazamızdakı tövsiyələrə əsasən:",
-        "en": "Based on the guidance in our knowledge base:",
-        "ru": "По материалам нашей базы знаний:",
-    },
     "other_language": {
         "az": "(Bu mövzuda material hələlik yalnız başqa dildədir.)",
         "en": "(On this topic our material is only in another language for now.)",

@@ -1,9 +1,10 @@
 """The offline model: an honest, retrieval-only answer composer, used when no LLM is configured.
 
 It is a LangChain chat model (so its output streams through LangGraph like any other model's),
-but it generates nothing: it selects the most relevant sentences of the best retrieved passages,
-preferring those written in the question's language, adds the forecast and the rule-based advice,
-cites its sources and says that it is the offline mode. It is deterministic.
+but it generates nothing: it leads with the sentences that answer (the evidence comes ranked,
+best first: graphs.evidence), adds at most two supporting points from the next article, keeps to
+about MAX_WORDS words, prefers the question's language, adds the forecast and the rule-based
+advice, cites its sources and says that it is the offline mode. It is deterministic.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import BaseModel, Field
 
 from alim.i18n import text as _t
-from alim.text import fold, stems
+from alim.text import fold, sentences, stems
 
 OFFLINE_MODEL_NAME = "alim-offline-retrieval"
 MAX_ARTICLES = 2
-SENTENCES_PER_ARTICLE = 4
+QUOTED = (3, 2)
+"""Sentences quoted from the first article (the answer) and from the second (support)."""
+MAX_WORDS = 120
 
 
 class Grounding(BaseModel):
@@ -36,7 +39,8 @@ class Grounding(BaseModel):
     route: str = "agronomy"
     needs_question: bool = False
     passages: list[dict[str, Any]] = Field(default_factory=list)
-    """[{n, title, text, language, article_id, score}], numbered as cited."""
+    """[{n, title, text, language, article_id, score, sentences?}], numbered as cited;
+    `sentences`, when given, are ranked best first (otherwise the text's are ranked here)."""
     place: str | None = None
     forecast_days: list[dict[str, Any]] = Field(default_factory=list)
     advice: list[str] = Field(default_factory=list)
@@ -49,30 +53,16 @@ _THANKS = re.compile(
     r"(?<!\w)(sag ?ol\w*|tesekkur\w*|minnetdar\w*|thank\w*|thx|bye|goodbye|"
     r"спасибо|благодар\w*|пока|до свидания|helelik|gorusenedek)",
 )
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
-def _sentences(text: str) -> list[str]:
-    out = []
-    for raw in _SENTENCE.split(text):
-        if raw.lstrip().startswith("#") or raw.lstrip().startswith("|"):
-            continue  # headings and table rows are not sentences
-        s = raw.strip()
-        s = re.sub(r"^[-*•]\s*|^\d+[.)]\s+", "", s)
-        if len(s) >= 25:  # skip headings and fragments
-            out.append(s)
-    return out
-
-
-def _best_sentences(question: str, text: str, n: int) -> list[str]:
-    """The n sentences sharing most word stems with the question, in their original order."""
+def _ranked(question: str, passage: dict[str, Any]) -> list[str]:
+    """A passage's sentences, best first: as ranked by the evidence, or else by the word stems
+    they share with the question."""
+    if passage.get("sentences"):
+        return list(passage["sentences"])
     wanted = set(stems(question))
-    sentences = _sentences(text)
-    ranked = sorted(
-        range(len(sentences)),
-        key=lambda i: (-len(wanted & set(stems(sentences[i]))), i),
-    )
-    return [sentences[i] for i in sorted(ranked[:n])]
+    found = sentences(passage["text"])
+    return sorted(found, key=lambda s: -len(wanted & set(stems(s))))
 
 
 def _pick_passages(g: Grounding) -> tuple[list[dict[str, Any]], bool]:
@@ -83,6 +73,19 @@ def _pick_passages(g: Grounding) -> tuple[list[dict[str, Any]], bool]:
         by_article.setdefault(p["article_id"], []).append(p)
     articles = list(by_article.values())[:MAX_ARTICLES]
     return [p for group in articles for p in group], bool(g.passages) and not same
+
+
+def _one_per_article(passages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first passage of each article, the articles' texts joined (plain passages may come
+    several per article)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for p in passages:
+        if p["article_id"] in merged:
+            first = merged[p["article_id"]]
+            first["text"] = f"{first['text']} {p['text']}"
+        else:
+            merged[p["article_id"]] = dict(p)
+    return list(merged.values())
 
 
 def _profile_text(profile: dict[str, Any] | None) -> str:
@@ -132,16 +135,18 @@ def compose(g: Grounding) -> str:
     passages, other_language = _pick_passages(g)
     cited: list[dict[str, Any]] = []
     if passages:
-        body = [_t("intro", lang)] if g.route != "weather" else []
-        seen: set[str] = set()
-        for p in passages:
-            if p["article_id"] in seen:
-                continue
-            seen.add(p["article_id"])
-            text = " ".join(q["text"] for q in passages if q["article_id"] == p["article_id"])
-            picked = _best_sentences(g.question, text, SENTENCES_PER_ARTICLE)
+        body: list[str] = []
+        words = 0
+        for p, quota in zip(_one_per_article(passages), QUOTED, strict=False):
+            picked: list[str] = []
+            for sentence in _ranked(g.question, p)[:quota]:
+                size = len(sentence.split())
+                if words and words + size > MAX_WORDS:
+                    break
+                picked.append(sentence)
+                words += size
             if picked:
-                body.append(f"**{p['title']}** [{p['n']}]: " + " ".join(picked))
+                body.append(" ".join(picked) + f" [{p['n']}]")
                 cited.append(p)
         if other_language:
             body.append(_t("other_language", lang))

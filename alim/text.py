@@ -17,6 +17,10 @@ __all__ = [
     "content_stems",
     "detect_language",
     "fold",
+    "keywords",
+    "query_keywords",
+    "sentences",
+    "stem",
     "stems",
     "topic_stems",
     "words",
@@ -76,6 +80,21 @@ def topic_stems(text: str) -> list[str]:
     return [t for t in stems(text) if not any(c.isdigit() for c in t)]
 
 
+def keywords(text: str) -> list[str]:
+    """The keyword index's tokens: every stem, and each word longer than a stem whole (marked
+    "="), so that names sharing their first letters ("Ağcanabat", "Ağcanar") stay apart while
+    case endings still meet on the stem."""
+    found = words(text)
+    return [stem(w) for w in found if len(w) > 1 or w.isdigit()] + [
+        f"={w}" for w in found if len(w) > STEM_LENGTH
+    ]
+
+
+def query_keywords(text: str) -> list[str]:
+    """`keywords` of a question, without those holding a digit (see `topic_stems`)."""
+    return [k for k in keywords(text) if not any(c.isdigit() for c in k)]
+
+
 def content_stems(text: str) -> set[str]:
     """Topic stems that carry content (question words and particles removed)."""
     return {t for t in topic_stems(text) if len(t) > 2 and t not in STOP_STEMS}
@@ -98,3 +117,22 @@ def detect_language(text: str) -> Language:
 
 
 STOP_STEMS = frozenset(stems(_STOP_TEXT))
+
+
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
+_LIST_MARK = re.compile(r"^[-*•]\s*|^\d+[.)]\s+")
+MIN_SENTENCE_CHARS = 25
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences and list items of an article's text: headings, table rows and fragments
+    shorter than MIN_SENTENCE_CHARS left out, list markers stripped."""
+    out = []
+    for raw in _SENTENCE_BREAK.split(text):
+        line = raw.strip()
+        if line.startswith(("#", "|")):
+            continue
+        line = _LIST_MARK.sub("", line)
+        if len(line) >= MIN_SENTENCE_CHARS:
+            out.append(line)
+    return out

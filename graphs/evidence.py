@@ -1,56 +1,79 @@
-"""The evidence an answer rests on: which retrieved passages are quoted, and how they are cited.
+"""The evidence an answer rests on: which articles are quoted, which of their sentences, in what
+order, and how they are cited.
 
-Shared by `generate` (the answer) and `escalate` (what the agronomist sees)."""
+Chosen in `retrieve` (which holds the index and the query vector), quoted by `generate`, shown to
+the agronomist by `escalate`. Articles follow the retrieval order of their topics; each topic is
+quoted in the question's language whenever the knowledge base has that version, retrieved or not
+(the embedder is multilingual, so a Russian question may well retrieve the Azerbaijani text of a
+topic that also exists in Russian). Within an article, sentences are ranked by their own vectors
+(computed at index time) and the question's words: the sentence that answers comes first.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from graphs.state import Chunk, Source
+from alim.knowledge.index import KnowledgeIndex
+from graphs.state import Chunk, Evidence, Source
 
 MAX_ARTICLES = 3
 RELATIVE_RELEVANCE = 0.7
 """An article beyond the first is cited only if it is at least this relevant relative to it."""
+SENTENCES_KEPT = 8
+"""Sentences kept per article: more than any answer quotes, few enough for a model's context."""
 
 
-def select_passages(chunks: Sequence[Chunk], language: str) -> list[Chunk]:
-    """Chunks of the best articles (by retrieval order), numbered for citation.
+def choose_articles(
+    chunks: Sequence[Chunk], language: str, versions: dict[str, dict[str, str]]
+) -> list[tuple[str, Chunk]]:
+    """(article id, its topic's best retrieved chunk) for the topics worth citing, best first.
 
-    Topics are ranked as retrieved; for each topic (article group) the version in the question's
-    language is used when it was retrieved too, so a better answer in another language is never
-    dropped for a worse one in the question's language. Topics far less relevant than the best
-    one are left out."""
-    best: dict[str, float] = {}  # article -> best relevance
-    groups: dict[str, list[str]] = {}  # group -> its retrieved articles, in retrieval order
-    language_of: dict[str, str] = {}
+    `versions`: article group -> {language: article id}. Topics far less relevant than the best
+    one are left out, unless they name what the question names (a variety, a product)."""
+    best: dict[str, Chunk] = {}  # group -> its best retrieved chunk (chunks come best first)
     for c in chunks:
-        article, group = c["article_id"], c.get("group") or c["article_id"]
-        best[article] = max(best.get(article, -1.0), c.get("relevance", 0.0))
-        language_of[article] = c.get("language", "")
-        if article not in groups.setdefault(group, []):
-            groups[group].append(article)
-    chosen: list[str] = []
+        best.setdefault(c.get("group") or c["article_id"], c)
+    chosen: list[tuple[str, Chunk]] = []
     top: float | None = None
-    for articles in groups.values():
-        relevance = max(best[a] for a in articles)
+    for group, chunk in best.items():
+        relevance = chunk.get("relevance", 0.0)
         if top is None:
             top = relevance
-        elif top <= 0 or relevance < RELATIVE_RELEVANCE * top or len(chosen) == MAX_ARTICLES:
+        elif len(chosen) == MAX_ARTICLES or (
+            not chunk.get("named") and (top <= 0 or relevance < RELATIVE_RELEVANCE * top)
+        ):
             continue
-        native = [a for a in articles if language_of[a] == language]
-        chosen.append(native[0] if native else articles[0])
-    return [
-        Chunk(**c, n=chosen.index(c["article_id"]) + 1) for c in chunks if c["article_id"] in chosen
-    ]
+        chosen.append((versions.get(group, {}).get(language, chunk["article_id"]), chunk))
+    return chosen
 
 
-def sources_of(passages: Sequence[Chunk]) -> list[Source]:
-    best: dict[str, Source] = {}
-    for p in passages:
-        if p["article_id"] not in best or p["score"] > best[p["article_id"]]["score"]:
-            best[p["article_id"]] = {
-                "id": p["article_id"],
-                "title": p["title"],
-                "score": p["score"],
-            }
-    return list(best.values())
+def gather(
+    index: KnowledgeIndex, question: str, chunks: Sequence[Chunk], language: str
+) -> list[Evidence]:
+    """The numbered evidence for a question from its retrieved chunks."""
+    evidence: list[Evidence] = []
+    for article_id, chunk in choose_articles(chunks, language, index.group_articles):
+        ranked = [r.text for r in index.rank_sentences(question, article_id)][:SENTENCES_KEPT]
+        if not ranked:
+            continue
+        title, article_language = (
+            index.article_title(article_id),
+            index.article_language(article_id),
+        )
+        evidence.append(
+            Evidence(
+                n=len(evidence) + 1,
+                article_id=article_id,
+                group=chunk["group"],
+                title=title,
+                language=article_language,
+                score=chunk["score"],
+                sentences=ranked,
+                text=" ".join(ranked),
+            )
+        )
+    return evidence
+
+
+def sources_of(evidence: Sequence[Evidence]) -> list[Source]:
+    return [{"id": e["article_id"], "title": e["title"], "score": e["score"]} for e in evidence]

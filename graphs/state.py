@@ -29,6 +29,22 @@ class Source(TypedDict):
     score: float
 
 
+class Evidence(TypedDict):
+    """One article an answer may quote: its sentences ranked for the question, best first."""
+
+    n: int
+    """Citation number."""
+    article_id: str
+    group: str
+    title: str
+    language: str
+    score: float
+    """Cosine similarity of the article's best retrieved passage to the question."""
+    sentences: list[str]
+    text: str
+    """The sentences joined, best first: what a hosted model reads."""
+
+
 class Place(TypedDict):
     """Where a weather question is about (a gazetteer entry)."""
 
@@ -75,6 +91,8 @@ class State(InputState):
     """The user announced a question without asking it."""
     chunks: NotRequired[list[Chunk]]
     """Retrieved knowledge chunks, best first."""
+    evidence: NotRequired[list[Evidence]]
+    """The articles the answer may quote, numbered for citation (graphs.evidence)."""
     place: NotRequired[Place | None]
     """The place of a weather question."""
     forecast: NotRequired[dict[str, Any] | None]
@@ -100,6 +118,7 @@ TURN_RESET: dict[str, Any] = {
     "route_method": None,
     "needs_question": False,
     "chunks": [],
+    "evidence": [],
     "place": None,
     "forecast": None,
     "weather_error": None,

@@ -34,6 +34,8 @@ class Chunk(TypedDict):
     relevance: float
     """The ranking score the passage was retrieved by."""
     keyword_score: float
+    named: NotRequired[bool]
+    """It holds the rare names (a variety, a product) the question holds."""
     n: NotRequired[int]
     """Citation number, once chosen as evidence."""
 
@@ -60,6 +62,7 @@ def hit_to_dict(hit: Hit) -> Chunk:
         "score": hit.score,
         "relevance": hit.relevance,
         "keyword_score": hit.keyword_score,
+        "named": hit.named,
     }
 
 

@@ -5,6 +5,9 @@ On disk (one directory):
   chunk count. A mismatch with what the process would build means "rebuild", never "guess".
 - `vectors.faiss`: the FAISS index (inner product over L2-normalised vectors = cosine).
 - `chunks.json`: chunk texts and metadata. JSON, not pickle, so a tampered file cannot run code.
+- `sentences.npy`: one vector per sentence of each chunk (`chunk_sentences`, in chunk order),
+  embedded once here so that a question's evidence is ranked sentence by sentence with the one
+  query vector it already has (`rank_sentences`).
 
 BM25 is rebuilt from `chunks.json` on load (it takes milliseconds for the bundled corpus).
 """
@@ -13,7 +16,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +30,7 @@ from langchain_core.embeddings import Embeddings
 from alim.embeddings import embedder_name
 from alim.errors import IndexCorrupt, IndexMismatch
 from alim.knowledge.documents import Article, content_hash
-from alim.text import stems, topic_stems
+from alim.text import content_stems, fold, keywords, query_keywords, sentences, stem
 from alim.timeutil import now_iso
 from alim.vocab import (
     DEFAULT_FETCH_K,
@@ -35,13 +40,17 @@ from alim.vocab import (
     SearchType,
 )
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CHUNK_SIZE = 900
 CHUNK_OVERLAP = 120
 RRF_K = 60
 BASELINE_SAMPLE = 256
 BASELINE_PRIOR = 16
 REBUILD_HINT = "run `alim index build --force` to rebuild it"
+SENTENCE_KEYWORD_WEIGHT = 0.1
+"""Weight of the question's content words a sentence holds (IDF-weighted share, 0..1) next to
+its cosine similarity: a rare word the question shares (a variety, a pest) moves it up."""
+UNSEEN_IDF = 8.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,15 @@ class Hit:
     comparable across languages (E5 scores same-language pairs higher whatever they say)."""
     keyword_score: float
     """BM25 score of the chunk (0 when no query word matches)."""
+    named: bool = False
+    """The chunk holds the rare names (a variety, a product) the query holds."""
+
+
+@dataclass(frozen=True)
+class RankedSentence:
+    text: str
+    score: float
+    """Cosine similarity to the question plus SENTENCE_KEYWORD_WEIGHT × its keyword share."""
 
 
 def chunk_articles(articles: Sequence[Article]) -> list[Chunk]:
@@ -111,8 +129,60 @@ def _embed_text(chunk: Chunk) -> str:
     return f"{chunk.title}\n{chunk.text}"
 
 
+def chunk_sentences(chunk: Chunk) -> list[str]:
+    """A chunk's sentences; a chunk without one (a heading, a short note) is its own."""
+    return sentences(chunk.text) or ([chunk.text] if chunk.text.strip() else [])
+
+
+def _sentence_text(chunk: Chunk, sentence: str) -> str:
+    return f"{chunk.title}: {sentence}"
+
+
 def _keyword_text(chunk: Chunk) -> list[str]:
-    return stems(f"{chunk.title} {chunk.title} {chunk.tags} {chunk.tags} {chunk.text}")
+    return keywords(f"{chunk.title} {chunk.title} {chunk.tags} {chunk.tags} {chunk.text}")
+
+
+NAME_MAX_CHUNKS = 3
+"""A name (a variety, a product, a place) is a word longer than a stem, always capitalised (and
+so in a title or inside a sentence at least once), in at most this many chunks, with a stem that
+is rare too (in at most twice as many): not a common word opening a sentence, not an inflected
+one. A question naming it brings those chunks up (`KnowledgeIndex._named`), capitalised or not."""
+
+
+def _names(chunks: list[Chunk], tokens: list[list[str]]) -> dict[str, list[int]]:
+    """Name token ("=word") -> the chunks holding it."""
+    df: Counter[str] = Counter()
+    for found in tokens:
+        df.update(set(found))
+    lower: set[str] = set()  # written in lower case somewhere: a common word
+    inside: set[str] = set()  # capitalised in a title or inside a sentence: a name
+    for c in chunks:
+        for text in (c.title, c.tags, c.text):
+            for m in _WORD.finditer(text):
+                word = m.group()
+                if word[0].islower():
+                    lower.add(fold(word))
+                elif text is c.title or _INSIDE.search(text, 0, m.start()):
+                    inside.add(fold(word))
+    names = {
+        t
+        for t, n in df.items()
+        if t.startswith("=")
+        and n <= NAME_MAX_CHUNKS
+        and t[1:] in inside
+        and t[1:] not in lower
+        and df[stem(t[1:])] <= 2 * NAME_MAX_CHUNKS
+    }
+    where: dict[str, list[int]] = {}
+    for i, found in enumerate(tokens):
+        for token in names.intersection(found):
+            where.setdefault(token, []).append(i)
+    return where
+
+
+_WORD = re.compile(r"[^\W\d_]+")
+_INSIDE = re.compile(r"[^\W_][ \t,;«»\"'()–-]*$")
+"""What precedes a word inside a sentence: a word or a number, then spaces or light marks."""
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
@@ -132,7 +202,10 @@ class KnowledgeIndex:
         *,
         embeddings: Embeddings,
         content_hash: str,
+        sentence_vectors: np.ndarray | None = None,
     ):
+        """`sentence_vectors`: one row per `chunk_sentences` of each chunk, in order; None
+        lets each sentence share its chunk's vector (synthetic benchmark corpora)."""
         import faiss
 
         # One query at a time: FAISS's OpenMP threads only contend with the server's own work
@@ -151,10 +224,88 @@ class KnowledgeIndex:
             raise IndexCorrupt(
                 f"index holds {self.faiss.ntotal} vectors for {len(chunks)} chunks; {REBUILD_HINT}"
             )
-        self._bm25 = self._build_bm25(chunks)
+        tokens = [_keyword_text(c) for c in chunks]
+        self._bm25 = self._build_bm25([[t for t in ts if not t.startswith("=")] for ts in tokens])
+        self._names = _names(chunks, tokens)
+        self._init_sentences(sentence_vectors)
         self._by_language = self._split_languages()
         samples = [s for _, _, s in self._by_language.values()]
         self._samples = np.concatenate(samples) if samples else np.zeros((0, self.faiss.d))
+
+    def _init_sentences(self, vectors: np.ndarray | None) -> None:
+        self._sentence_chunk: list[int] = []
+        self._sentence_text: list[str] = []
+        for i, c in enumerate(self.chunks):
+            for sentence in chunk_sentences(c):
+                self._sentence_chunk.append(i)
+                self._sentence_text.append(sentence)
+        if vectors is not None and len(vectors) != len(self._sentence_text):
+            raise IndexCorrupt(
+                f"index holds {len(vectors)} sentence vectors for {len(self._sentence_text)} "
+                f"sentences; {REBUILD_HINT}"
+            )
+        self._sentence_vectors = _normalise(vectors) if vectors is not None else None
+        self._sentence_stems = [
+            frozenset(content_stems(f"{self.chunks[i].title} {t}"))
+            for i, t in zip(self._sentence_chunk, self._sentence_text, strict=True)
+        ]
+        df: Counter[str] = Counter()
+        for found in self._sentence_stems:
+            df.update(found)
+        n = len(self._sentence_stems)
+        self._idf = {word: float(np.log((n + 1) / (k + 0.5))) for word, k in df.items()}
+        self._article_sentences: dict[str, list[int]] = {}
+        for j, i in enumerate(self._sentence_chunk):
+            self._article_sentences.setdefault(self.chunks[i].article_id, []).append(j)
+        self.group_articles: dict[str, dict[str, str]] = {}
+        """Article group -> {language: article id}: the versions of one topic."""
+        self._article_chunk: dict[str, Chunk] = {}
+        for c in self.chunks:
+            self.group_articles.setdefault(c.group, {}).setdefault(c.language, c.article_id)
+            self._article_chunk.setdefault(c.article_id, c)
+
+    def article_title(self, article_id: str) -> str:
+        return self._article_chunk[article_id].title
+
+    def article_language(self, article_id: str) -> str:
+        return self._article_chunk[article_id].language
+
+    def rank_sentences(self, query: str, article_id: str) -> list[RankedSentence]:
+        """The article's sentences, best answer to `query` first (a sentence repeated by
+        overlapping chunks counts once). The query vector is the one `search` used (cached)."""
+        rows = self._article_sentences.get(article_id, [])
+        if not rows:
+            return []
+        q = _normalise(np.asarray(self.embeddings.embed_query(query)).reshape(1, -1))[0]
+        wanted = content_stems(query)
+        total = sum(self._idf.get(w, UNSEEN_IDF) for w in wanted)
+        seen: set[str] = set()
+        ranked: list[RankedSentence] = []
+        for j in rows:
+            text = self._sentence_text[j]
+            if text in seen:
+                continue
+            seen.add(text)
+            vector = (
+                self._sentence_vectors[j]
+                if self._sentence_vectors is not None
+                else self._vector(self._sentence_chunk[j])
+            )
+            share = (
+                sum(self._idf.get(w, UNSEEN_IDF) for w in wanted & self._sentence_stems[j]) / total
+                if total
+                else 0.0
+            )
+            score = float(vector @ q) + SENTENCE_KEYWORD_WEIGHT * share
+            ranked.append(RankedSentence(text, round(score, 4)))
+        ranked.sort(key=lambda r: -r.score)
+        return ranked
+
+    def _all_sentence_vectors(self) -> np.ndarray:
+        if self._sentence_vectors is not None:
+            return self._sentence_vectors
+        chunk_vectors = self._all_vectors()
+        return chunk_vectors[self._sentence_chunk] if self._sentence_chunk else chunk_vectors[:0]
 
     # ---------------------------------------------------------------- building
     @classmethod
@@ -167,8 +318,16 @@ class KnowledgeIndex:
         batch_size: int = 16,
     ) -> KnowledgeIndex:
         chunks = chunk_articles(articles)
-        vectors = _embed_chunks(chunks, embeddings, progress=progress, batch_size=batch_size)
-        return cls(chunks, vectors, embeddings=embeddings, content_hash=content_hash(articles))
+        vectors, sentence_vectors = _embed_chunks(
+            chunks, embeddings, progress=progress, batch_size=batch_size
+        )
+        return cls(
+            chunks,
+            vectors,
+            embeddings=embeddings,
+            content_hash=content_hash(articles),
+            sentence_vectors=sentence_vectors,
+        )
 
     def with_articles(
         self,
@@ -179,24 +338,31 @@ class KnowledgeIndex:
     ) -> KnowledgeIndex:
         """A new index with these articles added; only their chunks are embedded."""
         new_chunks = chunk_articles(articles)
-        added = _embed_chunks(new_chunks, self.embeddings, progress=progress, batch_size=16)
+        added, added_sentences = _embed_chunks(
+            new_chunks, self.embeddings, progress=progress, batch_size=16
+        )
         vectors = np.vstack([self._all_vectors(), added]) if len(added) else self._all_vectors()
         return KnowledgeIndex(
             self.chunks + new_chunks,
             vectors,
             embeddings=self.embeddings,
             content_hash=content_hash,
+            sentence_vectors=np.vstack([self._all_sentence_vectors(), added_sentences]),
         )
 
     def without_article(self, article_id: str, *, content_hash: str) -> KnowledgeIndex:
         """A new index without one article's chunks (nothing is re-embedded)."""
         keep = [i for i, c in enumerate(self.chunks) if c.article_id != article_id]
         vectors = self._all_vectors()[keep] if keep else np.zeros((0, self.dim), dtype="float32")
+        kept_sentences = [
+            j for j, i in enumerate(self._sentence_chunk) if self.chunks[i].article_id != article_id
+        ]
         return KnowledgeIndex(
             [self.chunks[i] for i in keep],
             vectors,
             embeddings=self.embeddings,
             content_hash=content_hash,
+            sentence_vectors=self._all_sentence_vectors()[kept_sentences],
         )
 
     def _all_vectors(self) -> np.ndarray:
@@ -205,13 +371,13 @@ class KnowledgeIndex:
         return np.asarray(self.faiss.reconstruct_n(0, self.faiss.ntotal), dtype="float32")
 
     @staticmethod
-    def _build_bm25(chunks: list[Chunk]) -> Any:
+    def _build_bm25(tokens: list[list[str]]) -> Any:
         import bm25s
 
-        if not chunks:
+        if not tokens:
             return None
         bm25 = bm25s.BM25()
-        bm25.index([_keyword_text(c) or ["_"] for c in chunks], show_progress=False)
+        bm25.index([t or ["_"] for t in tokens], show_progress=False)
         return bm25
 
     def _split_languages(self) -> dict[str, tuple[Any, np.ndarray, np.ndarray]]:
@@ -246,6 +412,7 @@ class KnowledgeIndex:
             "embedder": self.embedder,
             "dimension": self.dim,
             "chunks": len(self.chunks),
+            "sentences": len(self._sentence_text),
             "articles": len({c.article_id for c in self.chunks}),
             "built_at": now_iso("seconds"),
         }
@@ -259,6 +426,7 @@ class KnowledgeIndex:
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".index-", dir=directory.parent))
         faiss.write_index(self.faiss, str(tmp / "vectors.faiss"))
+        np.save(tmp / "sentences.npy", self._all_sentence_vectors(), allow_pickle=False)
         (tmp / "chunks.json").write_text(
             json.dumps([asdict(c) for c in self.chunks], ensure_ascii=False), encoding="utf-8"
         )
@@ -291,6 +459,7 @@ class KnowledgeIndex:
             raise IndexMismatch(f"index is out of date with the knowledge base; {REBUILD_HINT}")
         try:
             vectors = faiss.read_index(str(directory / "vectors.faiss"))
+            sentence_vectors = np.load(directory / "sentences.npy", allow_pickle=False)
             raw = json.loads((directory / "chunks.json").read_text(encoding="utf-8"))
             chunks = [Chunk(**c) for c in raw]
         except (RuntimeError, OSError, ValueError, TypeError) as exc:
@@ -299,7 +468,13 @@ class KnowledgeIndex:
             ) from exc
         if vectors.d != manifest.get("dimension") or len(chunks) != manifest.get("chunks"):
             raise IndexCorrupt(f"index at {directory} disagrees with its manifest; {REBUILD_HINT}")
-        return cls(chunks, vectors, embeddings=embeddings, content_hash=manifest["content_hash"])
+        return cls(
+            chunks,
+            vectors,
+            embeddings=embeddings,
+            content_hash=manifest["content_hash"],
+            sentence_vectors=sentence_vectors,
+        )
 
     # ---------------------------------------------------------------- search
     def search(self, query: str, options: SearchOptions | None = None) -> list[Hit]:
@@ -326,12 +501,15 @@ class KnowledgeIndex:
         if options.topics:
             keyword = keyword * np.array([c.topic in options.topics for c in self.chunks])
 
+        named: list[int] = []
         if options.search_type == "similarity":
             order = dense
         elif options.search_type == "mmr":
             order = self._mmr(q[0], dense, options.k, options.lambda_mult)
         else:
-            order = self._fuse(dense, keyword, fetch_k)
+            named = self._named(query, options.topics)
+            order = self._fuse(dense, keyword, fetch_k, named)
+        names = set(named)
 
         hits: list[Hit] = []
         for i in order:
@@ -348,6 +526,7 @@ class KnowledgeIndex:
                     round(cosine[i], 4),
                     round(relevance[i], 4),
                     round(float(keyword[i]), 4),
+                    i in names,
                 )
             )
             if len(hits) == options.k:
@@ -380,21 +559,38 @@ class KnowledgeIndex:
         return cosine, relevance
 
     def _keyword_scores(self, query: str) -> np.ndarray:
-        tokens = topic_stems(query)
+        tokens = query_keywords(query)
         if not tokens or self._bm25 is None:
             return np.zeros(len(self.chunks), dtype="float32")
         return np.asarray(self._bm25.get_scores(tokens), dtype="float32")
 
+    def _named(self, query: str, topics: tuple[str, ...]) -> list[int]:
+        """The chunks holding the most rare whole words of the query (a variety, a product, a
+        place): a namesake holding fewer of them gets no vote."""
+        count: Counter[int] = Counter()
+        for token in set(query_keywords(query)):
+            for i in self._names.get(token, ()):
+                if not topics or self.chunks[i].topic in topics:
+                    count[i] += 1
+        most = max(count.values(), default=0)
+        return sorted(i for i, n in count.items() if n == most)
+
     @staticmethod
-    def _fuse(dense: list[int], keyword: np.ndarray, fetch_k: int) -> list[int]:
-        """Reciprocal-rank fusion of the dense and the keyword rankings."""
+    def _fuse(
+        dense: list[int],
+        keyword: np.ndarray,
+        fetch_k: int,
+        named: list[int] = (),  # type: ignore[assignment]
+    ) -> list[int]:
+        """Reciprocal-rank fusion of the dense, the keyword and the rare-name rankings (ties go
+        to the better keyword score)."""
         fused: dict[int, float] = {}
-        for rank, i in enumerate(dense):
-            fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank + 1)
         top_keyword = np.argsort(-keyword)[:fetch_k]
-        for rank, i in enumerate(int(x) for x in top_keyword if keyword[x] > 0):
-            fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank + 1)
-        return sorted(fused, key=lambda i: -fused[i])
+        rankings = [dense, [int(x) for x in top_keyword if keyword[x] > 0], list(named)[:fetch_k]]
+        for ranking in rankings:
+            for rank, i in enumerate(ranking):
+                fused[i] = fused.get(i, 0.0) + 1.0 / (RRF_K + rank + 1)
+        return sorted(fused, key=lambda i: (-fused[i], -float(keyword[i])))
 
     def _vector(self, i: int) -> np.ndarray:
         return np.asarray(self.faiss.reconstruct(i), dtype="float32")
@@ -423,16 +619,25 @@ def _embed_chunks(
     *,
     progress: Callable[[int, int], None] | None,
     batch_size: int,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
+    """The chunks' vectors and their sentences' vectors (`KnowledgeIndex` orders)."""
     rows: list[list[float]] = []
+    sentence_rows: list[list[float]] = []
     for start in range(0, len(chunks), batch_size):
         batch = chunks[start : start + batch_size]
         rows.extend(embeddings.embed_documents([_embed_text(c) for c in batch]))
+        texts = [_sentence_text(c, t) for c in batch for t in chunk_sentences(c)]
+        sentence_rows.extend(embeddings.embed_documents(texts))
         if progress is not None:
             progress(len(rows), len(chunks))
     if not rows:
-        return np.zeros((0, len(embeddings.embed_query("x"))), dtype="float32")
-    return np.asarray(rows, dtype="float32")
+        empty = np.zeros((0, len(embeddings.embed_query("x"))), dtype="float32")
+        return empty, empty
+    dim = len(rows[0])
+    return (
+        np.asarray(rows, dtype="float32"),
+        np.asarray(sentence_rows, dtype="float32").reshape(-1, dim),
+    )
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from langchain_core.embeddings import Embeddings
 
 from alim.embeddings import embedder_name
 from alim.errors import Conflict, InvalidRequest, NotFound
+from alim.knowledge.checks import refuse_non_article
 from alim.knowledge.documents import (
     Article,
     content_hash,
@@ -32,7 +33,7 @@ from alim.knowledge.documents import (
     parse_article,
     strip_title_heading,
 )
-from alim.knowledge.index import KnowledgeIndex, read_manifest
+from alim.knowledge.index import FORMAT_VERSION, KnowledgeIndex, read_manifest
 from alim.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,10 @@ def ensure_index(
     directory = settings.resolved_index_dir
     if not rebuild and (directory / "manifest.json").exists():
         manifest = read_manifest(directory)
-        if manifest.get("content_hash") == wanted and manifest.get("embedder") == embedder_name(
-            embeddings
+        if (
+            manifest.get("content_hash") == wanted
+            and manifest.get("embedder") == embedder_name(embeddings)
+            and manifest.get("format") == FORMAT_VERSION  # an upgrade's new format rebuilds
         ):
             return KnowledgeIndex.load(directory, embeddings, expected_hash=wanted)
         log.info("knowledge index at %s is out of date; rebuilding", directory)
@@ -143,6 +146,7 @@ class KnowledgeService:
             raise InvalidRequest("title and content are required", code="empty_document")
         # A one-line document is its own title and text.
         content = strip_title_heading(content.strip(), title) or title
+        refuse_non_article(content)
         article_id = f"kb-{_SAFE.sub('-', title.lower())[:40].strip('-')}-{uuid.uuid4().hex[:8]}"
         article = parse_article(
             article_markdown(

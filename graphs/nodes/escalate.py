@@ -17,7 +17,7 @@ from langgraph.types import interrupt
 from alim.i18n import text
 from alim.timeutil import now_iso
 from graphs.context import Context, context_of
-from graphs.evidence import select_passages, sources_of
+from graphs.evidence import sources_of
 from graphs.messages import last_user_text
 from graphs.state import State
 
@@ -39,7 +39,7 @@ async def escalate(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         "escalation_reason": reason,
         "handoff": text,
         "model": HANDOFF_MODEL,
-        "sources": sources_of(select_passages(state.get("chunks") or [], language)),
+        "sources": sources_of(state.get("evidence") or []),
     }
     if not context_of(runtime).human_handoff:
         update["messages"] = [

@@ -15,23 +15,22 @@ from alim.timeutil import now_iso
 from alim.vocab import GROUNDED_ROUTES
 from graphs.context import Context, context_of
 from graphs.deps import GraphDeps
-from graphs.evidence import select_passages, sources_of
+from graphs.evidence import sources_of
 from graphs.messages import last_user_text
 from graphs.nodes import Node
 from graphs.prompts import build_messages
-from graphs.state import Chunk, State
+from graphs.state import Evidence, State
 from tools.farm_rules import Advice
 
 
-def evidence_of(state: State) -> list[Chunk]:
-    """The passages the answer may quote (none for smalltalk, off-topic and hand-offs)."""
-    language = state.get("language") or "az"
+def evidence_of(state: State) -> list[Evidence]:
+    """The articles the answer may quote (none for smalltalk, off-topic and hand-offs)."""
     if (state.get("route") or "agronomy") not in GROUNDED_ROUTES:
         return []
-    return select_passages(state.get("chunks") or [], language)
+    return list(state.get("evidence") or [])
 
 
-def grounding_of(state: State, passages: list[Chunk]) -> Grounding:
+def grounding_of(state: State, passages: list[Evidence]) -> Grounding:
     language = state.get("language") or "az"
     route = state.get("route") or "agronomy"
     forecast = state.get("forecast")

@@ -1,4 +1,5 @@
-"""`retrieve`: hybrid search of the knowledge base with the run's search options."""
+"""`retrieve`: hybrid search of the knowledge base with the run's search options, then the
+evidence the answer may quote (graphs.evidence)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from alim.knowledge.index import SearchOptions
 from alim.understanding import Understanding, without_crops
 from graphs.context import Context, context_of
 from graphs.deps import GraphDeps
+from graphs.evidence import gather
 from graphs.messages import text_of
 from graphs.nodes import Node
 from graphs.state import Chunk, State
@@ -39,12 +41,12 @@ def search_query(state: State) -> str:
 
 
 def entity_first(chunks: list[Chunk], groups: tuple[str, ...], k: int) -> list[Chunk]:
-    """The k best chunks, those of the question's crop topics first (in retrieval order)."""
-    if not groups:
-        return chunks[:k]
-    wanted = [c for c in chunks if c["group"] in groups]
-    rest = [c for c in chunks if c["group"] not in groups]
-    return (wanted + rest)[:k]
+    """The k best chunks: those naming what the question names (a variety, a product) first,
+    then those of the question's crop topics, then the rest (each in retrieval order)."""
+    named = [c for c in chunks if c.get("named")]
+    wanted = [c for c in chunks if c["group"] in groups and not c.get("named")]
+    rest = [c for c in chunks if c["group"] not in groups and not c.get("named")]
+    return (named + wanted + rest)[:k]
 
 
 def make_retrieve(deps: GraphDeps) -> Node:
@@ -62,7 +64,14 @@ def make_retrieve(deps: GraphDeps) -> Node:
             # Weather turns get general weather-related guidance, not whatever names the place.
             topics=WEATHER_TOPICS if state.get("route") == "weather" else (),
         )
-        hits = await asyncio.to_thread(lambda: deps.index().search(query, options))
-        return {"chunks": entity_first([hit_to_dict(h) for h in hits], groups, ctx.k)}
+        language = state.get("language") or "az"
+
+        def search() -> dict[str, Any]:
+            index = deps.index()
+            hits = [hit_to_dict(h) for h in index.search(query, options)]
+            chunks = entity_first(hits, groups, ctx.k)
+            return {"chunks": chunks, "evidence": gather(index, query, chunks, language)}
+
+        return await asyncio.to_thread(search)
 
     return retrieve

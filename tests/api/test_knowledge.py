@@ -60,7 +60,7 @@ TXT_ENGLISH = (
     "Blueberries need acidic soil with a pH between 4.5 and 5.5. Mix peat into the planting "
     "hole and mulch blueberry bushes with pine needles to keep the soil acidic.\n"
 )
-PDF_TEXT = "Zeferan sogan"
+PDF_TEXT = "Zeferan soganlari avqustda 10 sm derinlikde ekilir"
 
 
 def minimal_pdf(*lines: str) -> bytes:
@@ -292,6 +292,45 @@ async def test_bad_uploads_are_refused_with_a_code(
     assert (await listing(client))["total"] == before
 
 
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [
+        ("0", "no_letters"),
+        ("12 345 678 -- 9.0 / 11 // 2024", "no_letters"),
+        ("Ərik sortu", "too_short"),
+        ("asd qwe zxc rty fgh vbn uio", "unsupported_language"),
+        (
+            "Der Weizen wird im Herbst gesät, wenn der Boden feucht genug ist und nicht friert.",
+            "unsupported_language",
+        ),
+        (
+            "Buğdanı payızda səpin" + "\x01\x02\x03" * 20 + " torpaq nəm olmalıdır",
+            "invalid_document",
+        ),
+    ],
+    ids=["zero", "digits", "two-words", "gibberish", "german", "binary"],
+)
+async def test_what_is_not_an_article_is_refused_and_nothing_is_indexed(
+    client: httpx.AsyncClient, content: str, code: str
+) -> None:
+    before = (await listing(client))["total"]
+    chunks_before = (await client.get("/ready")).json()["checks"]["index"]
+
+    assert_error(await client.post(KNOWLEDGE, json={**SAFFRON, "content": content}), 422, code)
+    assert_error(await upload(client, "note.txt", f"Qeyd\n{content}".encode()), 422, code)
+    assert (await listing(client))["total"] == before
+    assert (await client.get("/ready")).json()["checks"]["index"] == chunks_before
+
+
+async def test_a_short_note_in_azerbaijani_typed_without_its_letters_is_accepted(
+    client: httpx.AsyncClient,
+) -> None:
+    # Identifiers read letterless Azerbaijani as Turkish or Uzbek; it is still accepted.
+    note = {**SAFFRON, "content": "Zeferan soganlarini avqustun sonunda quru torpaga ekin."}
+    created = await add_json(client, note)
+    assert created["language"] == "az"
+
+
 async def test_a_title_with_three_dashes_is_kept(client: httpx.AsyncClient) -> None:
     title = "Zəfəran --- əkin və yığım"
     response = await client.post(KNOWLEDGE, json={**SAFFRON, "title": title})
@@ -519,10 +558,13 @@ async def test_ingest_embeds_only_the_new_article_and_survives_a_restart(
         embedded = list(first.documents)
         chunks_after = (await client.get("/ready")).json()["checks"]["index"]
 
-    # Only the new article's chunks were embedded (the bundled ones were not embedded again).
-    assert embedded, "the new article was embedded"
-    assert all(text.startswith(SAFFRON["title"] + "\n") for text in embedded), embedded
-    assert chunk_count(chunks_after) - chunk_count(chunks_before) == len(embedded)
+    # Only the new article's chunks ("title\ntext") and their sentences ("title: sentence") were
+    # embedded (the bundled ones were not embedded again).
+    chunk_texts = [t for t in embedded if t.startswith(SAFFRON["title"] + "\n")]
+    sentence_texts = [t for t in embedded if t.startswith(SAFFRON["title"] + ": ")]
+    assert chunk_texts and sentence_texts, "the new article was embedded"
+    assert len(chunk_texts) + len(sentence_texts) == len(embedded), embedded
+    assert chunk_count(chunks_after) - chunk_count(chunks_before) == len(chunk_texts)
 
     # The manifest describes bundled + ingested articles as they are on disk.
     ingested = load_articles(tmp_path / "knowledge")

@@ -277,7 +277,11 @@ async def test_log_records_carry_the_request_id_and_partner(
                 headers={"X-Request-ID": "req-logs-1"},
             )
             assert_error(response, 503, "provider_unavailable")
-            article = {"title": "Zəfəran", "content": "Zəfəran avqustda əkilir.", "language": "az"}
+            article = {
+                "title": "Zəfəran",
+                "content": "Zəfəran soğanlarını avqustda quru torpağa əkin.",
+                "language": "az",
+            }
             added = await client.post(
                 "/api/v1/knowledge", json=article, headers={"X-Request-ID": "req-logs-2"}
             )

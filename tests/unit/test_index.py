@@ -7,11 +7,12 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from alim.errors import IndexCorrupt, IndexMismatch
-from alim.knowledge.documents import content_hash, load_articles
-from alim.knowledge.index import KnowledgeIndex, SearchOptions
+from alim.knowledge.documents import Article, content_hash, load_articles
+from alim.knowledge.index import FORMAT_VERSION, KnowledgeIndex, SearchOptions, chunk_sentences
 from alim.knowledge.service import ensure_index
 from alim.settings import Settings
 from tests.conftest import FIXTURE_KB, make_settings
@@ -171,6 +172,7 @@ def test_persisted_metadata_is_json_not_pickle(index: KnowledgeIndex, saved: Pat
     assert sorted(p.name for p in saved.iterdir()) == [
         "chunks.json",
         "manifest.json",
+        "sentences.npy",
         "vectors.faiss",
     ]
     chunks = json.loads((saved / "chunks.json").read_text(encoding="utf-8"))
@@ -219,6 +221,49 @@ def test_a_missing_vectors_file_raises_index_corrupt(
         KnowledgeIndex.load(saved, embeddings)
 
 
+@pytest.mark.parametrize("damage", ["missing", "garbage", "fewer rows"])
+def test_a_damaged_sentences_file_raises_index_corrupt(
+    saved: Path, embeddings: HashingEmbeddings, damage: str
+) -> None:
+    path = saved / "sentences.npy"
+    if damage == "missing":
+        path.unlink()
+    elif damage == "garbage":
+        path.write_bytes(b"not an array")
+    else:
+        np.save(path, np.load(path)[:-1], allow_pickle=False)
+    with pytest.raises(IndexCorrupt, match=REBUILD):
+        KnowledgeIndex.load(saved, embeddings)
+
+
+def test_an_articles_sentences_rank_the_one_that_answers_first(index: KnowledgeIndex) -> None:
+    ranked = index.rank_sentences("When should I irrigate, morning or evening?", "drought.en")
+    assert ranked[0].text.startswith("Irrigate early in the morning or in the evening")
+    assert [r.score for r in ranked] == sorted((r.score for r in ranked), reverse=True)
+    mulch = index.rank_sentences("Does mulch keep moisture in the soil?", "drought.en")
+    assert mulch[0].text.startswith("Cover the soil with mulch")
+    assert index.rank_sentences("anything", "no-such-article") == []
+
+
+def test_sentences_survive_saving_adding_and_removing_articles(
+    index: KnowledgeIndex, saved: Path, embeddings: HashingEmbeddings
+) -> None:
+    def ranking(i: KnowledgeIndex, question: str, article: str) -> list[str]:
+        return [r.text for r in i.rank_sentences(question, article)]
+
+    question = "When should I irrigate, morning or evening?"
+    expected = ranking(index, question, "drought.en")
+    loaded = KnowledgeIndex.load(saved, embeddings)
+    assert ranking(loaded, question, "drought.en") == expected
+    smaller = loaded.without_article("frost.en", content_hash="x")
+    assert ranking(smaller, "frost", "frost.en") == []
+    assert ranking(smaller, question, "drought.en") == expected
+    frost = [a for a in load_articles(FIXTURE_KB) if a.id == "frost.en"]
+    again = smaller.with_articles(frost, content_hash="y")
+    assert ranking(again, "frost", "frost.en") == ranking(index, "frost", "frost.en")
+    assert again.group_articles["drought"] == {"az": "drought.az", "en": "drought.en"}
+
+
 def test_a_corrupted_manifest_raises_index_corrupt(
     saved: Path, embeddings: HashingEmbeddings
 ) -> None:
@@ -260,6 +305,9 @@ def test_a_missing_index_raises_index_mismatch(
 
 
 # ---------------------------------------------------------------------------- ensure_index
+def _embedded(index: KnowledgeIndex) -> int:
+    """Texts an index embeds: each chunk and each of its sentences."""
+    return len(index.chunks) + sum(len(chunk_sentences(c)) for c in index.chunks)
 
 
 def test_ensure_index_builds_once_then_loads_without_embedding(
@@ -267,7 +315,7 @@ def test_ensure_index_builds_once_then_loads_without_embedding(
 ) -> None:
     first = ensure_index(settings, embeddings)
     built_with = embeddings.calls
-    assert built_with == len(first.chunks) > 0
+    assert built_with == _embedded(first) > 0
     assert (settings.resolved_index_dir / "manifest.json").exists()
 
     second = ensure_index(settings, embeddings)
@@ -283,6 +331,21 @@ def test_ensure_index_rebuilds_when_asked(
     built_with = embeddings.calls
     ensure_index(settings, embeddings, rebuild=True)
     assert embeddings.calls == 2 * built_with
+
+
+def test_ensure_index_rebuilds_an_index_of_an_older_format(
+    settings: Settings, embeddings: HashingEmbeddings
+) -> None:
+    # What an upgrade finds on disk: the index of the previous release, without sentences.npy.
+    ensure_index(settings, embeddings)
+    directory = settings.resolved_index_dir
+    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    manifest["format"] = FORMAT_VERSION - 1
+    (directory / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (directory / "sentences.npy").unlink()
+    index = ensure_index(settings, embeddings)
+    assert (directory / "sentences.npy").exists()
+    assert KnowledgeIndex.load(directory, embeddings).chunks == index.chunks
 
 
 def test_ensure_index_rebuilds_when_an_article_changes(
@@ -320,7 +383,7 @@ def test_ensure_index_rebuilds_for_another_embedder(
     ensure_index(settings, embeddings)
     other = OtherEmbeddings()
     index = ensure_index(settings, other)
-    assert other.calls == len(index.chunks) > 0
+    assert other.calls == _embedded(index) > 0
     assert index.embedder == "another-embedder"
     manifest = json.loads(
         (settings.resolved_index_dir / "manifest.json").read_text(encoding="utf-8")
@@ -338,3 +401,29 @@ def test_ensure_index_refuses_a_corrupted_index_instead_of_answering_from_it(
     # The hint works: a forced rebuild repairs it.
     repaired = ensure_index(settings, embeddings, rebuild=True)
     assert ensure_index(settings, embeddings).chunks == repaired.chunks
+
+
+# ------------------------------------------------------------------------ names of varieties
+def _variety(article_id: str, name: str, month: str) -> Article:
+    return Article(
+        id=article_id,
+        title=f"{name} ərik sortu",
+        language="az",
+        content=f"{name} ərikləri {month} ayında yetişir. {name} ağacları şaxtaya davamlıdır. "
+        f"{name} meyvələrini bərk ikən yığın.",
+    )
+
+
+@pytest.mark.parametrize(("name", "expected"), [("Ağcanabat", "v1"), ("Ağcanarıx", "v2")])
+def test_a_variety_named_in_the_question_finds_its_article_not_its_namesake(
+    embeddings: HashingEmbeddings, name: str, expected: str
+) -> None:
+    # Both names stem to "agcana"; only the whole word tells them apart.
+    articles = [
+        *load_articles(FIXTURE_KB),
+        _variety("v1", "Ağcanabat", "iyun"),
+        _variety("v2", "Ağcanarıx", "iyul"),
+    ]
+    index = KnowledgeIndex.build(articles, embeddings)
+    hits = index.search(f"{name} ərikləri nə vaxt yetişir?", SearchOptions(k=2))
+    assert hits[0].chunk.article_id == expected

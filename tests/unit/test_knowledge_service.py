@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import faiss
+import numpy as np
 import pytest
 
 from alim.knowledge.documents import content_hash, load_articles
-from alim.knowledge.index import KnowledgeIndex, SearchOptions
+from alim.knowledge.index import Chunk, KnowledgeIndex, SearchOptions, chunk_sentences
 from alim.knowledge.service import KnowledgeService, all_articles, ensure_index, ingested_dir
 from alim.settings import Settings
 from tests.conftest import FIXTURE_KB, make_settings
@@ -41,12 +42,16 @@ def assert_consistent(directory: Path) -> dict[str, Any]:
     assert sorted(p.name for p in directory.iterdir()) == [
         "chunks.json",
         "manifest.json",
+        "sentences.npy",
         "vectors.faiss",
     ]
     manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
     chunks = json.loads((directory / "chunks.json").read_text(encoding="utf-8"))
     vectors = faiss.read_index(str(directory / "vectors.faiss"))
     assert manifest["chunks"] == len(chunks) == vectors.ntotal
+    sentence_vectors = np.load(directory / "sentences.npy", allow_pickle=False)
+    assert manifest["sentences"] == sum(len(chunk_sentences(Chunk(**c))) for c in chunks)
+    assert sentence_vectors.shape == (manifest["sentences"], vectors.d)
     assert manifest["dimension"] == vectors.d
     assert manifest["articles"] == len({c["article_id"] for c in chunks})
     return manifest  # type: ignore[no-any-return]
@@ -160,10 +165,13 @@ def test_ingest_embeds_only_the_new_chunks_and_persists(settings: Settings) -> N
         title=SAFFRON_TITLE, content=SAFFRON_TEXT, language="az", tags=["zəfəran"]
     )
 
-    assert embeddings.documents and all(
-        t.startswith(SAFFRON_TITLE + "\n") for t in embeddings.documents
-    )
-    assert len(service.index.chunks) == before + len(embeddings.documents)
+    # Only the new article is embedded: its chunks ("title\ntext") and their sentences
+    # ("title: sentence").
+    chunk_texts = [t for t in embeddings.documents if t.startswith(SAFFRON_TITLE + "\n")]
+    sentence_texts = [t for t in embeddings.documents if t.startswith(SAFFRON_TITLE + ": ")]
+    assert chunk_texts and sentence_texts
+    assert len(chunk_texts) + len(sentence_texts) == len(embeddings.documents)
+    assert len(service.index.chunks) == before + len(chunk_texts)
     manifest = assert_consistent(settings.resolved_index_dir)
     bundled, ingested = all_articles(settings)
     assert manifest["content_hash"] == content_hash(bundled + ingested)

@@ -136,11 +136,19 @@ def test_agronomy_cites_numbered_titles_and_carries_the_offline_label(language: 
     for other, label in OFFLINE_LABEL.items():
         if other != language:
             assert label not in text
-    cited = [p for p in (DROUGHT_EN, DROUGHT_AZ) if f"**{p['title']}** [{p['n']}]:" in text]
+    cited = [p for p in (DROUGHT_EN, DROUGHT_AZ) if _quoted(text, p)]
     assert cited
     sources = {"az": "Mənbələr: ", "en": "Sources: ", "ru": "Источники: "}[language]
     sources_line = next(line for line in text.splitlines() if line.startswith(sources))
     assert sources_line == sources + "; ".join(f"[{p['n']}] {p['title']}" for p in cited)
+
+
+def _quoted(text: str, passage: dict[str, object]) -> bool:
+    """A paragraph of the answer quotes the passage and ends with its citation."""
+    return any(
+        line.endswith(f" [{passage['n']}]") and line.split(".")[0] in str(passage["text"])
+        for line in text.splitlines()
+    )
 
 
 def test_agronomy_prefers_passages_in_the_question_language() -> None:
@@ -151,10 +159,9 @@ def test_agronomy_prefers_passages_in_the_question_language() -> None:
             passages=[DROUGHT_EN, DROUGHT_AZ],
         )
     )
-    assert "**Quraqlıqda suvarma** [2]:" in az
+    assert _quoted(az, DROUGHT_AZ)
     assert "Mənbələr: [2] Quraqlıqda suvarma\n" in az
     assert "Irrigation in drought" not in az
-    assert "Bilik bazamızdakı tövsiyələrə əsasən:" in az
 
     en = compose(
         Grounding(
@@ -163,7 +170,7 @@ def test_agronomy_prefers_passages_in_the_question_language() -> None:
             passages=[DROUGHT_AZ, DROUGHT_EN],
         )
     )
-    assert "**Irrigation in drought** [1]:" in en
+    assert _quoted(en, DROUGHT_EN)
     assert "Quraqlıqda suvarma" not in en
     assert "only in another language" not in en
 
@@ -174,8 +181,7 @@ def test_material_only_in_another_language_is_used_and_said_so() -> None:
             question="Как поливать в засуху?", language="ru", passages=[DROUGHT_EN, DROUGHT_AZ]
         )
     )
-    assert "**Irrigation in drought** [1]:" in text
-    assert "**Quraqlıqda suvarma** [2]:" in text
+    assert _quoted(text, DROUGHT_EN) and _quoted(text, DROUGHT_AZ)
     assert "(По этой теме материал пока есть только на другом языке.)" in text
     assert "Источники: [1] Irrigation in drought; [2] Quraqlıqda suvarma" in text
 
@@ -187,6 +193,30 @@ def test_the_answer_quotes_sentences_from_the_passages() -> None:
         )
     )
     assert "Irrigate the evening before a frost night and cover young trees with fleece." in text
+
+
+def test_the_answer_leads_with_the_ranked_sentences_and_stays_short() -> None:
+    # Evidence comes ranked (graphs.evidence): the first sentence answers, and leads.
+    ranked = [f"Sentence number {i} of the first article, with a few more words." for i in range(8)]
+    first = {**DROUGHT_EN, "sentences": ranked}
+    support = [
+        f"Supporting point {i} from the second article, also fairly short." for i in range(8)
+    ]
+    second = {**FROST_EN, "n": 2, "sentences": support}
+    text = compose(Grounding(question="irrigate", language="en", passages=[first, second]))
+    assert text.startswith(ranked[0])
+    lead, rest = text.split("\n\n", 1)
+    assert lead == " ".join(ranked[:3]) + " [1]"
+    assert rest.startswith(" ".join(support[:2]) + " [2]")
+    assert ranked[3] not in text and support[2] not in text
+
+
+def test_the_answer_keeps_to_its_word_budget() -> None:
+    long = [" ".join(["word"] * 50) + f" end{i}." for i in range(8)]
+    text = compose(
+        Grounding(question="irrigate", language="en", passages=[{**DROUGHT_EN, "sentences": long}])
+    )
+    assert "end0." in text and "end1." in text and "end2." not in text  # 102 words, not 153
 
 
 def test_at_most_two_articles_are_used() -> None:
@@ -268,7 +298,7 @@ def test_weather_with_passages_adds_general_guidance_with_sources() -> None:
             passages=[FROST_EN],
         )
     )
-    assert text.index("Weather forecast for Quba:") < text.index("**Frost protection")
+    assert text.index("Weather forecast for Quba:") < text.index("Late spring frost")
     assert "Sources: [3] Frost protection for orchards" in text
 
 
