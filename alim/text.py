@@ -17,6 +17,7 @@ __all__ = [
     "content_stems",
     "detect_language",
     "fold",
+    "headed_sentences",
     "keywords",
     "query_keywords",
     "sentences",
@@ -124,15 +125,25 @@ _LIST_MARK = re.compile(r"^[-*•]\s*|^\d+[.)]\s+")
 MIN_SENTENCE_CHARS = 25
 
 
-def sentences(text: str) -> list[str]:
-    """The sentences and list items of an article's text: headings, table rows and fragments
-    shorter than MIN_SENTENCE_CHARS left out, list markers stripped."""
+def headed_sentences(text: str) -> list[tuple[str, str]]:
+    """(heading, sentence) for the sentences and list items of an article's text, each with the
+    Markdown heading it stands under ("" before the first): table rows and fragments shorter
+    than MIN_SENTENCE_CHARS left out, list markers stripped."""
+    heading = ""
     out = []
     for raw in _SENTENCE_BREAK.split(text):
         line = raw.strip()
-        if line.startswith(("#", "|")):
+        if line.startswith("#"):
+            heading = line.lstrip("#").strip()
+            continue
+        if line.startswith("|"):
             continue
         line = _LIST_MARK.sub("", line)
         if len(line) >= MIN_SENTENCE_CHARS:
-            out.append(line)
+            out.append((heading, line))
     return out
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of `headed_sentences`, without their headings."""
+    return [sentence for _, sentence in headed_sentences(text)]

@@ -20,12 +20,20 @@ from typing import Any
 
 from alim.text import fold, words
 
+_SOFTENED = {"q": "(?:q|g)", "k": "(?:k|y)"}
+"""Azerbaijani final q/k soften before a vowel suffix: fındıq → fındığı, ərik → əriyi (folded:
+findiq → findigi, erik → eriyi)."""
+
 
 def _pattern(terms: list[str]) -> re.Pattern[str] | None:
     parts = []
     for term in terms:
         whole = term.endswith("=")
-        text = re.escape(fold(term.removesuffix("=")))
+        folded = fold(term.removesuffix("="))
+        if folded[-1:] in _SOFTENED:
+            text = re.escape(folded[:-1]) + _SOFTENED[folded[-1]]
+        else:
+            text = re.escape(folded)
         parts.append(text + (r"(?!\w)" if whole else ""))
     if not parts:
         return None
@@ -40,8 +48,29 @@ class Lexicon:
     zones: dict[str, re.Pattern[str]]
     stages: dict[str, re.Pattern[str]]
     uncovered: dict[str, re.Pattern[str]]
+    uncovered_with_crop: dict[str, re.Pattern[str]]
+    """Uncovered topics that stay uncovered when a crop is named (the price of wheat)."""
+    cues: dict[str, re.Pattern[str]]
+    """Kind of question -> what a sentence answering it holds (a month, a rate, a °C)."""
     followup: re.Pattern[str]
     followup_max_words: int
+    topic_rules: tuple[tuple[frozenset[str], frozenset[str], tuple[str, ...]], ...] = ()
+    """(kinds, stages, groups): a question of one of the kinds (if any) and one of the stages
+    (if any) also reads those topics (when to sow: the sowing calendar)."""
+
+    def groups_for(
+        self, crops: tuple[str, ...], kinds: tuple[str, ...], stages: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        """The topics a question reads: its crops' first, then those of the topic rules."""
+        groups: list[str] = []
+        for crop in crops:
+            groups.extend(g for g in self.crop_groups[crop] if g not in groups)
+        for rule_kinds, rule_stages, rule_groups in self.topic_rules:
+            if (not rule_kinds or rule_kinds & set(kinds)) and (
+                not rule_stages or rule_stages & set(stages)
+            ):
+                groups.extend(g for g in rule_groups if g not in groups)
+        return tuple(groups)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Lexicon:
@@ -58,8 +87,24 @@ class Lexicon:
             zones=table(data["zones"]),
             stages=table(data["stages"]),
             uncovered=table(data["uncovered"]),
+            uncovered_with_crop=table(
+                {k: v for k, v in data["uncovered_with_crop"].items() if not k.startswith("_")}
+            ),
+            cues={
+                k: re.compile(v, re.IGNORECASE)
+                for k, v in data.get("cues", {}).items()
+                if not k.startswith("_")
+            },
             followup=followup,
             followup_max_words=int(data["followup"]["max_words"]),
+            topic_rules=tuple(
+                (
+                    frozenset(rule.get("kinds", ())),
+                    frozenset(rule.get("stages", ())),
+                    tuple(rule["groups"]),
+                )
+                for rule in data.get("topic_rules", {}).get("rules", [])
+            ),
         )
 
 
@@ -78,7 +123,8 @@ def _found(table: dict[str, re.Pattern[str]], folded: str) -> tuple[str, ...]:
 class Understanding:
     crops: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
-    """Knowledge-base topics (article groups) that cover the crops."""
+    """Knowledge-base topics (article groups) the question reads: those covering its crops,
+    then those its kind of question reads (`Lexicon.topic_rules`)."""
     kinds: tuple[str, ...] = ()
     zone: str | None = None
     """lowland | foothill | mountain (named in the question, or the place's zone)."""
@@ -120,7 +166,7 @@ class Understanding:
         inherited: list[str] = []
         changes: dict[str, Any] = {"followup": True}
         if missing_crop:
-            changes.update(crops=previous.crops, groups=previous.groups)
+            changes["crops"] = previous.crops
             inherited.append("crops")
         if missing_kind:
             changes["kinds"] = previous.kinds
@@ -131,7 +177,8 @@ class Understanding:
         if not self.stages and previous.stages:
             changes["stages"] = previous.stages
         changes["inherited"] = tuple(inherited)
-        return replace(self, **changes)
+        merged = replace(self, **changes)
+        return replace(merged, groups=lexicon.groups_for(merged.crops, merged.kinds, merged.stages))
 
 
 def understand(text: str, *, place: str | None = None, zone: str | None = None) -> Understanding:
@@ -139,19 +186,26 @@ def understand(text: str, *, place: str | None = None, zone: str | None = None) 
     lexicon = bundled_lexicon()
     folded = fold(text)
     crops = _found(lexicon.crops, folded)
-    groups: list[str] = []
-    for crop in crops:
-        groups.extend(g for g in lexicon.crop_groups[crop] if g not in groups)
+    kinds = _found(lexicon.kinds, folded)
+    stages = _found(lexicon.stages, folded)
     zones = _found(lexicon.zones, folded)
     return Understanding(
         crops=crops,
-        groups=tuple(groups),
-        kinds=_found(lexicon.kinds, folded),
+        groups=lexicon.groups_for(crops, kinds, stages),
+        kinds=kinds,
         zone=zones[0] if zones else zone,
         place=place,
-        stages=_found(lexicon.stages, folded),
-        uncovered=() if crops else _found(lexicon.uncovered, folded),
+        stages=stages,
+        uncovered=_found(lexicon.uncovered_with_crop if crops else lexicon.uncovered, folded),
     )
+
+
+def answer_cues(understanding: Understanding | None) -> tuple[re.Pattern[str], ...]:
+    """What a sentence answering this question holds, by the question's kinds."""
+    if understanding is None:
+        return ()
+    cues = bundled_lexicon().cues
+    return tuple(cues[k] for k in understanding.kinds if k in cues)
 
 
 def without_crops(text: str) -> str:

@@ -11,6 +11,7 @@ topic that also exists in Russian). Within an article, sentences are ranked by t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from alim.knowledge.index import KnowledgeIndex
@@ -48,18 +49,22 @@ def choose_articles(
 
 
 def gather(
-    index: KnowledgeIndex, question: str, chunks: Sequence[Chunk], language: str
+    index: KnowledgeIndex,
+    question: str,
+    chunks: Sequence[Chunk],
+    language: str,
+    cues: Sequence[re.Pattern[str]] = (),
 ) -> list[Evidence]:
-    """The numbered evidence for a question from its retrieved chunks."""
+    """The numbered evidence for a question from its retrieved chunks; `cues`: what a sentence
+    answering it holds (alim.understanding.answer_cues)."""
     evidence: list[Evidence] = []
     for article_id, chunk in choose_articles(chunks, language, index.group_articles):
-        ranked = [r.text for r in index.rank_sentences(question, article_id)][:SENTENCES_KEPT]
+        ranked = [r.text for r in index.rank_sentences(question, article_id, cues)]
+        ranked = ranked[:SENTENCES_KEPT]
         if not ranked:
             continue
-        title, article_language = (
-            index.article_title(article_id),
-            index.article_language(article_id),
-        )
+        title = index.article_title(article_id)
+        article_language = index.article_language(article_id)
         evidence.append(
             Evidence(
                 n=len(evidence) + 1,

@@ -30,7 +30,7 @@ from langchain_core.embeddings import Embeddings
 from alim.embeddings import embedder_name
 from alim.errors import IndexCorrupt, IndexMismatch
 from alim.knowledge.documents import Article, content_hash
-from alim.text import content_stems, fold, keywords, query_keywords, sentences, stem
+from alim.text import content_stems, fold, headed_sentences, keywords, query_keywords, stem
 from alim.timeutil import now_iso
 from alim.vocab import (
     DEFAULT_FETCH_K,
@@ -51,6 +51,9 @@ SENTENCE_KEYWORD_WEIGHT = 0.1
 """Weight of the question's content words a sentence holds (IDF-weighted share, 0..1) next to
 its cosine similarity: a rare word the question shares (a variety, a pest) moves it up."""
 UNSEEN_IDF = 8.0
+CUE_WEIGHT = 0.02
+"""Added to a sentence holding a cue of the question's kind (a month for "when", a rate for
+"how much"): about the gap between a sentence on the topic and one that answers it."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,8 @@ class Hit:
 class RankedSentence:
     text: str
     score: float
-    """Cosine similarity to the question plus SENTENCE_KEYWORD_WEIGHT × its keyword share."""
+    """Cosine similarity to the question, plus SENTENCE_KEYWORD_WEIGHT × its keyword share,
+    plus CUE_WEIGHT when it holds a cue of the question's kind."""
 
 
 def chunk_articles(articles: Sequence[Article]) -> list[Chunk]:
@@ -129,13 +133,17 @@ def _embed_text(chunk: Chunk) -> str:
     return f"{chunk.title}\n{chunk.text}"
 
 
-def chunk_sentences(chunk: Chunk) -> list[str]:
-    """A chunk's sentences; a chunk without one (a heading, a short note) is its own."""
-    return sentences(chunk.text) or ([chunk.text] if chunk.text.strip() else [])
+def chunk_sentences(chunk: Chunk) -> list[tuple[str, str]]:
+    """A chunk's (heading, sentence) pairs; a chunk without a sentence (a heading, a short
+    note) is its own."""
+    found = headed_sentences(chunk.text)
+    return found or ([("", chunk.text)] if chunk.text.strip() else [])
 
 
-def _sentence_text(chunk: Chunk, sentence: str) -> str:
-    return f"{chunk.title}: {sentence}"
+def _sentence_text(chunk: Chunk, heading: str, sentence: str) -> str:
+    """What a sentence is embedded (and keyword-matched) as: with its article's title and the
+    heading it stands under, which say what it is about ("Yonca. Biçin: ...")."""
+    return f"{chunk.title}. {heading}: {sentence}" if heading else f"{chunk.title}: {sentence}"
 
 
 def _keyword_text(chunk: Chunk) -> list[str]:
@@ -235,20 +243,19 @@ class KnowledgeIndex:
     def _init_sentences(self, vectors: np.ndarray | None) -> None:
         self._sentence_chunk: list[int] = []
         self._sentence_text: list[str] = []
+        headed: list[str] = []
         for i, c in enumerate(self.chunks):
-            for sentence in chunk_sentences(c):
+            for heading, sentence in chunk_sentences(c):
                 self._sentence_chunk.append(i)
                 self._sentence_text.append(sentence)
+                headed.append(_sentence_text(c, heading, sentence))
         if vectors is not None and len(vectors) != len(self._sentence_text):
             raise IndexCorrupt(
                 f"index holds {len(vectors)} sentence vectors for {len(self._sentence_text)} "
                 f"sentences; {REBUILD_HINT}"
             )
         self._sentence_vectors = _normalise(vectors) if vectors is not None else None
-        self._sentence_stems = [
-            frozenset(content_stems(f"{self.chunks[i].title} {t}"))
-            for i, t in zip(self._sentence_chunk, self._sentence_text, strict=True)
-        ]
+        self._sentence_stems = [frozenset(content_stems(text)) for text in headed]
         df: Counter[str] = Counter()
         for found in self._sentence_stems:
             df.update(found)
@@ -270,9 +277,12 @@ class KnowledgeIndex:
     def article_language(self, article_id: str) -> str:
         return self._article_chunk[article_id].language
 
-    def rank_sentences(self, query: str, article_id: str) -> list[RankedSentence]:
+    def rank_sentences(
+        self, query: str, article_id: str, cues: Sequence[re.Pattern[str]] = ()
+    ) -> list[RankedSentence]:
         """The article's sentences, best answer to `query` first (a sentence repeated by
-        overlapping chunks counts once). The query vector is the one `search` used (cached)."""
+        overlapping chunks counts once); `cues`: what an answering sentence holds. The query
+        vector is the one `search` used (cached)."""
         rows = self._article_sentences.get(article_id, [])
         if not rows:
             return []
@@ -297,6 +307,8 @@ class KnowledgeIndex:
                 else 0.0
             )
             score = float(vector @ q) + SENTENCE_KEYWORD_WEIGHT * share
+            if any(c.search(text) for c in cues):
+                score += CUE_WEIGHT
             ranked.append(RankedSentence(text, round(score, 4)))
         ranked.sort(key=lambda r: -r.score)
         return ranked
@@ -626,7 +638,7 @@ def _embed_chunks(
     for start in range(0, len(chunks), batch_size):
         batch = chunks[start : start + batch_size]
         rows.extend(embeddings.embed_documents([_embed_text(c) for c in batch]))
-        texts = [_sentence_text(c, t) for c in batch for t in chunk_sentences(c)]
+        texts = [_sentence_text(c, h, t) for c in batch for h, t in chunk_sentences(c)]
         sentence_rows.extend(embeddings.embed_documents(texts))
         if progress is not None:
             progress(len(rows), len(chunks))

@@ -9,8 +9,10 @@ from typing import Any
 from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime
 
+from alim.condense import condense_with_llm
 from alim.knowledge.index import SearchOptions
-from alim.understanding import Understanding, without_crops
+from alim.llm import ModelChain
+from alim.understanding import Understanding, answer_cues, without_crops
 from graphs.context import Context, context_of
 from graphs.deps import GraphDeps
 from graphs.evidence import gather
@@ -26,10 +28,14 @@ ENTITY_POOL = 3
 """Candidates per wanted chunk, among which passages about the question's crop move up."""
 
 
+def _questions(state: State) -> list[str]:
+    return [text_of(m).strip() for m in state["messages"] if isinstance(m, HumanMessage)]
+
+
 def search_query(state: State) -> str:
     """The text to search with: the question, completed from the previous one for a follow-up
     ("Bəs arpanı?" after "Payızlıq buğdanı nə vaxt səpmək lazımdır?")."""
-    questions = [text_of(m).strip() for m in state["messages"] if isinstance(m, HumanMessage)]
+    questions = _questions(state)
     text = questions[-1] if questions else ""
     u = Understanding.from_dict(state.get("understanding"))
     if u is None or not u.followup or len(questions) < 2:
@@ -38,6 +44,19 @@ def search_query(state: State) -> str:
     if "crops" not in u.inherited:
         previous = without_crops(previous)  # the follow-up names its own crop
     return f"{previous} {text}"
+
+
+async def condensed_query(deps: GraphDeps, ctx: Context, state: State) -> str:
+    """`search_query`, or for a follow-up with a hosted model the model's standalone question."""
+    query = search_query(state)
+    u = Understanding.from_dict(state.get("understanding"))
+    questions = _questions(state)
+    if u is None or not u.followup or len(questions) < 2:
+        return query
+    provider = ModelChain.for_choice(ctx.model, deps.config(), deps.models).primary
+    if provider.name == "offline":
+        return query
+    return await condense_with_llm(provider.model, questions[-2], questions[-1]) or query
 
 
 def entity_first(chunks: list[Chunk], groups: tuple[str, ...], k: int) -> list[Chunk]:
@@ -51,8 +70,8 @@ def entity_first(chunks: list[Chunk], groups: tuple[str, ...], k: int) -> list[C
 
 def make_retrieve(deps: GraphDeps) -> Node:
     async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
-        query = search_query(state)
         ctx = context_of(runtime)
+        query = await condensed_query(deps, ctx, state)
         u = Understanding.from_dict(state.get("understanding"))
         groups = u.groups if u is not None else ()
         options = SearchOptions(
@@ -70,7 +89,8 @@ def make_retrieve(deps: GraphDeps) -> Node:
             index = deps.index()
             hits = [hit_to_dict(h) for h in index.search(query, options)]
             chunks = entity_first(hits, groups, ctx.k)
-            return {"chunks": chunks, "evidence": gather(index, query, chunks, language)}
+            evidence = gather(index, query, chunks, language, answer_cues(u))
+            return {"chunks": chunks, "evidence": evidence}
 
         return await asyncio.to_thread(search)
 

@@ -84,3 +84,35 @@ async def test_the_semantic_router_is_the_default(
     values, _ = await _run(_graph(tmp_path, url), "Quraqlıqda suvarmanı necə aparım?")
     assert values["route_method"] == "semantic"
     assert all("response_format" not in r for r in llm.requests)  # only the answer was asked
+
+
+async def test_a_follow_up_is_condensed_by_the_hosted_model_for_retrieval(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path
+) -> None:
+    llm, url = fake_llm
+    graph = _graph(tmp_path, url)
+    await _run(graph, "How do I protect my orchard from a late frost?")
+    # The model's standalone question (in the fake, every reply) names the wheat: retrieval finds
+    # the wheat article, which the rule-based condensation of the frost question would not.
+    llm.reply = "Когда сеять озимую пшеницу?"
+    values, streamed_from = await _run(graph, "And the timing for that?")
+
+    condense, answer = llm.requests[-2:]
+    asked = condense["messages"][-1]["content"]
+    assert "How do I protect my orchard from a late frost?" in asked
+    assert "And the timing for that?" in asked
+    assert "Озимая пшеница" in answer["messages"][-1]["content"]
+    assert [s["id"] for s in values["sources"]][:1] == ["wheat.ru"]
+    assert set(streamed_from) == {"generate"}  # the condensed question is not streamed
+
+
+async def test_a_failing_condensation_keeps_the_rule_based_query(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path
+) -> None:
+    llm, url = fake_llm
+    graph = _graph(tmp_path, url)
+    await _run(graph, "How do I protect my orchard from a late frost?")
+    llm.script = ["ok", "500", "ok"]  # the first turn's answer, the condensation, the answer
+    values, _ = await _run(graph, "And the timing for that?")
+    assert values["messages"][-1].content == llm.reply
+    assert values["sources"] and values["sources"][0]["id"] == "frost.en"
