@@ -26,8 +26,10 @@ from alim.text import fold, sentences, stems
 
 OFFLINE_MODEL_NAME = "alim-offline-retrieval"
 MAX_ARTICLES = 2
-QUOTED = (3, 2)
-"""Sentences quoted from the first article (the answer) and from the second (support)."""
+LEAD_WORDS = 70
+"""Words of the first article's best sentences (the answer) quoted, at most."""
+SUPPORT = 2
+"""Sentences of the next article (supporting points) quoted, at most."""
 MAX_WORDS = 120
 
 
@@ -137,11 +139,12 @@ def compose(g: Grounding) -> str:
     if passages:
         body: list[str] = []
         words = 0
-        for p, quota in zip(_one_per_article(passages), QUOTED, strict=False):
+        budgets = ((None, LEAD_WORDS), (SUPPORT, MAX_WORDS))  # (sentences, words so far)
+        for p, (count, budget) in zip(_one_per_article(passages), budgets, strict=False):
             picked: list[str] = []
-            for sentence in _ranked(g.question, p)[:quota]:
+            for sentence in _ranked(g.question, p)[:count]:
                 size = len(sentence.split())
-                if words and words + size > MAX_WORDS:
+                if words and words + size > budget:
                     break
                 picked.append(sentence)
                 words += size

@@ -208,6 +208,13 @@ def answer_cues(understanding: Understanding | None) -> tuple[re.Pattern[str], .
     return tuple(cues[k] for k in understanding.kinds if k in cues)
 
 
+def topics_read(understanding: Understanding | None) -> tuple[str, ...]:
+    """The topics this kind of question reads besides its crop's (`Lexicon.topic_rules`)."""
+    if understanding is None:
+        return ()
+    return bundled_lexicon().groups_for((), understanding.kinds, understanding.stages)
+
+
 def without_crops(text: str) -> str:
     """The text with the words that name a crop removed (for condensing a follow-up)."""
     lexicon = bundled_lexicon()

@@ -25,26 +25,40 @@ SENTENCES_KEPT = 8
 
 
 def choose_articles(
-    chunks: Sequence[Chunk], language: str, versions: dict[str, dict[str, str]]
-) -> list[tuple[str, Chunk]]:
-    """(article id, its topic's best retrieved chunk) for the topics worth citing, best first.
+    chunks: Sequence[Chunk],
+    language: str,
+    versions: dict[str, dict[str, str]],
+    read_too: Sequence[str] = (),
+) -> list[tuple[str, str, float | None]]:
+    """(article id, group, its best retrieved chunk's cosine) for the topics worth citing, best
+    first.
 
     `versions`: article group -> {language: article id}. Topics far less relevant than the best
-    one are left out, unless they name what the question names (a variety, a product)."""
+    one are left out, unless they name what the question names (a variety, a product).
+    `read_too`: topics the kind of question reads (the sowing calendar for "when to sow"),
+    retrieved or not; they come right after the first topic (cosine None when not retrieved)."""
     best: dict[str, Chunk] = {}  # group -> its best retrieved chunk (chunks come best first)
     for c in chunks:
         best.setdefault(c.get("group") or c["article_id"], c)
-    chosen: list[tuple[str, Chunk]] = []
+    picked: list[str] = []
     top: float | None = None
     for group, chunk in best.items():
         relevance = chunk.get("relevance", 0.0)
         if top is None:
             top = relevance
-        elif len(chosen) == MAX_ARTICLES or (
-            not chunk.get("named") and (top <= 0 or relevance < RELATIVE_RELEVANCE * top)
-        ):
+        elif not chunk.get("named") and (top <= 0 or relevance < RELATIVE_RELEVANCE * top):
             continue
-        chosen.append((versions.get(group, {}).get(language, chunk["article_id"]), chunk))
+        picked.append(group)
+    extra = [g for g in read_too if g in versions and g not in picked[:1]]
+    order = [*picked[:1], *extra, *(g for g in picked[1:] if g not in extra)][:MAX_ARTICLES]
+    chosen: list[tuple[str, str, float | None]] = []
+    for group in order:
+        chunk_or_none = best.get(group)
+        fallback = (
+            chunk_or_none["article_id"] if chunk_or_none else next(iter(versions[group].values()))
+        )
+        article = versions.get(group, {}).get(language, fallback)
+        chosen.append((article, group, chunk_or_none["score"] if chunk_or_none else None))
     return chosen
 
 
@@ -54,27 +68,28 @@ def gather(
     chunks: Sequence[Chunk],
     language: str,
     cues: Sequence[re.Pattern[str]] = (),
+    read_too: Sequence[str] = (),
 ) -> list[Evidence]:
     """The numbered evidence for a question from its retrieved chunks; `cues`: what a sentence
-    answering it holds (alim.understanding.answer_cues)."""
+    answering it holds (alim.understanding.answer_cues); `read_too`: see `choose_articles`."""
     evidence: list[Evidence] = []
-    for article_id, chunk in choose_articles(chunks, language, index.group_articles):
-        ranked = [r.text for r in index.rank_sentences(question, article_id, cues)]
-        ranked = ranked[:SENTENCES_KEPT]
+    for article_id, group, score in choose_articles(
+        chunks, language, index.group_articles, read_too
+    ):
+        ranked = index.rank_sentences(question, article_id, cues)[:SENTENCES_KEPT]
         if not ranked:
             continue
-        title = index.article_title(article_id)
-        article_language = index.article_language(article_id)
+        sentences = [r.text for r in ranked]
         evidence.append(
             Evidence(
                 n=len(evidence) + 1,
                 article_id=article_id,
-                group=chunk["group"],
-                title=title,
-                language=article_language,
-                score=chunk["score"],
-                sentences=ranked,
-                text=" ".join(ranked),
+                group=group,
+                title=index.article_title(article_id),
+                language=index.article_language(article_id),
+                score=score if score is not None else ranked[0].score,
+                sentences=sentences,
+                text=" ".join(sentences),
             )
         )
     return evidence

@@ -12,7 +12,7 @@ from langgraph.runtime import Runtime
 from alim.condense import condense_with_llm
 from alim.knowledge.index import SearchOptions
 from alim.llm import ModelChain
-from alim.understanding import Understanding, answer_cues, without_crops
+from alim.understanding import Understanding, answer_cues, topics_read, without_crops
 from graphs.context import Context, context_of
 from graphs.deps import GraphDeps
 from graphs.evidence import gather
@@ -89,7 +89,7 @@ def make_retrieve(deps: GraphDeps) -> Node:
             index = deps.index()
             hits = [hit_to_dict(h) for h in index.search(query, options)]
             chunks = entity_first(hits, groups, ctx.k)
-            evidence = gather(index, query, chunks, language, answer_cues(u))
+            evidence = gather(index, query, chunks, language, answer_cues(u), topics_read(u))
             return {"chunks": chunks, "evidence": evidence}
 
         return await asyncio.to_thread(search)

@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage
 
-from alim.offline import OFFLINE_MODEL_NAME, Grounding, OfflineChatModel, compose, pieces
+from alim.offline import (
+    LEAD_WORDS,
+    MAX_WORDS,
+    OFFLINE_MODEL_NAME,
+    SUPPORT,
+    Grounding,
+    OfflineChatModel,
+    compose,
+    pieces,
+)
 
 OFFLINE_LABEL = {
     "az": "_Oflayn rejim:",
@@ -206,17 +215,26 @@ def test_the_answer_leads_with_the_ranked_sentences_and_stays_short() -> None:
     text = compose(Grounding(question="irrigate", language="en", passages=[first, second]))
     assert text.startswith(ranked[0])
     lead, rest = text.split("\n\n", 1)
-    assert lead == " ".join(ranked[:3]) + " [1]"
-    assert rest.startswith(" ".join(support[:2]) + " [2]")
-    assert ranked[3] not in text and support[2] not in text
+    quoted = LEAD_WORDS // len(ranked[0].split())  # whole sentences within the lead's budget
+    assert lead == " ".join(ranked[:quoted]) + " [1]"
+    assert rest.startswith(" ".join(support[:SUPPORT]) + " [2]")
+    assert ranked[quoted] not in text and support[SUPPORT] not in text
+    body = "\n\n".join([lead, rest.split("\n\n")[0]])
+    assert len(body.split()) <= MAX_WORDS + 2  # two citation marks
 
 
 def test_the_answer_keeps_to_its_word_budget() -> None:
     long = [" ".join(["word"] * 50) + f" end{i}." for i in range(8)]
     text = compose(
-        Grounding(question="irrigate", language="en", passages=[{**DROUGHT_EN, "sentences": long}])
+        Grounding(
+            question="irrigate",
+            language="en",
+            passages=[{**DROUGHT_EN, "sentences": long}, {**FROST_EN, "sentences": long}],
+        )
     )
-    assert "end0." in text and "end1." in text and "end2." not in text  # 102 words, not 153
+    # The lead's first sentence (51 words) always comes, its second would pass the lead's
+    # budget; one supporting point fits the answer's (102 words), a second would not (153).
+    assert text.count("end0.") == 2 and "end1." not in text
 
 
 def test_at_most_two_articles_are_used() -> None:

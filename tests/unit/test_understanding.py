@@ -7,7 +7,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from alim.routing import SemanticRouter
-from alim.understanding import Understanding, understand, without_crops
+from alim.understanding import Understanding, answer_cues, topics_read, understand, without_crops
 from graphs.nodes.retrieve import entity_first, search_query
 from graphs.state import State
 
@@ -122,3 +122,23 @@ def test_chunks_of_the_question_s_crop_come_first() -> None:
     chunks = [chunk("sowing-calendar"), chunk("pests-common"), chunk("barley")]
     ranked = entity_first(chunks, ("barley",), 2)  # type: ignore[arg-type]
     assert [c["group"] for c in ranked] == ["barley", "sowing-calendar"]
+
+
+def test_a_when_to_sow_question_also_reads_the_sowing_calendar() -> None:
+    first = understand("Payızlıq buğdanı nə vaxt səpmək lazımdır?")
+    assert first.groups == ("wheat", "sowing-calendar")
+    assert topics_read(first) == ("sowing-calendar",)
+    # The follow-up names its crop and inherits the kind and the stage: calendar again.
+    follow = understand("Bəs arpanı?").following(first, "Bəs arpanı?")
+    assert follow.groups == ("barley", "sowing-calendar")
+    # Storage and harvest questions read the harvest and storage article.
+    assert "harvest-storage" in understand("Kartofu qışda necə saxlayım?").groups
+    # A question of another kind reads only its crop's topics.
+    assert understand("Buğdada pas xəstəliyi var").groups == ("wheat",)
+
+
+def test_an_answer_cue_matches_what_the_kind_of_question_asks_for() -> None:
+    (timing,) = answer_cues(understand("Когда сажать картофель?"))
+    assert timing.search("Сажайте в апреле, когда почва прогреется.")
+    (amount,) = answer_cues(understand("Buğdaya nə qədər azot verim?"))
+    assert amount.search("hektara 90–120 kq azot") and not amount.search("azotu yazda verin")
