@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"), help="output folder")
     parser.add_argument(
         "--only",
-        default="http,streams,retrieval,checkpointer",
+        default="http,streams,retrieval,answer,checkpointer",
         help="comma-separated sections to run (default: all)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs)")
@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                         log=_log,
                     ),
                 )
+        from bench.answer_cost import run_answer_cost
         from bench.checkpointer import run_checkpointer
         from bench.retrieval import run_retrieval
 
@@ -101,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
                 embed_queries=10 if quick else 30,
             ),
         )
+        if "answer" in sections and "http" not in sections:
+            from bench.servers import ensure_real_index
+
+            results["meta"]["real_index"] = ensure_real_index(work)
+        section("answer", lambda: run_answer_cost(100 if quick else 419, _log))
         section(
             "checkpointer",
             lambda: run_checkpointer(work, 2 if quick else 10, 3 if quick else 5, _log),

@@ -141,6 +141,25 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     else:
         out.append(_check("retrieval p99 at 100k ≤ 2× one query embedding", None, None, None))
+
+    answer = results.get("answer")
+    name = "understanding + evidence ranking ≤ 5 ms p50 per turn, one query embedding"
+    if answer:
+        out.append(
+            _check(
+                name,
+                f"{answer['added_p50_ms']:.2f} ms p50 (understanding "
+                f"{answer['understanding_p50_ms']:.2f} + evidence {answer['evidence_p50_ms']:.2f}"
+                f"), {answer['query_embeddings_per_turn']:g} query embedding per turn",
+                "≤ 5 ms, 1 embedding",
+                answer["added_p50_ms"] <= 5 and answer["query_embeddings_per_turn"] <= 1,
+                f"p90 {answer['added_p90_ms']:.2f} ms over {answer['questions']} eval questions; "
+                f"the search itself (with its embedding) p50 "
+                f"{answer['search_with_embedding_p50_ms']:.1f} ms",
+            )
+        )
+    else:
+        out.append(_check(name, None, None, None))
     return out
 
 

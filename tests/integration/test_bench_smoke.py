@@ -42,7 +42,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], P
 def test_every_section_ran_without_errors(results: tuple[dict[str, Any], Path]) -> None:
     data, _ = results
     assert data["section_errors"] == {}
-    for section in ("http", "streams", "retrieval", "checkpointer", "targets", "meta"):
+    for section in ("http", "streams", "retrieval", "answer", "checkpointer", "targets", "meta"):
         assert data.get(section), f"section {section} is missing or empty"
     assert _number(data["meta"]["total_s"])
 
@@ -112,9 +112,19 @@ def test_streams_retrieval_and_checkpointer_sections(results: tuple[dict[str, An
 
 
 @pytest.mark.timeout(900)
+def test_the_answer_cost_is_measured_with_one_query_embedding_per_turn(
+    results: tuple[dict[str, Any], Path],
+) -> None:
+    answer = results[0]["answer"]
+    for key in ("understanding_p50_ms", "evidence_p50_ms", "added_p50_ms", "added_p90_ms"):
+        assert _number(answer[key]) and answer[key] > 0, key
+    assert answer["query_embeddings_per_turn"] == 1.0  # the evidence reuses the search's vector
+
+
+@pytest.mark.timeout(900)
 def test_report_files_and_target_checks(results: tuple[dict[str, Any], Path]) -> None:
     data, out = results
-    assert len(data["targets"]) == 5
+    assert len(data["targets"]) == 6
     for target in data["targets"]:
         assert target["status"] in ("PASS", "MISS"), target
         assert target["measured"] and target["goal"]
