@@ -120,27 +120,53 @@ def detect_language(text: str) -> Language:
 STOP_STEMS = frozenset(stems(_STOP_TEXT))
 
 
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _LIST_MARK = re.compile(r"^[-*•]\s*|^\d+[.)]\s+")
+_LABEL = re.compile(r"^\*\*([^*]{2,80}?)[:：]?\*\*[:：]?\s*")
+_TABLE_RULE = re.compile(r"^\|[\s:|-]+\|?$")
 MIN_SENTENCE_CHARS = 25
 
 
+def _cells(row: str) -> list[str]:
+    return [c.strip().strip("*").strip() for c in row.strip().strip("|").split("|")]
+
+
 def headed_sentences(text: str) -> list[tuple[str, str]]:
-    """(heading, sentence) for the sentences and list items of an article's text, each with the
-    Markdown heading it stands under ("" before the first): table rows and fragments shorter
-    than MIN_SENTENCE_CHARS left out, list markers stripped."""
+    """(heading, sentence) for the sentences of an article's text, each with the Markdown
+    heading it stands under ("" before the first).
+
+    A list item's later sentences carry its bold label ("Potassium (K): Shortage: scorched
+    edges…"), and a table row becomes one sentence naming its columns ("Potato: N 100–150;
+    P2O5 80–120"): what the sentence is about travels with it. List markers are stripped;
+    fragments shorter than MIN_SENTENCE_CHARS are left out. Changing what this returns changes
+    the index's sentences: bump alim.knowledge.index.FORMAT_VERSION."""
     heading = ""
-    out = []
-    for raw in _SENTENCE_BREAK.split(text):
+    header: list[str] = []
+    out: list[tuple[str, str]] = []
+    for raw in text.splitlines():
         line = raw.strip()
         if line.startswith("#"):
-            heading = line.lstrip("#").strip()
+            heading, header = line.lstrip("#").strip(), []
             continue
         if line.startswith("|"):
-            continue
+            if _TABLE_RULE.match(line):
+                continue
+            cells = _cells(line)
+            if not header:
+                header = cells
+                continue
+            pairs = [f"{h} {c}" for h, c in zip(header[1:], cells[1:], strict=False) if c]
+            line = f"{cells[0]}: " + "; ".join(pairs) + "." if pairs else ""
+        else:
+            header = []
         line = _LIST_MARK.sub("", line)
-        if len(line) >= MIN_SENTENCE_CHARS:
-            out.append((heading, line))
+        label = _LABEL.match(line)
+        for i, sentence in enumerate(_SENTENCE_END.split(line)):
+            sentence = sentence.strip()
+            if i and label:
+                sentence = f"{label.group(1).strip()}: {sentence}"
+            if len(sentence) >= MIN_SENTENCE_CHARS:
+                out.append((heading, sentence))
     return out
 
 

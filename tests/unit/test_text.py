@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from alim.text import STEM_LENGTH, content_stems, detect_language, fold, stems, words
+from alim.text import (
+    STEM_LENGTH,
+    content_stems,
+    detect_language,
+    fold,
+    headed_sentences,
+    sentences,
+    stems,
+    words,
+)
 
 
 def test_fold_maps_azerbaijani_letters_to_ascii_lookalikes() -> None:
@@ -115,3 +124,20 @@ def test_detects_russian(text: str) -> None:
 def test_text_without_letters_defaults_to_azerbaijani() -> None:
     assert detect_language("") == "az"
     assert detect_language("123 !?") == "az"
+
+
+def test_sentences_keep_their_heading_list_label_and_table_columns() -> None:
+    text = (
+        "## Rates (kg per hectare)\n\n"
+        "| Crop | N | K2O |\n|---|---|---|\n| Potato | 100–150 | 100–150 |\n\n"
+        "## What each nutrient does\n\n"
+        "- **Potassium (K)** – water regulation and fruit quality. Shortage: scorched edges on "
+        "older leaves.\n"
+        "- short\n"
+    )
+    assert headed_sentences(text) == [
+        ("Rates (kg per hectare)", "Potato: N 100–150; K2O 100–150."),
+        ("What each nutrient does", "**Potassium (K)** – water regulation and fruit quality."),
+        ("What each nutrient does", "Potassium (K): Shortage: scorched edges on older leaves."),
+    ]
+    assert sentences(text) == [s for _, s in headed_sentences(text)]
