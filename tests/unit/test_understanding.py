@@ -60,6 +60,10 @@ def test_a_crop_is_found_when_its_final_q_or_k_softens(text: str, crop: str) -> 
         ("Yoncanı inəklər üçün nə vaxt biçim?", None),
         ("When should I pick tomatoes for the market?", None),
         ("Когда стоит сажать картофель?", None),
+        # 'qiymətli' is valuable, 'qiymətləndirmək' to assess; 'стоит ли' is 'is it worth'.
+        ("Torpağın münbitliyini necə qiymətləndirim?", None),
+        ("Стоит ли поливать перед заморозками?", None),
+        ("Сколько стоит тонна удобрения?", "prices"),
     ],
 )
 def test_uncovered_topics_are_recognised(text: str, topic: str | None) -> None:
