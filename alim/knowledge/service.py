@@ -29,12 +29,15 @@ from alim.knowledge.checks import refuse_non_article
 from alim.knowledge.documents import (
     Article,
     content_hash,
+    front_matter,
+    has_breaks,
     load_articles,
     parse_article,
     strip_title_heading,
 )
 from alim.knowledge.index import FORMAT_VERSION, KnowledgeIndex, read_manifest
 from alim.settings import Settings
+from alim.vocab import LANGUAGES
 
 log = logging.getLogger(__name__)
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -48,11 +51,12 @@ def all_articles(settings: Settings) -> tuple[list[Article], list[Article]]:
     """(bundled, ingested) articles."""
     bundled = load_articles(settings.kb_dir)
     extra_dir = ingested_dir(settings)
-    ingested = load_articles(extra_dir) if extra_dir.is_dir() else []
-    clash = {a.id for a in bundled} & {a.id for a in ingested}
-    if clash:
-        raise InvalidRequest(f"ingested articles reuse bundled ids: {sorted(clash)}")
-    return bundled, ingested
+    ingested = load_articles(extra_dir, skip_bad=True) if extra_dir.is_dir() else []
+    bundled_ids = {a.id for a in bundled}
+    for a in ingested:
+        if a.id in bundled_ids:
+            log.error("skipping ingested article %s: it reuses a bundled id", a.source)
+    return bundled, [a for a in ingested if a.id not in bundled_ids]
 
 
 def ensure_index(
@@ -83,12 +87,16 @@ def ensure_index(
 
 
 def article_markdown(a: Article) -> str:
-    tags = ", ".join(t.replace(",", " ") for t in a.tags)
-    title = a.title.replace("\n", " ")
-    return (
-        f"---\nid: {a.id}\ngroup: {a.group_id}\ntitle: {title}\nlanguage: {a.language}\n"
-        f"topic: {a.topic}\ntags: {tags}\n---\n\n{a.content.strip()}\n"
-    )
+    """The stored form of an article: JSON-quoted front matter, then the text."""
+    fields = {
+        "id": a.id,
+        "group": a.group_id,
+        "title": a.title,
+        "language": a.language,
+        "topic": a.topic,
+        "tags": ", ".join(t.replace(",", " ") for t in a.tags),
+    }
+    return f"{front_matter(fields)}\n{a.content.strip()}\n"
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -140,7 +148,14 @@ class KnowledgeService:
         topic: str = "",
         progress: Callable[[int, int], None] | None = None,
     ) -> Article:
-        """Add one article; returns it with its new id."""
+        """Add one article; returns it with its new id. Nothing is written unless it is valid."""
+        for name, value in [("title", title), ("topic", topic), *(("tags", t) for t in tags or ())]:
+            if has_breaks(value):
+                raise InvalidRequest(
+                    f"{name} holds a control or line-break character", code="invalid_field"
+                )
+        if language not in LANGUAGES:
+            raise InvalidRequest("language must be az, en or ru", code="validation_error")
         title = " ".join(title.split())
         if not title or not content.strip():
             raise InvalidRequest("title and content are required", code="empty_document")

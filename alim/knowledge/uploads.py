@@ -11,6 +11,15 @@ from alim.knowledge.documents import split_front_matter
 from alim.text import detect_language
 
 SUPPORTED = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".pdf": "pdf"}
+MAX_CHARS = 200_000
+"""Text an upload may hold once extracted: the JSON ingest's limit (a small PDF can expand)."""
+MAX_PDF_PAGES = 300
+
+
+def _too_large() -> InvalidRequest:
+    return InvalidRequest(
+        f"the document's text is longer than {MAX_CHARS:,} characters", code="document_too_large"
+    )
 
 
 class UnsupportedDocument(AlimError):
@@ -35,12 +44,27 @@ def _decode(data: bytes) -> str:
 
 
 def _pdf_text(data: bytes) -> str:
+    """The PDF's text, page by page, stopping as soon as it passes MAX_CHARS."""
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import LimitReachedError, PdfReadError
 
     try:
         reader = PdfReader(io.BytesIO(data))
-        return "\n\n".join((page.extract_text() or "").strip() for page in reader.pages)
+        if len(reader.pages) > MAX_PDF_PAGES:
+            raise InvalidRequest(
+                f"the PDF has more than {MAX_PDF_PAGES} pages", code="document_too_large"
+            )
+        pages: list[str] = []
+        size = 0
+        for page in reader.pages:
+            text = (page.extract_text() or "").strip()
+            size += len(text)
+            if size > MAX_CHARS:
+                raise _too_large()
+            pages.append(text)
+        return "\n\n".join(pages)
+    except LimitReachedError as exc:
+        raise _too_large() from exc
     except (PdfReadError, ValueError, KeyError, TypeError) as exc:
         raise InvalidRequest("the PDF could not be read", code="invalid_document") from exc
 
@@ -62,6 +86,8 @@ def parse_upload(
     if not data.strip():
         raise InvalidRequest("the file is empty", code="empty_document")
     text = _pdf_text(data) if kind == "pdf" else _decode(data)
+    if len(text) > MAX_CHARS:
+        raise _too_large()
     if "\x00" in text:
         raise InvalidRequest("the file contains NUL characters", code="invalid_document")
     topic = ""

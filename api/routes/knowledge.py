@@ -93,9 +93,13 @@ async def add_article(request: Request, partner: AdminPartner, deps: DepsDep) ->
         language = str(form.get("language") or "") or None
         if language not in (None, "az", "en", "ru"):
             raise InvalidRequest("language must be az, en or ru", code="validation_error")
-        doc = parse_upload(
+        data = await upload.read()
+        # Text extraction (PDF above all) is CPU work: off the event loop, or every partner's
+        # requests (health checks included) wait for it.
+        doc = await asyncio.to_thread(
+            parse_upload,
             upload.filename or "",
-            await upload.read(),
+            data,
             title=str(form.get("title") or "") or None,
             language=language,
             tags=tags,

@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from alim.knowledge.documents import content_hash, load_articles
+from alim.knowledge.uploads import MAX_CHARS
 from alim.settings import Settings
 from api.app import create_app
 from engine import GraphDeps
@@ -595,3 +596,50 @@ def chunk_count(index_check: str) -> int:
     """`ok (N chunks)` from /ready → N."""
     assert index_check.startswith("ok ("), index_check
     return int(index_check.removeprefix("ok (").split()[0])
+
+
+# ------------------------------------------------------------------- front-matter injection
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"tags": ["zəfəran\nid: drought.en"]},
+        {"tags": ["t\r\nlanguage: xx"]},
+        {"title": "Zəfəran\u2028id: drought.en"},
+        {"title": "Zəfəran\x85group: wheat"},
+        {"topic": "crops\u2029id: drought.en"},
+        {"title": "Zəfəran\x00"},
+    ],
+    ids=["tag-newline", "tag-crlf", "title-u2028", "title-x85", "topic-u2029", "title-nul"],
+)
+async def test_a_line_break_or_control_character_in_a_field_is_refused(
+    client: httpx.AsyncClient, change: dict[str, Any]
+) -> None:
+    before = (await listing(client))["total"]
+    assert_error(await client.post(KNOWLEDGE, json={**SAFFRON, **change}), 422, "invalid_field")
+    assert (await listing(client))["total"] == before
+    assert (await client.get(f"{KNOWLEDGE}/drought.en")).status_code == 200  # not overridden
+    await add_json(client, SAFFRON)  # and ingest still works
+
+
+async def test_front_matter_in_an_upload_cannot_set_another_language(
+    client: httpx.AsyncClient,
+) -> None:
+    text = f"---\ntitle: Zəfəran\nlanguage: xx\n---\n\n{SAFFRON['content']}\n"
+    assert_error(await upload(client, "z.md", text.encode()), 422, "validation_error")
+
+
+async def test_titles_and_tags_with_colons_quotes_and_hashes_round_trip(
+    client: httpx.AsyncClient,
+) -> None:
+    title = 'Zəfəran: "əkin" # və yığım --- id: x'
+    created = await add_json(client, {**SAFFRON, "title": title, "tags": ["a: b", "#c"]})
+    fetched = (await client.get(f"{KNOWLEDGE}/{created['id']}")).json()
+    assert (fetched["title"], fetched["tags"]) == (title, ["a: b", "#c"])
+
+
+async def test_extracted_text_over_the_limit_is_refused(client: httpx.AsyncClient) -> None:
+    sentence = "Zəfəran soğanlarını avqustun sonunda quru torpağa əkin. "
+    text = "Zəfəran\n" + sentence * (MAX_CHARS // len(sentence) + 10)
+    before = (await listing(client))["total"]
+    assert_error(await upload(client, "big.txt", text.encode()), 422, "document_too_large")
+    assert (await listing(client))["total"] == before

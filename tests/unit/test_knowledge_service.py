@@ -249,3 +249,26 @@ def test_delete_works_before_the_index_was_loaded(settings: Settings) -> None:
 
     assert _finishes(lambda: service.delete(article.id))
     assert article.id not in {c.article_id for c in service.index.chunks}
+
+
+def test_a_bad_ingested_file_is_skipped_not_fatal(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What an older release's injection left behind: unreadable front matter, a repeated id,
+    # a bundled id. The server still starts, with the good articles.
+    folder = ingested_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    good = (
+        "---\nid: kb-ok\ntitle: Zəfəran\nlanguage: az\n---\n\n"
+        "Zəfəran avqustda əkilir, quru torpaqda.\n"
+    )
+    (folder / "kb-ok.md").write_text(good, encoding="utf-8")
+    (folder / "kb-ok-again.md").write_text(good, encoding="utf-8")
+    (folder / "kb-broken.md").write_text("---\nid kb-broken\n", encoding="utf-8")
+    (folder / "kb-clash.md").write_text(good.replace("kb-ok", "drought.en"), encoding="utf-8")
+    _, ingested = all_articles(settings)
+    assert [a.id for a in ingested] == ["kb-ok"]
+    for skipped in ("kb-broken.md", "repeats the id kb-ok", "kb-clash.md"):
+        assert skipped in caplog.text
+    service = KnowledgeService(settings, HashingEmbeddings())
+    assert {a.id for a, _ in service.articles()} >= {"kb-ok", "drought.en"}
