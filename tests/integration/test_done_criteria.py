@@ -130,7 +130,8 @@ def test_chat_reports_a_failed_turn_and_goes_on(
         "chat",
         "--user",
         "u3",
-        stdin="Quraqlıqda suvarmanı necə etməli?\nBəs pomidoru?\n",
+        # A standalone second question: a follow-up would add the model's condensing call.
+        stdin="Quraqlıqda suvarmanı necə etməli?\nPomidoru istixanada nə vaxt suvarım?\n",
         ALIM_LLM_PROVIDER="openai",
         ALIM_OPENAI_BASE_URL=f"{url}/v1",
         ALIM_OPENAI_API_KEY="test-key",
