@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -74,6 +75,11 @@ class Settings(BaseSettings):
     max_streams_per_key: int = Field(20, ge=1, description="Default concurrent streams per key.")
     redis_url: str | None = Field(None, description="Shared rate-limit counters (replicas).")
     shutdown_grace_seconds: float = Field(10.0, ge=0)
+    webhook_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="Private networks webhooks may reach (CIDR, e.g. '10.8.0.0/16'); public "
+        "addresses are always allowed, loopback/private/link-local ones only when listed here.",
+    )
     retention_idle_days: float | None = Field(
         None, gt=0, description="Delete threads idle longer than this (off when unset)."
     )
@@ -90,6 +96,17 @@ class Settings(BaseSettings):
     def _postgres_needs_url(self) -> Settings:
         if self.checkpointer == "postgres" and self.postgres_url is None:
             raise ValueError("ALIM_CHECKPOINTER=postgres needs ALIM_POSTGRES_URL")
+        return self
+
+    @model_validator(mode="after")
+    def _networks_are_cidrs(self) -> Settings:
+        for value in self.webhook_allowed_networks:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"ALIM_WEBHOOK_ALLOWED_NETWORKS: {value!r} is not a network"
+                ) from exc
         return self
 
     @property

@@ -26,6 +26,7 @@ import logging
 import random
 import secrets
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -35,6 +36,7 @@ from typing_extensions import TypedDict
 from alim.db import Database, Row
 from alim.errors import InvalidRequest, NotFound
 from alim.migrations import MigratedStore, Migration
+from alim.netguard import IpNetwork, check_target
 from alim.threads import Owner, thread_key
 from alim.timeutil import iso, now_iso
 
@@ -201,8 +203,10 @@ class WebhookStore(MigratedStore):
     STORE: ClassVar[str] = "webhooks"
     MIGRATIONS: ClassVar[list[Migration]] = _MIGRATIONS
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, allowed: Sequence[IpNetwork] = ()) -> None:
         self.db = db
+        self.allowed = tuple(allowed)
+        """Private networks endpoints may be in (alim.netguard)."""
 
     async def register(self, partner: str, url: str, events: list[str]) -> NewWebhook:
         if not url.startswith(("http://", "https://")):
@@ -210,6 +214,7 @@ class WebhookStore(MigratedStore):
         unknown = set(events) - set(EVENTS)
         if unknown or not events:
             raise InvalidRequest(f"unknown or no events: {sorted(unknown)}", code="invalid_events")
+        await check_target(url, self.allowed)
         hook = NewWebhook(
             id=f"wh_{uuid.uuid4().hex[:16]}",
             partner=partner,
@@ -358,8 +363,17 @@ class Dispatcher:
     """Delivers due outbox rows. Safe with several replicas: a row is claimed by moving its
     `next_attempt_at` forward by a lease in one UPDATE before it is sent."""
 
-    def __init__(self, db: Database, *, timeout: float = 5.0, poll_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        timeout: float = 5.0,
+        poll_seconds: float = 0.5,
+        allowed: Sequence[IpNetwork] = (),
+    ) -> None:
         self.db = db
+        self.allowed = tuple(allowed)
+        """Private networks endpoints may be in; checked again before every attempt."""
         self.timeout = timeout
         self.poll_seconds = poll_seconds
         self._client: httpx.AsyncClient | None = None
@@ -411,6 +425,7 @@ class Dispatcher:
         status: int | None = None
         error: str | None = None
         try:
+            await check_target(hook["url"], self.allowed)  # the name may resolve elsewhere now
             if self._client is None:
                 self._client = httpx.AsyncClient(timeout=self.timeout)
             response = await self._client.post(hook["url"], content=body, headers=headers)
@@ -419,8 +434,11 @@ class Dispatcher:
                 await self._finish(row["id"], "delivered", attempts, status, None)
                 return
             error = f"HTTP {status}"
-        except httpx.HTTPError as exc:
-            error = type(exc).__name__
+        except InvalidRequest:
+            error = "address not allowed"
+        except httpx.HTTPError:
+            # One text for refused, timed out and reset: the log must not map a network.
+            error = "no response"
         if attempts >= MAX_ATTEMPTS:
             await self._finish(row["id"], "failed", attempts, status, error)
             return

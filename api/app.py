@@ -16,6 +16,7 @@ from alim import __version__
 from alim.keys import KeyStore, check_production_keys
 from alim.llm import ModelChain
 from alim.metrics import Metrics
+from alim.netguard import networks
 from alim.settings import Settings, get_settings
 from alim.webhooks import Dispatcher
 from api.errors import install_error_handlers
@@ -74,7 +75,9 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
             app.state.deps = graph_deps
             app.state.limiter = make_limiter(settings)
             app.state.limiter.metrics = app.state.metrics
-            dispatcher = Dispatcher(engine.persistence.db)
+            dispatcher = Dispatcher(
+                engine.persistence.db, allowed=networks(settings.webhook_allowed_networks)
+            )
             background = [asyncio.create_task(dispatcher.run_forever(), name="alim-webhooks")]
             retention = start_retention(settings, engine)
             if retention is not None:

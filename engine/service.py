@@ -19,6 +19,7 @@ from alim.errors import AwaitingHuman, NotFound
 from alim.events import Event, SourcesEvent, TokenEvent, TurnResult
 from alim.handoff import Escalation, EscalationStore
 from alim.metrics import Metrics
+from alim.netguard import networks
 from alim.persistence import Persistence, open_persistence
 from alim.settings import Settings
 from alim.threads import Owner, ThreadInfo, thread_key
@@ -39,7 +40,9 @@ class Engine:
         self.settings = settings
         self.threads = persistence.threads
         self.escalations = EscalationStore(persistence.db)
-        self.webhooks = WebhookStore(persistence.db)
+        self.webhooks = WebhookStore(
+            persistence.db, allowed=networks(settings.webhook_allowed_networks)
+        )
         self.outbox = Outbox(persistence.db)
         self.analytics = Analytics(persistence.db)
         self.assistants = AssistantStore(persistence.db)

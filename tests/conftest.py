@@ -33,6 +33,8 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "llm_provider": "offline",
         "groq_api_key": None,
         "openai_api_key": None,
+        # The tests' webhook receivers listen on loopback (alim.netguard refuses it otherwise).
+        "webhook_allowed_networks": ["127.0.0.0/8", "::1/128"],
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type, call-arg]

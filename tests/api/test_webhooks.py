@@ -25,10 +25,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from alim.db import Database
+from alim.netguard import networks
 from alim.webhooks import EVENTS, LEASE_SECONDS, Dispatcher, verify
 from tests.api.helpers import THREADS, api_client, ask, assert_error, new_user, running_app
 from tests.conftest import make_settings
 from tests.support.servers import free_port, serve_in_thread
+
+LOOPBACK = networks(["127.0.0.0/8"])
 
 WEBHOOKS = "/api/v1/webhooks"
 ESCALATIONS = "/api/v1/escalations"
@@ -132,7 +135,7 @@ def _iso(t: datetime) -> str:
 async def drive(db: Database, webhook_ids: list[str], done: Callable[[], bool]) -> None:
     """Deliver what is pending for these endpoints now, retrying without the real backoff, until
     `done()`. Deliveries claimed by a dispatcher right now (lease) are left alone."""
-    dispatcher = Dispatcher(db, timeout=5)
+    dispatcher = Dispatcher(db, timeout=5, allowed=LOOPBACK)
     try:
         for _ in range(300):
             if done():
@@ -352,7 +355,7 @@ async def test_events_survive_a_restart_and_are_delivered_later(tmp_path: Path) 
         await ask(client, ASK_HUMAN, user, body["thread_id"])
         # One failed attempt each (the endpoint is down), so the log shows it.
         db = first_app.state.engine.persistence.db
-        dead = Dispatcher(db, timeout=2)
+        dead = Dispatcher(db, timeout=2, allowed=LOOPBACK)
         try:
             for _ in range(100):
                 pending = await deliveries(client, hook["id"])
@@ -368,7 +371,7 @@ async def test_events_survive_a_restart_and_are_delivered_later(tmp_path: Path) 
     for d in before:
         assert d["status"] == "pending"
         assert d["attempts"] >= 1
-        assert d["last_error"]
+        assert d["last_error"] == "no response"  # not which network error: no port oracle
         assert d["delivered_at"] is None
 
     rec = Receiver(secret=hook["secret"])
@@ -447,7 +450,7 @@ async def test_deleted_webhook_gets_nothing_more(
         assert (await client.delete(f"{WEBHOOKS}/{hook['id']}")).status_code == 204
         await ask(client, DROUGHT, new_user())
         await drive(app.state.engine.persistence.db, [hook["id"]], lambda: True)
-        dispatcher = Dispatcher(app.state.engine.persistence.db)
+        dispatcher = Dispatcher(app.state.engine.persistence.db, allowed=LOOPBACK)
         try:
             await dispatcher.deliver_due()
         finally:
@@ -489,3 +492,58 @@ async def test_webhooks_need_an_api_key(app: FastAPI) -> None:
             401,
             "invalid_api_key",
         )
+
+
+# --------------------------------------------------------------------------- SSRF
+REFUSED_TARGETS = [
+    "http://127.0.0.1:8080/hook",
+    "http://localhost/hook",
+    "http://[::1]:9000/hook",
+    "http://0x7f000001/hook",
+    "http://2130706433/hook",
+    "http://[::ffff:127.0.0.1]/hook",
+    "http://169.254.169.254/latest/meta-data",
+    "http://10.0.0.1/hook",
+    "http://172.16.5.4/hook",
+    "http://192.168.1.10/hook",
+    "http://0.0.0.0/hook",
+    "http://224.0.0.1/hook",
+]
+
+
+async def test_loopback_private_and_reserved_targets_are_refused(tmp_path: Path) -> None:
+    # No allow-list, as in production: the tests' own receivers would be refused too.
+    settings = make_settings(tmp_path, webhook_allowed_networks=[])
+    async with running_app(settings) as app, api_client(app) as client:
+        for url in REFUSED_TARGETS:
+            response = await client.post(
+                WEBHOOKS, json={"url": url, "events": ["message.received"]}
+            )
+            assert_error(response, 422, "webhook_target_refused")
+        with_credentials = {"url": "https://u:p@partner.example/h", "events": ["message.received"]}
+        assert_error(await client.post(WEBHOOKS, json=with_credentials), 422, "invalid_webhook_url")
+        assert (await client.get(WEBHOOKS)).json() == []
+
+
+async def test_each_delivery_checks_the_target_again(
+    app: FastAPI, partner: tuple[str, str], receiver: tuple[Receiver, str]
+) -> None:
+    # Registered while loopback was allowed (or while the name resolved elsewhere): a
+    # dispatcher that does not allow it delivers nothing there.
+    rec, url = receiver
+    _, key = partner
+    async with api_client(app, key) as client:
+        hook = await register(client, url, ["message.received"])
+        await ask(client, DROUGHT, new_user())
+        strict = Dispatcher(app.state.engine.persistence.db, timeout=2)
+        try:
+            for _ in range(100):
+                logged = await deliveries(client, hook["id"])
+                if logged and all(d["attempts"] >= 1 for d in logged):
+                    break
+                await strict.deliver_due()
+                await asyncio.sleep(0.02)
+        finally:
+            await strict.aclose()
+    assert rec.attempts == []
+    assert logged and all(d["last_error"] == "address not allowed" for d in logged)
