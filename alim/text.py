@@ -75,10 +75,14 @@ def stems(text: str) -> list[str]:
     return [stem(w) for w in words(text) if len(w) > 1 or w.isdigit()]
 
 
+def _has_digit(token: str) -> bool:
+    return any(c.isdigit() for c in token)
+
+
 def topic_stems(text: str) -> list[str]:
     """`stems` without those holding a digit: in a question, "20 gün", "5 ha" or an order code
     say how much or which, not what about, and match a passage's numbers only by chance."""
-    return [t for t in stems(text) if not any(c.isdigit() for c in t)]
+    return [t for t in stems(text) if not _has_digit(t)]
 
 
 def keywords(text: str) -> list[str]:
@@ -93,7 +97,7 @@ def keywords(text: str) -> list[str]:
 
 def query_keywords(text: str) -> list[str]:
     """`keywords` of a question, without those holding a digit (see `topic_stems`)."""
-    return [k for k in keywords(text) if not any(c.isdigit() for c in k)]
+    return [k for k in keywords(text) if not _has_digit(k)]
 
 
 def content_stems(text: str) -> set[str]:

@@ -128,6 +128,23 @@ async def deliveries(client: httpx.AsyncClient, webhook_id: str) -> list[dict[st
     return response.json()  # type: ignore[no-any-return]
 
 
+async def attempt_each_once(
+    client: httpx.AsyncClient, dispatcher: Dispatcher, webhook_id: str
+) -> list[dict[str, Any]]:
+    """Run `dispatcher` until every delivery of the endpoint was attempted at least once (the
+    endpoint failing); returns the delivery log then. Closes the dispatcher."""
+    try:
+        for _ in range(100):
+            logged = await deliveries(client, webhook_id)
+            if logged and all(d["attempts"] >= 1 for d in logged):
+                break
+            await dispatcher.deliver_due()
+            await asyncio.sleep(0.02)
+    finally:
+        await dispatcher.aclose()
+    return await deliveries(client, webhook_id)
+
+
 def _iso(t: datetime) -> str:
     return t.isoformat(timespec="milliseconds")
 
@@ -355,17 +372,9 @@ async def test_events_survive_a_restart_and_are_delivered_later(tmp_path: Path) 
         await ask(client, ASK_HUMAN, user, body["thread_id"])
         # One failed attempt each (the endpoint is down), so the log shows it.
         db = first_app.state.engine.persistence.db
-        dead = Dispatcher(db, timeout=2, allowed=LOOPBACK)
-        try:
-            for _ in range(100):
-                pending = await deliveries(client, hook["id"])
-                if all(d["attempts"] >= 1 for d in pending):
-                    break
-                await dead.deliver_due()
-                await asyncio.sleep(0.02)
-        finally:
-            await dead.aclose()
-        before = await deliveries(client, hook["id"])
+        before = await attempt_each_once(
+            client, Dispatcher(db, timeout=2, allowed=LOOPBACK), hook["id"]
+        )
 
     assert len(before) == 4  # created, 2 × message.received, escalated
     for d in before:
@@ -536,14 +545,6 @@ async def test_each_delivery_checks_the_target_again(
         hook = await register(client, url, ["message.received"])
         await ask(client, DROUGHT, new_user())
         strict = Dispatcher(app.state.engine.persistence.db, timeout=2)
-        try:
-            for _ in range(100):
-                logged = await deliveries(client, hook["id"])
-                if logged and all(d["attempts"] >= 1 for d in logged):
-                    break
-                await strict.deliver_due()
-                await asyncio.sleep(0.02)
-        finally:
-            await strict.aclose()
+        logged = await attempt_each_once(client, strict, hook["id"])
     assert rec.attempts == []
     assert logged and all(d["last_error"] == "address not allowed" for d in logged)
