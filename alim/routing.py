@@ -51,7 +51,13 @@ _PERSON = _rx(
     r"человек\w*",
     r"оператор\w*",
     r"эксперт\w*",
+    r"məsləhətçi\w*",
+    r"kimsə",
+    r"сотрудник\w*",
+    r"консультант\w*",
 )
+# The user asks to be called: "zəng edin", "call me back", "перезвоните".
+_CALL_ME = _rx(r"zəng ed\w*", r"zəng et\w*", r"call me", r"call back", r"перезвон\w*", r"позвон\w*")
 # The user asks who or what the assistant is: smalltalk, never a hand-off to a person.
 _IDENTITY = re.compile(
     "|".join(
@@ -203,6 +209,12 @@ _OFF_TOPIC = _rx(
     r"kazino",
     r"казино",
 )
+
+
+def names_a_person(text: str) -> bool:
+    """Whether the text mentions a person to talk to (an agronomist, an operator, "call me")."""
+    folded = fold(text)
+    return bool(_PERSON.search(folded) or _CALL_ME.search(folded))
 
 
 @dataclass(frozen=True)

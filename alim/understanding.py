@@ -50,6 +50,8 @@ class Lexicon:
     uncovered: dict[str, re.Pattern[str]]
     uncovered_with_crop: dict[str, re.Pattern[str]]
     """Uncovered topics that stay uncovered when a crop is named (the price of wheat)."""
+    covered_when: dict[str, re.Pattern[str]]
+    """Uncovered topic -> terms that make the question a covered one (bees while spraying)."""
     cues: dict[str, re.Pattern[str]]
     """Kind of question -> what a sentence answering it holds (a month, a rate, a °C)."""
     followup: re.Pattern[str]
@@ -89,6 +91,9 @@ class Lexicon:
             uncovered=table(data["uncovered"]),
             uncovered_with_crop=table(
                 {k: v for k, v in data["uncovered_with_crop"].items() if not k.startswith("_")}
+            ),
+            covered_when=table(
+                {k: v for k, v in data.get("covered_when", {}).items() if not k.startswith("_")}
             ),
             cues={
                 k: re.compile(v, re.IGNORECASE)
@@ -189,6 +194,7 @@ def understand(text: str, *, place: str | None = None, zone: str | None = None) 
     kinds = _found(lexicon.kinds, folded)
     stages = _found(lexicon.stages, folded)
     zones = _found(lexicon.zones, folded)
+    uncovered = _found(lexicon.uncovered_with_crop if crops else lexicon.uncovered, folded)
     return Understanding(
         crops=crops,
         groups=lexicon.groups_for(crops, kinds, stages),
@@ -196,7 +202,11 @@ def understand(text: str, *, place: str | None = None, zone: str | None = None) 
         zone=zones[0] if zones else zone,
         place=place,
         stages=stages,
-        uncovered=_found(lexicon.uncovered_with_crop if crops else lexicon.uncovered, folded),
+        uncovered=tuple(
+            topic
+            for topic in uncovered
+            if not ((covered := lexicon.covered_when.get(topic)) and covered.search(folded))
+        ),
     )
 
 

@@ -23,11 +23,17 @@ class GraphDeps:
     `settings=None` reads the process settings on first use (LangGraph Studio imports the graph
     module; reading `.env` then would be I/O at import time)."""
 
-    def __init__(self, settings: Settings | None = None, *, _embeddings: Embeddings | None = None):
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        _embeddings: Embeddings | None = None,
+        _router: SemanticRouter | None = None,
+    ):
         self._settings = settings
         self._embeddings = _embeddings
         self._knowledge: KnowledgeService | None = None
-        self._router: SemanticRouter | None = None
+        self._router: SemanticRouter | None = _router
         self._weather: WeatherClient | None = None
         self._gazetteer: Gazetteer | None = None
         self.models: dict[str, Provider] = {}

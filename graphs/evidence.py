@@ -7,6 +7,9 @@ quoted in the question's language whenever the knowledge base has that version, 
 (the embedder is multilingual, so a Russian question may well retrieve the Azerbaijani text of a
 topic that also exists in Russian). Within an article, sentences are ranked by their own vectors
 (computed at index time) and the question's words: the sentence that answers comes first.
+An article whose best sentence answers clearly better than the first topic's best sentence leads
+instead (the nitrogen sentence of the fertiliser article, not the wheat article, for "my wheat's
+lower leaves are yellow: what is missing?").
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ RELATIVE_RELEVANCE = 0.7
 """An article beyond the first is cited only if it is at least this relevant relative to it."""
 SENTENCES_KEPT = 8
 """Sentences kept per article: more than any answer quotes, few enough for a model's context."""
+LEAD_MARGIN = 0.01
+"""How much better (in sentence score) another article's best sentence must be to lead."""
 
 
 def choose_articles(
@@ -72,13 +77,20 @@ def gather(
 ) -> list[Evidence]:
     """The numbered evidence for a question from its retrieved chunks; `cues`: what a sentence
     answering it holds (alim.understanding.answer_cues); `read_too`: see `choose_articles`."""
+    ranked_articles = [
+        (article_id, group, score, ranked)
+        for article_id, group, score in choose_articles(
+            chunks, language, index.group_articles, read_too
+        )
+        if (ranked := index.rank_sentences(question, article_id, cues)[:SENTENCES_KEPT])
+    ]
+    if ranked_articles:
+        leader = max(ranked_articles, key=lambda a: a[3][0].score)
+        if leader[3][0].score > ranked_articles[0][3][0].score + LEAD_MARGIN:
+            ranked_articles.remove(leader)
+            ranked_articles.insert(0, leader)
     evidence: list[Evidence] = []
-    for article_id, group, score in choose_articles(
-        chunks, language, index.group_articles, read_too
-    ):
-        ranked = index.rank_sentences(question, article_id, cues)[:SENTENCES_KEPT]
-        if not ranked:
-            continue
+    for article_id, group, score, ranked in ranked_articles:
         sentences = [r.text for r in ranked]
         evidence.append(
             Evidence(

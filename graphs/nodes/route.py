@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 
 from alim.llm import ModelChain
 from alim.llm_router import classify_with_llm
-from alim.routing import RouteDecision
+from alim.routing import RouteDecision, names_a_person
 from alim.text import detect_language
 from alim.understanding import Understanding, understand
 from alim.vocab import GROUNDED_ROUTES
@@ -51,12 +51,14 @@ def make_route(deps: GraphDeps) -> Node:
             zone=(place.zone or None) if place else None,
         ).following(previous, text)
         chosen, method = decision.route, decision.method
+        guessed_human = chosen == "human" and not names_a_person(text)
         if (
             understanding.followup
-            and chosen in ("smalltalk", "off_topic")
+            and (chosen in ("smalltalk", "off_topic") or guessed_human)
             and last in GROUNDED_ROUTES
         ):
-            # "Bəs arpanı?" after a sowing question is the same conversation, not a greeting.
+            # "Bəs arpanı?" after a sowing question is the same conversation, not a greeting;
+            # "А вместе с картошкой можно?" asks no person, whatever its nearest exemplar.
             chosen, method = last, "followup"
         update: dict[str, Any] = {
             **TURN_RESET,
@@ -66,7 +68,7 @@ def make_route(deps: GraphDeps) -> Node:
             "needs_question": decision.needs_question,
             "understanding": understanding.as_dict(),
         }
-        if decision.route == "human":
+        if chosen == "human":
             update["escalated"] = True
             update["escalation_reason"] = "user_requested"
         return update

@@ -1,10 +1,11 @@
-"""Which articles an answer quotes (graphs.evidence.choose_articles)."""
+"""Which articles an answer quotes, and which leads (graphs.evidence)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from graphs.evidence import MAX_ARTICLES, choose_articles
+from alim.knowledge.index import RankedSentence
+from graphs.evidence import LEAD_MARGIN, MAX_ARTICLES, choose_articles, gather
 
 VERSIONS = {
     "wheat": {"az": "wheat.az", "en": "wheat.en", "ru": "wheat.ru"},
@@ -52,3 +53,34 @@ def test_a_topic_the_question_reads_comes_second_even_unretrieved() -> None:
         ("diseases.en", 0.855),
     ]
     assert len(chosen) <= MAX_ARTICLES
+
+
+class _Index:
+    """What `gather` reads of an index: topics' versions, titles and ranked sentences."""
+
+    group_articles: ClassVar = {"wheat": {"en": "wheat.en"}, "fertiliser": {"en": "npk.en"}}
+
+    def __init__(self, best: dict[str, list[tuple[str, float]]]) -> None:
+        self.best = best
+
+    def rank_sentences(self, question: str, article_id: str, cues: Any = ()) -> list[Any]:
+        return [RankedSentence(t, s) for t, s in self.best[article_id]]
+
+    def article_title(self, article_id: str) -> str:
+        return article_id
+
+    def article_language(self, article_id: str) -> str:
+        return "en"
+
+
+def test_the_article_whose_best_sentence_answers_clearly_better_leads() -> None:
+    chunks = [chunk("wheat.en", "wheat", 0.06), chunk("npk.en", "fertiliser", 0.05)]
+    question = "My wheat's lower leaves are pale yellow: what is missing?"
+    nitrogen = [("Pale yellow lower leaves mean nitrogen is short.", 0.86)]
+    rust = [("Yellow rust shows as stripes of yellow pustules.", 0.80)]
+    evidence = gather(_Index({"wheat.en": rust, "npk.en": nitrogen}), question, chunks, "en")  # type: ignore[arg-type]
+    assert [(e["n"], e["article_id"]) for e in evidence] == [(1, "npk.en"), (2, "wheat.en")]
+    # Within LEAD_MARGIN, retrieval's order stands.
+    close = [("Yellow rust shows as stripes of yellow pustules.", 0.86 - LEAD_MARGIN / 2)]
+    evidence = gather(_Index({"wheat.en": close, "npk.en": nitrogen}), question, chunks, "en")  # type: ignore[arg-type]
+    assert [e["article_id"] for e in evidence] == ["wheat.en", "npk.en"]

@@ -8,6 +8,7 @@ from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
+from alim.routing import ROUTES, SemanticRouter
 from engine import Context, GraphDeps
 from graphs.builder import build_graph
 from graphs.routing import after_assess, after_route
@@ -105,6 +106,28 @@ async def test_low_confidence_escalates(deps: GraphDeps) -> None:
     state = await graph.aget_state(_config())
     assert state.values["escalation_reason"] == "low_confidence"
     assert state.values["confidence"] < 0.99
+
+
+async def test_a_follow_up_that_names_no_person_is_not_handed_over(
+    settings: Any, embeddings: Any
+) -> None:
+    # The semantic vote's nearest exemplar for the follow-up is a "human" one; the follow-up
+    # names no person, so it stays in the conversation's route and is answered.
+    exemplars = {route: [f"{route} example"] for route in ROUTES}
+    exemplars["agronomy"] = ["Quraqlıqda suvarmanı necə aparım?"]
+    exemplars["human"] = ["Bəs pomidoru?", "Bəs aqronomun nömrəsi?"]
+    router = SemanticRouter(embeddings, exemplars)
+    graph = build_graph(
+        GraphDeps(settings, _embeddings=embeddings, _router=router), checkpointer=InMemorySaver()
+    )
+    await _nodes_and_tokens(graph, "Quraqlıqda suvarmanı necə aparım?")
+    nodes, _ = await _nodes_and_tokens(graph, "Bəs pomidoru?")
+    state = await graph.aget_state(_config())
+    assert nodes[:2] == ["route", "retrieve"]
+    assert (state.values["route"], state.values["route_method"]) == ("agronomy", "followup")
+    # A follow-up that does name one is handed over.
+    nodes, _ = await _nodes_and_tokens(graph, "Bəs aqronomun nömrəsi?")
+    assert nodes[:2] == ["route", "escalate"]
 
 
 async def test_per_turn_fields_reset_and_history_persists(deps: GraphDeps) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alim.routing import ROUTES, SemanticRouter, bundled_exemplars
+from alim.routing import ROUTES, SemanticRouter, bundled_exemplars, names_a_person
 from tests.support.fakes import CountingEmbeddings, HashingEmbeddings
 
 
@@ -182,3 +182,17 @@ def test_a_damaged_cache_is_recomputed(tmp_path: Path) -> None:
     assert decision.route == "smalltalk"
     assert len(embedder.queries) > 1
     assert np.load(path, allow_pickle=False).ndim == 2  # rewritten
+
+
+@pytest.mark.parametrize(
+    ("text", "person"),
+    [
+        ("Переведите меня на сотрудника", True),
+        ("Kimsə mənə zəng etsin", True),
+        ("Can you call me back?", True),
+        ("А вместе с картошкой в одном подвале можно?", False),
+        ("Bəs pomidoru?", False),
+    ],
+)
+def test_a_person_to_talk_to_is_recognised(text: str, person: bool) -> None:
+    assert names_a_person(text) is person

@@ -64,6 +64,14 @@ def test_a_crop_is_found_when_its_final_q_or_k_softens(text: str, crop: str) -> 
         ("Torpağın münbitliyini necə qiymətləndirim?", None),
         ("Стоит ли поливать перед заморозками?", None),
         ("Сколько стоит тонна удобрения?", "prices"),
+        # Bees while spraying is pesticide safety (covered); a beetle, arid or lean ('arıq')
+        # soil are no bees.
+        ("Can I spray an insecticide while bees are foraging?", None),
+        ("Arılar uçanda bağı dərmanlamaq olar?", None),
+        ("When is the best time to spray Colorado beetle?", None),
+        ("What can I grow on arid soil?", None),
+        ("Arıq torpağa nə verim?", None),
+        ("Arıçılığa necə başlayım?", "bees"),
     ],
 )
 def test_uncovered_topics_are_recognised(text: str, topic: str | None) -> None:
