@@ -44,6 +44,9 @@ def _pattern(terms: list[str]) -> re.Pattern[str] | None:
 class Lexicon:
     crops: dict[str, re.Pattern[str]]
     crop_groups: dict[str, tuple[str, ...]]
+    practices: dict[str, re.Pattern[str]]
+    """Farm practices (spraying) whose topics a question reads, whatever the crop."""
+    practice_groups: dict[str, tuple[str, ...]]
     kinds: dict[str, re.Pattern[str]]
     zones: dict[str, re.Pattern[str]]
     stages: dict[str, re.Pattern[str]]
@@ -61,12 +64,19 @@ class Lexicon:
     (if any) also reads those topics (when to sow: the sowing calendar)."""
 
     def groups_for(
-        self, crops: tuple[str, ...], kinds: tuple[str, ...], stages: tuple[str, ...]
+        self,
+        crops: tuple[str, ...],
+        kinds: tuple[str, ...],
+        stages: tuple[str, ...],
+        practices: tuple[str, ...] = (),
     ) -> tuple[str, ...]:
-        """The topics a question reads: its crops' first, then those of the topic rules."""
+        """The topics a question reads: its crops' first, then its practices', then those of
+        the topic rules."""
         groups: list[str] = []
         for crop in crops:
             groups.extend(g for g in self.crop_groups[crop] if g not in groups)
+        for practice in practices:
+            groups.extend(g for g in self.practice_groups[practice] if g not in groups)
         for rule_kinds, rule_stages, rule_groups in self.topic_rules:
             if (not rule_kinds or rule_kinds & set(kinds)) and (
                 not rule_stages or rule_stages & set(stages)
@@ -80,11 +90,16 @@ class Lexicon:
             return {k: p for k, v in section.items() if (p := _pattern(v)) is not None}
 
         crops = data["crops"]
+        practices = {k: v for k, v in data.get("practices", {}).items() if not k.startswith("_")}
         followup = _pattern(data["followup"]["markers"])
         assert followup is not None
         return cls(
             crops={k: p for k, v in crops.items() if (p := _pattern(v["terms"])) is not None},
             crop_groups={k: tuple(v["groups"]) for k, v in crops.items()},
+            practices={
+                k: p for k, v in practices.items() if (p := _pattern(v["terms"])) is not None
+            },
+            practice_groups={k: tuple(v["groups"]) for k, v in practices.items()},
             kinds=table(data["kinds"]),
             zones=table(data["zones"]),
             stages=table(data["stages"]),
@@ -136,6 +151,8 @@ class Understanding:
     place: str | None = None
     """A gazetteer place id, when the question names one."""
     stages: tuple[str, ...] = ()
+    practices: tuple[str, ...] = ()
+    """Farm practices the question is about (spraying)."""
     uncovered: tuple[str, ...] = ()
     """Topics the knowledge base does not cover."""
     followup: bool = False
@@ -151,7 +168,7 @@ class Understanding:
         if not data:
             return None
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for key in ("crops", "groups", "kinds", "stages", "uncovered", "inherited"):
+        for key in ("crops", "groups", "kinds", "stages", "practices", "uncovered", "inherited"):
             if key in known:
                 known[key] = tuple(known[key])
         return cls(**known)
@@ -183,7 +200,8 @@ class Understanding:
             changes["stages"] = previous.stages
         changes["inherited"] = tuple(inherited)
         merged = replace(self, **changes)
-        return replace(merged, groups=lexicon.groups_for(merged.crops, merged.kinds, merged.stages))
+        groups = lexicon.groups_for(merged.crops, merged.kinds, merged.stages, merged.practices)
+        return replace(merged, groups=groups)
 
 
 def understand(text: str, *, place: str | None = None, zone: str | None = None) -> Understanding:
@@ -194,14 +212,16 @@ def understand(text: str, *, place: str | None = None, zone: str | None = None) 
     kinds = _found(lexicon.kinds, folded)
     stages = _found(lexicon.stages, folded)
     zones = _found(lexicon.zones, folded)
+    practices = _found(lexicon.practices, folded)
     uncovered = _found(lexicon.uncovered_with_crop if crops else lexicon.uncovered, folded)
     return Understanding(
         crops=crops,
-        groups=lexicon.groups_for(crops, kinds, stages),
+        groups=lexicon.groups_for(crops, kinds, stages, practices),
         kinds=kinds,
         zone=zones[0] if zones else zone,
         place=place,
         stages=stages,
+        practices=practices,
         uncovered=tuple(
             topic
             for topic in uncovered
@@ -222,7 +242,9 @@ def topics_read(understanding: Understanding | None) -> tuple[str, ...]:
     """The topics this kind of question reads besides its crop's (`Lexicon.topic_rules`)."""
     if understanding is None:
         return ()
-    return bundled_lexicon().groups_for((), understanding.kinds, understanding.stages)
+    return bundled_lexicon().groups_for(
+        (), understanding.kinds, understanding.stages, understanding.practices
+    )
 
 
 def without_crops(text: str) -> str:

@@ -149,8 +149,48 @@ def test_a_when_to_sow_question_also_reads_the_sowing_calendar() -> None:
     assert understand("Buğdada pas xəstəliyi var").groups == ("wheat",)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what wind speed is too strong for spraying",
+        "Выше какой температуры лучше не опрыскивать?",
+        "Son çiləmədən nə qədər sonra məhsulu yığmaq olar?",
+        "Fungisidi yağışdan əvvəl vermək olar?",
+    ],
+)
+def test_a_spraying_question_reads_the_pesticide_safety_topic_whatever_the_crop(
+    text: str,
+) -> None:
+    u = understand(text)
+    assert u.practices == ("spraying",)
+    assert "safe-pesticide-use" in topics_read(u)
+
+
+@pytest.mark.parametrize(
+    ("text", "crop"),
+    [
+        ("Narın yetişdiyini necə bilim?", "pomegranate"),
+        ("Narı nə vaxt yığmaq lazımdır?", "pomegranate"),
+        ("Какая кислотность почвы нужна для чая?", "tea"),
+    ],
+)
+def test_a_whole_word_crop_is_found_in_its_case_forms(text: str, crop: str) -> None:
+    assert understand(text).crops == (crop,)
+
+
+def test_how_is_not_how_many_once_folded() -> None:
+    # 'necə' (how) and 'neçə' (how many) fold to one word; only 'neçə' with a unit is an amount.
+    assert "amount" not in understand("Üzümü qışa necə hazırlayım?").kinds
+    assert "amount" in understand("Hektara neçə kq toxum lazımdır?").kinds
+    assert "amount" not in understand("Narıncı ləkələr nədir?").kinds
+    assert understand("Narıncı ləkələr nədir?").crops == ()
+
+
 def test_an_answer_cue_matches_what_the_kind_of_question_asks_for() -> None:
     (timing,) = answer_cues(understand("Когда сажать картофель?"))
     assert timing.search("Сажайте в апреле, когда почва прогреется.")
     (amount,) = answer_cues(understand("Buğdaya nə qədər azot verim?"))
     assert amount.search("hektara 90–120 kq azot") and not amount.search("azotu yazda verin")
+    # A how-to answer is the sentence with the figures to act on.
+    (howto,) = answer_cues(understand("How do I plant garlic?"))
+    assert howto.search("Plant cloves 4–5 cm deep.")
