@@ -13,13 +13,20 @@
 SourcesEvent, ErrorEvent, DoneEvent). 429 and 503 answers are retried (honouring Retry-After, at
 most `max_retries` times); other errors raise typed `ApiError` subclasses carrying the stable
 `code` and the `request_id`.
+
+Made for bad networks: every POST carries a generated `Idempotency-Key` (the same on each of its
+retries), so a retry after a dropped connection never adds a second turn; a stream whose
+connection drops reconnects by itself (`GET /runs/{run_id}/stream` with `Last-Event-ID`, at most
+`max_retries` times in a row, with backoff), and the caller sees one unbroken event sequence.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import fields
 from pathlib import Path
@@ -76,6 +83,10 @@ class RateLimitError(ApiError):
 class UnavailableError(ApiError): ...
 
 
+class StreamInterrupted(ApiError):
+    """The stream's connection dropped and could not be resumed within `max_retries`."""
+
+
 _BY_STATUS: dict[int, type[ApiError]] = {
     400: InvalidRequestError,
     401: AuthenticationError,
@@ -89,6 +100,18 @@ _BY_STATUS: dict[int, type[ApiError]] = {
     503: UnavailableError,
 }
 RETRYABLE = frozenset({429, 503})
+IDEMPOTENT_POSTS = re.compile(
+    r"^/(?:graph/invoke|graph/stream|knowledge|escalations/[^/]+/reply|threads/[^/]+/feedback)$"
+)
+"""POST paths whose server honours Idempotency-Key: safe to resend after a dropped connection."""
+
+
+def new_key() -> str:
+    return f"alim-{uuid.uuid4().hex}"
+
+
+def _backoff(attempt: int) -> float:
+    return min(0.5 * 2**attempt, MAX_RETRY_AFTER)
 
 
 def _error(response: httpx.Response) -> ApiError:
@@ -114,7 +137,7 @@ def _retry_after(response: httpx.Response) -> float | None:
 def _delay(response: httpx.Response, attempt: int) -> float:
     """Retry-After when the server sent one (0 means now), else exponential backoff."""
     after = _retry_after(response)
-    return after if after is not None else min(0.5 * 2**attempt, MAX_RETRY_AFTER)
+    return after if after is not None else _backoff(attempt)
 
 
 def _result(response: httpx.Response, key: str | None) -> Any:
@@ -151,11 +174,52 @@ def _turn(result: dict[str, Any]) -> TurnResult:
     return TurnResult(**{k: v for k, v in result.items() if k in known})
 
 
+class _Resumable:
+    """Where a stream stands: the request that opens it, then the run to resume after the last
+    event seen. `resume()` names the next request; `see()` notes each event."""
+
+    def __init__(self, body: dict[str, Any]):
+        self.body = body
+        self.key = new_key()
+        self.run_id: str | None = None
+        self.last_id: str | None = None
+
+    def request(self) -> tuple[str, str, dict[str, Any]]:
+        resume = {"Last-Event-ID": self.last_id} if self.last_id else {}
+        if self.run_id is None:
+            headers = {"Idempotency-Key": self.key, **resume}
+            return "POST", "/graph/stream", {"json": self.body, "headers": headers}
+        params = {"user_id": self.body["user_id"]}
+        return "GET", f"/runs/{self.run_id}/stream", {"params": params, "headers": resume}
+
+    def see(self, sse: ServerSentEvent) -> Event:
+        if sse.id:
+            self.last_id = sse.id
+        event = parse_event(sse)
+        if isinstance(event, MetadataEvent):
+            self.run_id = event.run_id
+        return event
+
+    def lost(self) -> StreamInterrupted:
+        return StreamInterrupted(0, "stream_interrupted", "the stream's connection dropped")
+
+
 def _body(message: str, user_id: str, thread_id: str | None, options: dict[str, Any]) -> dict:
     body: dict[str, Any] = {"message": message, "user_id": user_id, **options}
     if thread_id is not None:
         body["thread_id"] = thread_id
     return body
+
+
+def _with_key(method: str, path: str, kwargs: dict[str, Any]) -> bool:
+    """Give a POST its Idempotency-Key (kept across its retries); whether the request may be
+    resent after a dropped connection."""
+    if method != "POST":
+        return method in ("GET", "DELETE")
+    headers = dict(kwargs.get("headers") or {})
+    headers.setdefault("Idempotency-Key", new_key())
+    kwargs["headers"] = headers
+    return bool(IDEMPOTENT_POSTS.match(path))
 
 
 class _Threads:
@@ -274,8 +338,15 @@ class AlimClient:
         self._http.close()
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        safe = _with_key(method, path, kwargs)
         for attempt in range(self.max_retries + 1):
-            response = self._http.request(method, path, **kwargs)
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError:
+                if not safe or attempt == self.max_retries:
+                    raise
+                time.sleep(_backoff(attempt))
+                continue
             if response.status_code not in RETRYABLE or attempt == self.max_retries:
                 break
             time.sleep(_delay(response, attempt))
@@ -295,21 +366,34 @@ class AlimClient:
     def stream(
         self, message: str, user_id: str, thread_id: str | None = None, **options: Any
     ) -> Iterator[Event]:
-        """One turn as typed events; ends with DoneEvent."""
-        body = _body(message, user_id, thread_id, options)
-        for attempt in range(self.max_retries + 1):
-            with connect_sse(self._http, "POST", "/graph/stream", json=body) as source:
-                response = source.response
-                if response.status_code in RETRYABLE and attempt < self.max_retries:
-                    response.read()
-                    time.sleep(_delay(response, attempt))
-                    continue
-                if response.status_code >= 400:
-                    response.read()
-                    raise _error(response)
-                for sse in source.iter_sse():
-                    yield parse_event(sse)
-                return
+        """One turn as typed events; ends with DoneEvent (a dropped connection is resumed)."""
+        state = _Resumable(_body(message, user_id, thread_id, options))
+        attempt = 0
+        while True:
+            method, path, kwargs = state.request()
+            try:
+                with connect_sse(self._http, method, path, **kwargs) as source:
+                    response = source.response
+                    if response.status_code in RETRYABLE and attempt < self.max_retries:
+                        response.read()
+                        time.sleep(_delay(response, attempt))
+                        attempt += 1
+                        continue
+                    if response.status_code >= 400:
+                        response.read()
+                        raise _error(response)
+                    for sse in source.iter_sse():
+                        event = state.see(sse)
+                        attempt = 0  # progress: the retry budget is for drops in a row
+                        yield event
+                        if isinstance(event, DoneEvent):
+                            return
+            except httpx.TransportError:
+                pass  # dropped: resume below
+            if attempt >= self.max_retries:
+                raise state.lost()
+            time.sleep(_backoff(attempt))
+            attempt += 1
 
 
 class AsyncAlimClient:
@@ -344,8 +428,15 @@ class AsyncAlimClient:
         await self._http.aclose()
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        safe = _with_key(method, path, kwargs)
         for attempt in range(self.max_retries + 1):
-            response = await self._http.request(method, path, **kwargs)
+            try:
+                response = await self._http.request(method, path, **kwargs)
+            except httpx.TransportError:
+                if not safe or attempt == self.max_retries:
+                    raise
+                await asyncio.sleep(_backoff(attempt))
+                continue
             if response.status_code not in RETRYABLE or attempt == self.max_retries:
                 break
             await asyncio.sleep(_delay(response, attempt))
@@ -366,17 +457,31 @@ class AsyncAlimClient:
     async def stream(
         self, message: str, user_id: str, thread_id: str | None = None, **options: Any
     ) -> AsyncIterator[Event]:
-        body = _body(message, user_id, thread_id, options)
-        for attempt in range(self.max_retries + 1):
-            async with aconnect_sse(self._http, "POST", "/graph/stream", json=body) as source:
-                response = source.response
-                if response.status_code in RETRYABLE and attempt < self.max_retries:
-                    await response.aread()
-                    await asyncio.sleep(_delay(response, attempt))
-                    continue
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise _error(response)
-                async for sse in source.aiter_sse():
-                    yield parse_event(sse)
-                return
+        """One turn as typed events; ends with DoneEvent (a dropped connection is resumed)."""
+        state = _Resumable(_body(message, user_id, thread_id, options))
+        attempt = 0
+        while True:
+            method, path, kwargs = state.request()
+            try:
+                async with aconnect_sse(self._http, method, path, **kwargs) as source:
+                    response = source.response
+                    if response.status_code in RETRYABLE and attempt < self.max_retries:
+                        await response.aread()
+                        await asyncio.sleep(_delay(response, attempt))
+                        attempt += 1
+                        continue
+                    if response.status_code >= 400:
+                        await response.aread()
+                        raise _error(response)
+                    async for sse in source.aiter_sse():
+                        event = state.see(sse)
+                        attempt = 0
+                        yield event
+                        if isinstance(event, DoneEvent):
+                            return
+            except httpx.TransportError:
+                pass
+            if attempt >= self.max_retries:
+                raise state.lost()
+            await asyncio.sleep(_backoff(attempt))
+            attempt += 1

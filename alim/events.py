@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -55,6 +56,25 @@ class DoneEvent:
 
 
 Event = MetadataEvent | NodeEvent | TokenEvent | SourcesEvent | ErrorEvent | DoneEvent
+
+DONE_DATA = "[DONE]"
+
+
+def wire(event: Event) -> tuple[str, str]:
+    """The SSE event name and data of an engine event, as sent and as logged for replay."""
+    if isinstance(event, TokenEvent):
+        return "token", event.text
+    if isinstance(event, NodeEvent):
+        return "node", event.name
+    if isinstance(event, MetadataEvent):
+        return "metadata", json.dumps(asdict(event))
+    if isinstance(event, SourcesEvent):
+        return "sources", json.dumps(asdict(event), ensure_ascii=False)
+    if isinstance(event, ErrorEvent):
+        return "error", json.dumps(asdict(event), ensure_ascii=False)
+    if isinstance(event, DoneEvent):
+        return "done", DONE_DATA
+    raise TypeError(f"not an engine event: {event!r}")
 
 
 @dataclass

@@ -41,6 +41,7 @@ class Persistence:
         from alim.assistants import AssistantStore
         from alim.handoff import EscalationStore
         from alim.keys import KeyStore
+        from alim.runs import RunStore
         from alim.webhooks import WebhookStore
 
         return [
@@ -50,6 +51,7 @@ class Persistence:
             WebhookStore(self.db),
             Analytics(self.db),
             AssistantStore(self.db),
+            RunStore(self.db),
         ]
 
     async def setup(self) -> dict[str, list[int]]:
@@ -59,15 +61,17 @@ class Persistence:
     async def forget_thread(self, key: str) -> None:
         """Delete a thread and every trace of its text outside the checkpoints (the caller
         deletes those): escalations cancelled and erased, feedback deleted, webhook payloads cut
-        to ids, the registry row removed; in one transaction."""
+        to ids, logged runs deleted, the registry row removed; in one transaction."""
         from alim.analytics import Analytics
         from alim.handoff import EscalationStore
+        from alim.runs import RunStore
         from alim.webhooks import Outbox
 
         async with self.db.transaction():
             await EscalationStore(self.db).cancel_for_thread(key)
             await Analytics(self.db).forget_thread(key)
             await Outbox(self.db).forget_thread(key)
+            await RunStore(self.db).forget_thread(key)
             await self.threads.delete(key)
 
     async def ping(self) -> None:

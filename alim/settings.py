@@ -84,6 +84,15 @@ class Settings(BaseSettings):
         None, gt=0, description="Delete threads idle longer than this (off when unset)."
     )
     retention_interval_seconds: float = Field(3600.0, gt=0)
+    run_events_ttl: float = Field(
+        86_400.0, gt=0, description="Seconds a run's events and result stay resumable."
+    )
+    run_lost_after: float = Field(
+        15.0,
+        gt=0,
+        description="Seconds without a heartbeat after which a running run's server is taken "
+        "for dead (its stream then ends with `run_lost`).",
+    )
     pii_masking: bool = Field(True, description="Mask phones, FIN codes, e-mails for hosted LLMs.")
 
     # Persistence

@@ -22,7 +22,7 @@ from alim.webhooks import Dispatcher
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.ratelimit import MemoryCounters, RateLimiter, RedisCounters
-from api.routes import analytics, assistant, graph, handoff, health, knowledge, threads
+from api.routes import analytics, assistant, graph, handoff, health, knowledge, runs, threads
 from api.schemas import COMMON_ERRORS
 from engine import Engine, GraphDeps
 
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
                 engine.persistence.db, allowed=networks(settings.webhook_allowed_networks)
             )
             background = [asyncio.create_task(dispatcher.run_forever(), name="alim-webhooks")]
+            engine.runs.start()
             retention = start_retention(settings, engine)
             if retention is not None:
                 background.append(retention)
@@ -90,6 +91,9 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
             try:
                 yield
             finally:
+                # The streams had the grace period (sse-starlette); runs nobody follows get a
+                # second more, then end with `server_shutting_down` in their log.
+                await engine.runs.aclose(grace=1.0)
                 for task in background:
                     task.cancel()
                 await asyncio.gather(*background, return_exceptions=True)
@@ -110,13 +114,20 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE", "PUT"],
-            allow_headers=["X-API-Key", "Content-Type", "X-Request-ID"],
+            allow_headers=[
+                "X-API-Key",
+                "Content-Type",
+                "X-Request-ID",
+                "Idempotency-Key",
+                "Last-Event-ID",
+            ],
             expose_headers=[
                 "X-Request-ID",
                 "Retry-After",
                 "X-RateLimit-Limit",
                 "X-RateLimit-Remaining",
                 "X-RateLimit-Reset",
+                "Idempotent-Replayed",
             ],
         )
     app.add_middleware(
@@ -128,6 +139,7 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
     app.include_router(health.router)
     routers = (
         graph.router,
+        runs.router,
         threads.router,
         handoff.router,
         analytics.router,

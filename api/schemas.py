@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from alim.runs import RunStatus
 from alim.vocab import (
     DEFAULT_FETCH_K,
     DEFAULT_K,
@@ -76,6 +77,11 @@ class ChatRequest(Strict):
     metadata: dict[str, str] | None = Field(
         None, max_length=20, description="Your own tags for this run (stored with its trace)."
     )
+    on_disconnect: Literal["continue", "cancel"] = Field(
+        "continue",
+        description="Streams: when the connection drops, the run goes on (`continue`; resume "
+        "it with `GET /runs/{run_id}/stream`) or stops (`cancel`).",
+    )
 
 
 class Source(BaseModel):
@@ -98,6 +104,26 @@ class InvokeResponse(BaseModel):
     escalation_id: str | None = Field(
         None, description="When escalated: the escalation an agronomist will answer."
     )
+
+
+class RunError(BaseModel):
+    code: str = Field(examples=["run_lost"])
+    detail: str
+
+
+class RunOut(BaseModel):
+    run_id: str
+    thread_id: str
+    status: RunStatus = Field(
+        description="`interrupted`: the run handed the question to an agronomist."
+    )
+    created_at: str
+    updated_at: str
+    finished_at: str | None = None
+    result: InvokeResponse | None = Field(
+        None, description="Once ended with an answer: the same body as `/graph/invoke`."
+    )
+    error: RunError | None = None
 
 
 class ThreadSummary(BaseModel):

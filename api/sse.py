@@ -1,53 +1,39 @@
-"""Engine events → SSE events: a pure translation, unit-tested without HTTP.
+"""Engine events → SSE events, and the SSE response that follows a run.
 
 Event order: `metadata` (thread_id, run_id) → `node` (each node as it starts) → `token` (answer
 chunks; sse-starlette splits a chunk with newlines into several `data:` lines, so a spec parser
 gets the text back exactly) → `sources` → `error` (on failure) → `done` (`[DONE]`, always last).
+Every event of a run carries `id: <run_id>:<seq>` (seq from 1), so a client that lost the
+connection resumes with `Last-Event-ID` (`GET /runs/{run_id}/stream`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing, suppress
-from dataclasses import asdict
 from typing import Any
 
-from sse_starlette import ServerSentEvent
+import anyio
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from alim.errors import AlimError
-from alim.events import (
-    DoneEvent,
-    ErrorEvent,
-    Event,
-    MetadataEvent,
-    NodeEvent,
-    SourcesEvent,
-    TokenEvent,
-)
+from alim.events import DoneEvent, ErrorEvent, Event, wire
+from alim.runs import LoggedEvent
 
 
-def to_sse(event: Event) -> ServerSentEvent:
-    if isinstance(event, TokenEvent):
-        return ServerSentEvent(data=event.text, event="token")
-    if isinstance(event, NodeEvent):
-        return ServerSentEvent(data=event.name, event="node")
-    if isinstance(event, MetadataEvent):
-        return ServerSentEvent(data=json.dumps(asdict(event)), event="metadata")
-    if isinstance(event, SourcesEvent):
-        return ServerSentEvent(data=json.dumps(asdict(event), ensure_ascii=False), event="sources")
-    if isinstance(event, ErrorEvent):
-        return ServerSentEvent(data=json.dumps(asdict(event), ensure_ascii=False), event="error")
-    if isinstance(event, DoneEvent):
-        return ServerSentEvent(data="[DONE]", event="done")
-    raise TypeError(f"not an engine event: {event!r}")
+def to_sse(event: Event, event_id: str | None = None) -> ServerSentEvent:
+    name, data = wire(event)
+    return ServerSentEvent(data=data, event=name, id=event_id)
+
+
+def logged_to_sse(run_id: str, event: LoggedEvent) -> ServerSentEvent:
+    return ServerSentEvent(data=event.data, event=event.event, id=f"{run_id}:{event.seq}")
 
 
 async def with_outcome(events: AsyncGenerator[Event]) -> AsyncGenerator[Event]:
-    """The engine's events, then `done`; a typed error of the run becomes `error` + `done`.
-
-    This is the one place where a run's failure turns into events."""
+    """The engine's events, then `done`; a typed error of the run becomes `error` + `done`
+    (for callers that consume a turn directly; HTTP runs get theirs from `engine.runs`)."""
     try:
         async with aclosing(events):
             async for event in events:
@@ -57,27 +43,24 @@ async def with_outcome(events: AsyncGenerator[Event]) -> AsyncGenerator[Event]:
     yield DoneEvent()
 
 
-SHUTDOWN_DETAIL = "the server is restarting; please send the message again"
-
-
 async def until_shutdown(
-    events: AsyncGenerator[Event], shutdown: Any, budget: float
-) -> AsyncIterator[Event]:
-    """Pass `events` through; once `shutdown` (an event with `is_set()` / `wait()`) is set, let
-    the run go on for at most `budget` seconds, then stop it and end with error + done.
-
-    The run's own clean-up (thread lock, no half answer stored) happens when it is closed."""
+    events: AsyncGenerator[LoggedEvent], shutdown: Any, budget: float, stop: Callable[[], None]
+) -> AsyncGenerator[LoggedEvent]:
+    """Pass a run's events through; once `shutdown` (an event with `is_set()` / `wait()`) is
+    set, let the run go on for at most `budget` seconds, then `stop()` it and pass on how it
+    ends (`error` `server_shutting_down`, then `done`)."""
     loop = asyncio.get_running_loop()
     deadline: float | None = None
+    stopped = False
     waiter = asyncio.ensure_future(shutdown.wait())
-    pending: asyncio.Future[Event] | None = None
+    pending: asyncio.Future[LoggedEvent] | None = None
     try:
         while True:
             if pending is None:
                 pending = asyncio.ensure_future(anext(events))
             if deadline is None and shutdown.is_set():
                 deadline = loop.time() + budget
-            timeout = None if deadline is None else max(0.0, deadline - loop.time())
+            timeout = None if deadline is None or stopped else max(0.0, deadline - loop.time())
             watch = {pending} if deadline is not None else {pending, waiter}
             done, _ = await asyncio.wait(
                 watch, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
@@ -89,16 +72,58 @@ async def until_shutdown(
                     return
                 pending = None
                 yield event
-            elif deadline is not None and loop.time() >= deadline:
-                break
-        pending.cancel()
-        with suppress(asyncio.CancelledError, StopAsyncIteration):
-            await pending
-        pending = None
-        await events.aclose()
-        yield ErrorEvent("server_shutting_down", SHUTDOWN_DETAIL)
-        yield DoneEvent()
+            elif deadline is not None and not stopped and loop.time() >= deadline:
+                stop()
+                stopped = True
     finally:
         waiter.cancel()
         if pending is not None:
             pending.cancel()
+            with suppress(asyncio.CancelledError, StopAsyncIteration):
+                await pending
+
+
+def run_stream(
+    run_id: str,
+    events: AsyncGenerator[LoggedEvent],
+    *,
+    ping: float,
+    grace: float,
+    stop: Callable[[str], None],
+    cancel_on_disconnect: bool = False,
+    gauge: Any = None,
+    headers: dict[str, str] | None = None,
+) -> EventSourceResponse:
+    """The SSE response that follows a run. On SIGTERM the run may finish within the grace
+    period; if not, it is stopped and the stream still ends with `error` then `done`. A client
+    that leaves stops the run only with `cancel_on_disconnect`."""
+    shutdown = anyio.Event()
+
+    async def body() -> AsyncIterator[ServerSentEvent]:
+        if gauge is not None:
+            gauge.inc()
+        ended = False
+        budget = max(grace - 1.0, 0.5)
+        try:
+            async with (
+                aclosing(events) as followed,
+                aclosing(
+                    until_shutdown(followed, shutdown, budget, lambda: stop("server_shutting_down"))
+                ) as shutting,
+            ):
+                async for event in shutting:
+                    yield logged_to_sse(run_id, event)
+            ended = True
+        finally:
+            if gauge is not None:
+                gauge.dec()
+            if not ended and cancel_on_disconnect:
+                stop("cancelled")
+
+    return EventSourceResponse(
+        body(),
+        ping=ping,
+        headers={"X-Accel-Buffering": "no", **(headers or {})},
+        shutdown_event=shutdown,
+        shutdown_grace_period=grace,
+    )

@@ -6,6 +6,7 @@ reach the agent only through this package; `Context`, `GraphDeps` and the eviden
 """
 
 from engine.request import TurnRequest
+from engine.runs import RunManager, parse_event_id
 from engine.service import Engine
 from engine.turn import Turn
 from graphs.builder import build_graph
@@ -18,9 +19,11 @@ __all__ = [
     "Context",
     "Engine",
     "GraphDeps",
+    "RunManager",
     "Turn",
     "TurnRequest",
     "build_graph",
     "gather_evidence",
     "hit_to_dict",
+    "parse_event_id",
 ]

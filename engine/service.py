@@ -4,6 +4,8 @@ engine = Engine(graph, persistence, settings)
 turn = await engine.begin(request)      # validates, locks the thread (ThreadBusy → 409)
 async for event in turn.events(): ...   # metadata, node…, token…, sources; raises AlimError
 result = await engine.invoke(request)   # the same iterator, folded into a TurnResult
+run = await engine.runs.launch(turn)    # or: run it detached, durably logged (HTTP API)
+async for event in engine.runs.follow(run.run_id, after=seq): ...
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from alim.handoff import Escalation, EscalationStore
 from alim.metrics import Metrics
 from alim.netguard import networks
 from alim.persistence import Persistence, open_persistence
+from alim.runs import RunStore
 from alim.settings import Settings
 from alim.threads import Owner, ThreadInfo, thread_key
 from alim.webhooks import Outbox, WebhookStore
@@ -28,6 +31,7 @@ from engine.bookkeeping import Bookkeeper
 from engine.handoff import resume
 from engine.history import HistoryMessage, render
 from engine.request import TurnRequest, validate, with_assistant
+from engine.runs import RunManager
 from engine.turn import Turn
 from graphs.builder import build_graph
 from graphs.deps import GraphDeps
@@ -48,6 +52,11 @@ class Engine:
         self.assistants = AssistantStore(persistence.db)
         self.books = Bookkeeper(
             persistence.db, self.threads, self.escalations, self.outbox, self.analytics
+        )
+        self.runs = RunManager(
+            RunStore(persistence.db),
+            lost_after=settings.run_lost_after,
+            ttl=settings.run_events_ttl,
         )
         self.metrics: Metrics | None = None
 

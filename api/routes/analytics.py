@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from alim.errors import InvalidRequest
 from alim.threads import Owner
+from api import idempotency
 from api.deps import ChatPartner, EngineDep
 from api.schemas import THREAD_ID_PATTERN, USER_ID_PATTERN, ErrorBody
 
@@ -60,16 +61,30 @@ async def analytics(
 async def feedback(
     thread_id: Annotated[str, Path(pattern=THREAD_ID_PATTERN)],
     body: FeedbackIn,
+    request: Request,
     partner: ChatPartner,
     engine: EngineDep,
-) -> dict[str, Any]:
-    """Rate one answer of a thread (owner only)."""
-    record = await engine.feedback(
-        Owner(partner.name, body.user_id), thread_id, body.run_id, body.score, body.comment
+    idempotency_key: idempotency.KeyHeader = None,
+) -> Any:
+    """Rate one answer of a thread (owner only). With an `Idempotency-Key`, a repeat returns
+    the first rating and records nothing twice."""
+
+    async def act() -> dict[str, Any]:
+        record = await engine.feedback(
+            Owner(partner.name, body.user_id), thread_id, body.run_id, body.score, body.comment
+        )
+        return {
+            "id": record["id"],
+            "run_id": body.run_id,
+            "score": body.score,
+            "created_at": record["created_at"],
+        }
+
+    return await idempotency.once(
+        request,
+        engine.runs.store,
+        partner.name,
+        {"thread_id": thread_id, **body.model_dump()},
+        act,
+        201,
     )
-    return {
-        "id": record["id"],
-        "run_id": body.run_id,
-        "score": body.score,
-        "created_at": record["created_at"],
-    }

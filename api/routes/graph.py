@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from dataclasses import asdict
 
-import anyio
-from fastapi import APIRouter, Request
-from sse_starlette import EventSourceResponse, ServerSentEvent
-from starlette.background import BackgroundTask
+from fastapi import APIRouter, Request, Response
+from sse_starlette import EventSourceResponse
 
+from alim.errors import AlimError, InvalidRequest
 from alim.keys import Partner
 from alim.threads import Owner
+from api import idempotency
 from api.deps import ChatPartner, EngineDep, LimiterDep, SettingsDep
 from api.schemas import ChatRequest, ErrorBody, InvokeResponse
-from api.sse import to_sse, until_shutdown, with_outcome
-from engine import Context, TurnRequest
+from api.sse import run_stream
+from engine import Context, Engine, TurnRequest, parse_event_id
 
 router = APIRouter(prefix="/graph", tags=["graph"])
 
@@ -24,8 +22,10 @@ router = APIRouter(prefix="/graph", tags=["graph"])
 ERRORS: dict[int | str, dict[str, object]] = {
     409: {
         "model": ErrorBody,
-        "description": "`thread_busy` (another run is in progress on the thread) or "
-        "`awaiting_human` (the thread waits for an agronomist's reply).",
+        "description": "`thread_busy` (another run is in progress on the thread), "
+        "`awaiting_human` (the thread waits for an agronomist's reply) or "
+        "`idempotency_in_progress` (the first request with this Idempotency-Key has not "
+        "started yet).",
     },
 }
 
@@ -38,9 +38,13 @@ STREAM_DOC = """Server-Sent Events, in this order:
    SSE spec);
 4. `event: sources` — `{"sources", "confidence", "escalated", "escalation_reason", "route",
    "model", "usage"}`;
-5. `event: error` — `{"code", "detail"}` if the run fails;
+5. `event: error` — `{"code", "detail"}` if the run fails (`cancelled`, `run_lost`,
+   `server_shutting_down`, `provider_unavailable`…);
 6. `event: done` — `[DONE]`, always last, also after an error.
 
+Every event carries `id: <run_id>:<seq>` (seq from 1). The run goes on when the connection drops
+(unless `on_disconnect` is `"cancel"`): resume with `GET /runs/{run_id}/stream` and the
+`Last-Event-ID` header, or repeat this POST with the same `Idempotency-Key` and `Last-Event-ID`.
 `: ping` comments keep long runs alive. Errors found before the stream starts (auth, validation,
 `thread_busy`) are ordinary JSON responses with their status code."""
 
@@ -57,11 +61,68 @@ def turn_request(body: ChatRequest, partner: Partner) -> TurnRequest:
     )
 
 
+async def start_run(
+    engine: Engine,
+    request: Request,
+    body: ChatRequest,
+    partner: Partner,
+    held: AsyncExitStack | None = None,
+) -> tuple[str, bool]:
+    """(run id, replayed): the run this request starts, or with a repeated `Idempotency-Key`
+    the one its first request started. `held` (the stream slot) goes to a new run."""
+    key = idempotency.key_of(request)
+    store = engine.runs.store
+    if key is not None:
+        run_id = await idempotency.claim(
+            store, partner.name, key, idempotency.request_hash(request, body)
+        )
+        if run_id is not None:
+            if held is not None:
+                await held.aclose()
+            await engine.runs.info(Owner(partner.name, body.user_id), run_id)  # still there?
+            return run_id, True
+    try:
+        turn = await engine.begin(turn_request(body, partner))
+    except BaseException:
+        if key is not None:
+            await store.release_key(partner.name, key)
+        if held is not None:
+            await held.aclose()
+        raise
+    run = await engine.runs.launch(turn, held)
+    if key is not None:
+        await store.bind_key(partner.name, key, run.run_id)
+    return run.run_id, False
+
+
+def replayed_header(replayed: bool) -> dict[str, str]:
+    return {idempotency.REPLAYED_HEADER: "true"} if replayed else {}
+
+
 @router.post("/invoke", response_model=InvokeResponse, responses=ERRORS)
-async def invoke(body: ChatRequest, partner: ChatPartner, engine: EngineDep) -> InvokeResponse:
-    """Send a message and wait for the whole answer."""
-    result = await engine.invoke(turn_request(body, partner))
-    return InvokeResponse(**asdict(result))
+async def invoke(
+    body: ChatRequest,
+    request: Request,
+    response: Response,
+    partner: ChatPartner,
+    engine: EngineDep,
+    idempotency_key: idempotency.KeyHeader = None,
+) -> InvokeResponse:
+    """Send a message and wait for the whole answer.
+
+    With an `Idempotency-Key` header, a repeat of the same request returns the first one's
+    answer (`Idempotent-Replayed: true`) and adds no second turn."""
+    run_id, replayed = await start_run(engine, request, body, partner)
+    info = await engine.runs.wait(Owner(partner.name, body.user_id), run_id)
+    response.headers.update(replayed_header(replayed))
+    if info.result is None:
+        error = info.error or {}
+        raise AlimError(
+            str(error.get("detail", "the run failed")),
+            code=str(error.get("code", "internal_error")),
+            status=int(error.get("status", 500)),
+        )
+    return InvokeResponse(**info.result)
 
 
 @router.post(
@@ -77,38 +138,35 @@ async def stream(
     engine: EngineDep,
     settings: SettingsDep,
     limiter: LimiterDep,
+    idempotency_key: idempotency.KeyHeader = None,
+    last_event_id: idempotency.LastEventIdHeader = None,
 ) -> EventSourceResponse:
     """Send a message and receive the answer as it is generated."""
-    held = AsyncExitStack()  # the stream slot and the thread lock, released exactly once
+    held = AsyncExitStack()  # the stream slot, released when the run ends
     await held.enter_async_context(limiter.stream_slot(partner))
-    gauge = request.app.state.metrics.active_streams
-    gauge.inc()
-    held.callback(gauge.dec)
-    try:
-        turn = await engine.begin(turn_request(body, partner))
-    except BaseException:
-        await held.aclose()
-        raise
-    held.push_async_callback(turn.aclose)
-
-    shutdown = anyio.Event()
-    grace = settings.shutdown_grace_seconds
-
-    async def events() -> AsyncIterator[ServerSentEvent]:
-        # On SIGTERM the run may finish within the grace period; if not, it is stopped and the
-        # stream still ends with `error` then `done`.
-        try:
-            run = with_outcome(turn.events())
-            async for event in until_shutdown(run, shutdown, max(grace - 1.0, 0.5)):
-                yield to_sse(event)
-        finally:
-            await held.aclose()
-
-    return EventSourceResponse(
-        events(),
+    run_id, replayed = await start_run(engine, request, body, partner, held)
+    after = 0
+    if replayed:
+        after = last_event_seq(request, run_id)
+    return run_stream(
+        run_id,
+        engine.runs.follow(run_id, after),
         ping=settings.sse_ping_seconds,
-        background=BackgroundTask(held.aclose),  # if the client left before the first event
-        headers={"X-Accel-Buffering": "no"},
-        shutdown_event=shutdown,
-        shutdown_grace_period=grace,
+        grace=settings.shutdown_grace_seconds,
+        stop=lambda code: engine.runs.stop_id(run_id, code),
+        cancel_on_disconnect=body.on_disconnect == "cancel" and not replayed,
+        gauge=request.app.state.metrics.active_streams,
+        headers=replayed_header(replayed),
     )
+
+
+def last_event_seq(request: Request, run_id: str) -> int:
+    """The seq to resume after: `?after=`, else the `Last-Event-ID` header, else 0."""
+    value = request.query_params.get("after") or request.headers.get("Last-Event-ID")
+    try:
+        return parse_event_id(value, run_id) or 0
+    except ValueError as exc:
+        raise InvalidRequest(
+            f"Last-Event-ID / after must be '<run_id>:<seq>' of this run: {exc}",
+            code="invalid_last_event_id",
+        ) from exc

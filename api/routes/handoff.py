@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from alim.webhooks import EVENTS, Delivery
+from api import idempotency
 from api.deps import AgentPartner, ChatPartner, EngineDep
 from api.schemas import ErrorBody, Source
 
@@ -89,10 +90,20 @@ async def list_escalations(
     responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
 )
 async def reply(
-    escalation_id: EscalationId, body: ReplyIn, partner: AgentPartner, engine: EngineDep
-) -> EscalationOut:
-    """Answer an escalation: the answer becomes the assistant message of that turn."""
-    return _out(await engine.resume(partner.name, escalation_id, body.answer, body.agent_id))
+    escalation_id: EscalationId,
+    body: ReplyIn,
+    request: Request,
+    partner: AgentPartner,
+    engine: EngineDep,
+    idempotency_key: idempotency.KeyHeader = None,
+) -> Any:
+    """Answer an escalation: the answer becomes the assistant message of that turn. With an
+    `Idempotency-Key`, a repeat returns the first reply's result and answers nothing twice."""
+
+    async def act() -> EscalationOut:
+        return _out(await engine.resume(partner.name, escalation_id, body.answer, body.agent_id))
+
+    return await idempotency.once(request, engine.runs.store, partner.name, body, act)
 
 
 @router.post("/webhooks", response_model=WebhookOut, status_code=201)

@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from alim.errors import InvalidRequest
 from alim.knowledge.documents import Article
 from alim.knowledge.uploads import parse_upload
-from api.deps import AdminPartner, DepsDep
+from api import idempotency
+from api.deps import AdminPartner, DepsDep, EngineDep
 from api.schemas import ErrorBody
 
 router = APIRouter(prefix="/knowledge", tags=["knowledge"])
@@ -81,8 +82,22 @@ def _out(a: Article, source: str, with_content: bool = False) -> ArticleOut:
         }
     },
 )
-async def add_article(request: Request, partner: AdminPartner, deps: DepsDep) -> ArticleOut:
-    """Add an article (JSON) or a file (multipart: .md, .txt, .pdf); it is searchable at once."""
+async def add_article(
+    request: Request,
+    partner: AdminPartner,
+    deps: DepsDep,
+    engine: EngineDep,
+    idempotency_key: idempotency.KeyHeader = None,
+) -> Any:
+    """Add an article (JSON) or a file (multipart: .md, .txt, .pdf); it is searchable at once.
+    With an `Idempotency-Key`, a repeat of the same upload returns the first article."""
+    raw = await request.body()  # read once: hashed for the key, then parsed (form or JSON)
+    return await idempotency.once(
+        request, engine.runs.store, partner.name, raw, lambda: _add(request, deps), 201
+    )
+
+
+async def _add(request: Request, deps: DepsDep) -> ArticleOut:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form()

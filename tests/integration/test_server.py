@@ -135,7 +135,9 @@ def test_stream_events_in_order_and_answer_matches_history(server: str) -> None:
 
 
 @pytest.mark.timeout(180)
-def test_disconnect_mid_stream_releases_thread_without_half_answer(tmp_path: Path) -> None:
+def test_a_cancelling_stream_dropped_mid_answer_releases_thread_without_half_answer(
+    tmp_path: Path,
+) -> None:
     user, thread = live.new_id("user"), live.new_id("thread")
     interrupted = "Quraqlıqda bağı necə suvarım? Malç lazımdır?"
     with (
@@ -149,7 +151,7 @@ def test_disconnect_mid_stream_releases_thread_without_half_answer(tmp_path: Pat
         seen: list[ServerSentEvent] = []
         with (
             live.client(base_url, CLIENT_TIMEOUT) as streamer,
-            live.open_stream(streamer, interrupted, user, thread) as source,
+            live.open_stream(streamer, interrupted, user, thread, on_disconnect="cancel") as source,
         ):
             assert source.response.status_code == 200
             for event in source.iter_sse():

@@ -2,7 +2,9 @@
 
 Nothing of the interrupted turn's answer may survive: every completed turn is in the history, the
 interrupted question is there at most once (its answer never), and the thread takes new turns
-(on Postgres the dead server's advisory lock goes with its connections).
+(on Postgres the dead server's advisory lock goes with its connections). The interrupted stream
+resumes on the restarted server: every event the client saw was logged, and the run ends with
+`error` (`run_lost`) and `done`, with no event id missing or repeated.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ INTERRUPTED = "Quraqlıqda bağı necə suvarım? Malç lazımdır?"
 AFTER_RESTART = "Buğdanı nə vaxt suvarmaq lazımdır?"
 TOKENS_BEFORE_KILL = 3
 LOCK_RELEASE_WAIT = 15.0
+LOST_AFTER = "2"  # seconds without a heartbeat: the killed server's run is lost
 
 
 @pytest.mark.timeout(240)
@@ -30,7 +33,9 @@ def test_sigkill_mid_stream_keeps_completed_turns_and_no_half_answer(
     backend_env: dict[str, str], tmp_path: Path
 ) -> None:
     user, thread = live.new_id("user"), live.new_id("thread")
-    server = new_server(tmp_path, ALIM_OFFLINE_DELAY="0.05", **backend_env)
+    server = new_server(
+        tmp_path, ALIM_OFFLINE_DELAY="0.05", ALIM_RUN_LOST_AFTER=LOST_AFTER, **backend_env
+    )
     with supervised(server):
         server.start()
         with live.client(server.base_url) as c:
@@ -62,6 +67,19 @@ def test_sigkill_mid_stream_keeps_completed_turns_and_no_half_answer(
         # Restart on the same data (same SQLite file, or same Postgres database).
         server.start()
         with live.client(server.base_url) as c:
+            # The interrupted stream resumes: what was logged after the last event seen, then
+            # the end of a lost run.
+            run_id = json.loads(seen[0].data)["run_id"]
+            with live.resume_stream(c, run_id, user, seen[-1].id) as source:
+                assert source.response.status_code == 200, source.response.read()
+                resumed = list(source.iter_sse())
+            events = seen + resumed
+            assert [e.id for e in events] == [f"{run_id}:{n}" for n in range(1, len(events) + 1)]
+            assert [e.event for e in resumed][-2:] == ["error", "done"], resumed
+            assert json.loads(resumed[-2].data)["code"] == "run_lost"
+            status = c.get(f"/api/v1/runs/{run_id}", params={"user_id": user}).json()
+            assert (status["status"], status["error"]["code"]) == ("error", "run_lost")
+
             messages = live.history(c, thread, user)
             users = [m["content"] for m in messages if m["role"] == "user"]
             answers = [m["content"] for m in messages if m["role"] == "assistant"]

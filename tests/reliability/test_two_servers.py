@@ -1,7 +1,8 @@
 """Two server processes on one Postgres database and the real Redis (ALIM_REDIS_URL).
 
 Threads move between replicas, the per-thread run lock holds across them (exactly one 409
-`thread_busy` for two concurrent runs), and the per-key rate limit is shared through Redis.
+`thread_busy` for two concurrent runs), a run started on one replica is resumed and cancelled on
+the other, and the per-key rate limit is shared through Redis.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from httpx_sse import ServerSentEvent
 
 from bench.procs import Server
 from tests.support import live
@@ -93,6 +95,58 @@ def test_run_on_a_makes_b_refuse_exactly_once(servers: tuple[Server, Server]) ->
         SHORT_QUESTION,
         after.json()["response"],
     ]
+
+
+def cut_after(c: httpx.Client, user: str, thread: str, count: int) -> list[ServerSentEvent]:
+    """Start a stream, read `count` events, hang up (the run goes on)."""
+    seen: list[ServerSentEvent] = []
+    with live.open_stream(c, DROUGHT_QUESTION, user, thread) as source:
+        assert source.response.status_code == 200
+        for event in source.iter_sse():
+            seen.append(event)
+            if len(seen) == count:
+                break
+    return seen
+
+
+@pytest.mark.timeout(240)
+def test_a_stream_cut_on_a_is_resumed_on_b_to_its_end(servers: tuple[Server, Server]) -> None:
+    user, thread = live.new_id("user"), live.new_id("thread")
+    with live.client(servers[0].base_url) as a, live.client(servers[1].base_url) as b:
+        seen = cut_after(a, user, thread, 6)
+        run_id = json.loads(seen[0].data)["run_id"]
+        with live.resume_stream(b, run_id, user, seen[-1].id) as source:
+            assert source.response.status_code == 200
+            rest = list(source.iter_sse())
+        events = seen + rest
+        assert [e.id for e in events] == [f"{run_id}:{n}" for n in range(1, len(events) + 1)]
+        assert [e.event for e in events][-2:] == ["sources", "done"]
+        messages = live.history(b, thread, user)
+    assert [m["content"] for m in messages] == [DROUGHT_QUESTION, live.answer_of(events)]
+
+
+@pytest.mark.timeout(240)
+def test_a_run_on_a_is_cancelled_from_b(servers: tuple[Server, Server]) -> None:
+    user, thread = live.new_id("user"), live.new_id("thread")
+    with live.client(servers[0].base_url) as a, live.client(servers[1].base_url) as b:
+        seen = cut_after(a, user, thread, 5)
+        run_id = json.loads(seen[0].data)["run_id"]
+        with live.resume_stream(b, run_id, user, seen[-1].id) as source:
+            events = source.iter_sse()
+            rest = [next(events)]
+            cancel = b.post(f"/api/v1/runs/{run_id}/cancel", params={"user_id": user})
+            assert cancel.status_code == 200, cancel.text
+            rest += list(events)
+        kinds = [e.event for e in rest]
+        assert kinds[-2:] == ["error", "done"] and "sources" not in kinds, kinds
+        assert json.loads(rest[-2].data)["code"] == "cancelled"
+        status = a.get(f"/api/v1/runs/{run_id}", params={"user_id": user}).json()
+        assert (status["status"], status["result"]) == ("cancelled", None)
+        # No half answer, and the thread takes the next turn on either replica.
+        after = live.invoke(b, SHORT_QUESTION, user, thread)
+        assert after.status_code == 200, after.text
+        messages = live.history(a, thread, user)
+    assert [m["role"] for m in messages] == ["user", "user", "assistant"]
 
 
 @pytest.mark.timeout(240)

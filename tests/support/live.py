@@ -48,10 +48,25 @@ def history(c: httpx.Client, thread_id: str, user_id: str) -> list[dict[str, Any
 
 
 def open_stream(
-    c: httpx.Client, message: str, user_id: str, thread_id: str | None = None
+    c: httpx.Client,
+    message: str,
+    user_id: str,
+    thread_id: str | None = None,
+    **fields: Any,
 ) -> AbstractContextManager[EventSource]:
-    """A stream as it comes, to read as much of it as a test wants (`iter_sse()`)."""
-    return connect_sse(c, "POST", STREAM, json=body(message, user_id, thread_id))
+    """A stream as it comes, to read as much of it as a test wants (`iter_sse()`); `fields`:
+    more body fields (`on_disconnect="cancel"`)."""
+    return connect_sse(c, "POST", STREAM, json={**body(message, user_id, thread_id), **fields})
+
+
+def resume_stream(
+    c: httpx.Client, run_id: str, user_id: str, last_event_id: str | None = None
+) -> AbstractContextManager[EventSource]:
+    """`GET /runs/{run_id}/stream`, after `last_event_id` (the `Last-Event-ID` header)."""
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    return connect_sse(
+        c, "GET", f"/api/v1/runs/{run_id}/stream", params={"user_id": user_id}, headers=headers
+    )
 
 
 def stream_events(

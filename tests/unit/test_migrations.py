@@ -18,6 +18,7 @@ from alim.handoff import EscalationStore
 from alim.keys import KeyStore
 from alim.migrations import MigratedStore, Migration, applied_versions, migrate
 from alim.persistence import Persistence
+from alim.runs import RunStore
 from alim.threads import Owner, ThreadRegistry, thread_key
 from alim.webhooks import PAYLOAD_IDS, Outbox, WebhookStore
 
@@ -141,6 +142,44 @@ LEGACY_SCHEMA: dict[str, list[str]] = {
         updated_at TEXT NOT NULL
     )""",
     ],
+    "runs": [
+        """CREATE TABLE IF NOT EXISTS alim_run_records (
+        run_id TEXT PRIMARY KEY,
+        partner TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        thread_key TEXT NOT NULL,
+        thread_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        finished_at TEXT,
+        heartbeat_at TEXT NOT NULL,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        result TEXT,
+        error TEXT
+    )""",
+        "CREATE INDEX IF NOT EXISTS alim_run_records_thread ON alim_run_records (thread_key)",
+        "CREATE INDEX IF NOT EXISTS alim_run_records_created ON alim_run_records (created_at)",
+        """CREATE TABLE IF NOT EXISTS alim_run_events (
+        run_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        data TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    )""",
+        """CREATE TABLE IF NOT EXISTS alim_idempotency_keys (
+        partner TEXT NOT NULL,
+        key TEXT NOT NULL,
+        request_hash TEXT NOT NULL,
+        run_id TEXT,
+        status_code INTEGER,
+        response TEXT,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (partner, key)
+    )""",
+        "CREATE INDEX IF NOT EXISTS alim_idempotency_created ON alim_idempotency_keys (created_at)",
+    ],
 }
 STORE_CLASSES: dict[str, type[MigratedStore]] = {
     "threads": ThreadRegistry,
@@ -149,6 +188,7 @@ STORE_CLASSES: dict[str, type[MigratedStore]] = {
     "webhooks": WebhookStore,
     "analytics": Analytics,
     "assistants": AssistantStore,
+    "runs": RunStore,
 }
 
 

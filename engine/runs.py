@@ -1,0 +1,372 @@
+"""Runs that outlive their connection: started once, followed by any number of streams.
+
+A `RunManager` (one per process) runs each started turn in a task of its own. Every event gets a
+sequence number (from 1) and is written to the durable log (`alim.runs.RunStore`) in batches (at
+most FLUSH_SECONDS after the previous write, at once when FLUSH_EVENTS wait, always with the last
+event); followers in this process get events from memory as soon as they are logged. So every
+event a client has seen is in the log, and a resume after a crash has no gap. If the log cannot
+be written (the store is down), followers get the events anyway: the answer matters more than
+its resumability. A maintenance loop writes the heartbeat of the live runs, picks up cancel
+requests made on other replicas and prunes runs older than the TTL.
+
+Following a run (`follow`): from memory when it runs in this process, else from the log, polling
+for more while its process still beats; a run whose process stopped beating (killed, crashed)
+is declared lost: its log gets `error` (`run_lost`) and `done`, once, whoever notices first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import AsyncExitStack, aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+from alim.errors import AlimError, NotFound
+from alim.events import DoneEvent, ErrorEvent, Event, SourcesEvent, TokenEvent, wire
+from alim.runs import LoggedEvent, RunInfo, RunStatus, RunStore
+from alim.threads import Owner
+from engine.turn import Turn
+
+log = logging.getLogger(__name__)
+
+FLUSH_EVENTS = 32
+FLUSH_SECONDS = 0.1
+TICK_SECONDS = 0.25
+"""The maintenance loop's period: cancel requests from other replicas are seen this fast."""
+HEARTBEAT_SECONDS = 1.0
+PRUNE_SECONDS = 600.0
+POLL_SECONDS = 0.1
+"""How often a follower of a run in another process reads the log for more."""
+
+CANCELLED_DETAIL = "the run was cancelled"
+SHUTDOWN_DETAIL = "the server is restarting; please send the message again"
+LOST_DETAIL = "the server running this answer stopped; please send the message again"
+
+
+@dataclass
+class LiveRun:
+    """A run executing in this process, with every event it has sent so far."""
+
+    run_id: str
+    owner: Owner
+    thread_id: str
+    events: list[LoggedEvent] = field(default_factory=list)
+    logged: int = 0
+    """How many of `events` are in the durable log."""
+    visible: int = 0
+    """How many of `events` followers may see: the logged ones (all, once the log failed)."""
+    log_failed: bool = False
+    last_flush: float = 0.0
+    status: RunStatus = "running"
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    stop_code: str | None = None
+    worker: asyncio.Task[None] | None = None
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+    flusher: asyncio.Task[None] | None = None
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _pending: asyncio.Event = field(default_factory=asyncio.Event)
+    _flushing: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def add(self, event: Event) -> None:
+        name, data = wire(event)
+        self.events.append(LoggedEvent(len(self.events) + 1, name, data))
+        if self.log_failed:
+            self.show(len(self.events))
+        else:
+            self._pending.set()
+
+    def show(self, count: int) -> None:
+        """Let followers see the first `count` events."""
+        self.visible = max(self.visible, count)
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def changed(self) -> asyncio.Event:
+        """An event set the next time the run sends something (or ends)."""
+        return self._changed
+
+
+def parse_event_id(value: str | None, run_id: str | None = None) -> int | None:
+    """The sequence number of a `Last-Event-ID` (`<run_id>:<seq>`, or a bare `<seq>`); None when
+    absent. ValueError when malformed or naming another run."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    named, sep, seq = text.rpartition(":")
+    if sep and run_id is not None and named != run_id:
+        raise ValueError("the Last-Event-ID names another run")
+    number = int(seq if sep else text)
+    if number < 0:
+        raise ValueError("negative event id")
+    return number
+
+
+class RunManager:
+    def __init__(self, store: RunStore, *, lost_after: float, ttl: float):
+        self.store = store
+        self.lost_after = lost_after
+        self.ttl = ttl
+        self.live: dict[str, LiveRun] = {}
+        self._loop: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        if self._loop is None:
+            self._loop = asyncio.create_task(self._maintain(), name="alim-runs")
+
+    async def aclose(self, grace: float = 0.0) -> None:
+        """Let live runs finish for up to `grace` seconds, then stop them
+        (`server_shutting_down`)."""
+        runs = list(self.live.values())
+        if runs and grace > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace):
+                    await asyncio.gather(*(r.finished.wait() for r in runs))
+        for run in list(self.live.values()):
+            self.stop(run, "server_shutting_down")
+        for run in runs:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await run.finished.wait()
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+
+    # ------------------------------------------------------------------ running
+    async def launch(self, turn: Turn, held: AsyncExitStack | None = None) -> LiveRun:
+        """Run a begun turn to its end, whatever happens to the connection that asked for it.
+        `held` (the stream slot) is released when the run ends."""
+        info = turn.info
+        try:
+            await self.store.create(
+                turn.run_id, turn.request.owner, info.key, info.thread_id, "running"
+            )
+        except BaseException:
+            await turn.aclose()
+            raise
+        run = LiveRun(turn.run_id, turn.request.owner, info.thread_id)
+        self.live[run.run_id] = run
+        run.flusher = asyncio.create_task(self._flush_loop(run), name=f"run-log-{run.run_id}")
+        run.worker = asyncio.create_task(self._work(run, turn, held), name=f"run-{run.run_id}")
+        return run
+
+    def stop_id(self, run_id: str, code: str) -> None:
+        """Cancel the run if it runs in this process (else: `cancel`, through the store)."""
+        if (run := self.live.get(run_id)) is not None:
+            self.stop(run, code)
+
+    def stop(self, run: LiveRun, code: str) -> None:
+        """Cancel a live run; its stream ends with `error` (`code`) and `done`."""
+        if run.worker is not None and not run.worker.done() and run.stop_code is None:
+            run.stop_code = code
+            run.worker.cancel()
+
+    async def _work(self, run: LiveRun, turn: Turn, held: AsyncExitStack | None) -> None:
+        tokens: list[str] = []
+        summary: SourcesEvent | None = None
+        try:
+            try:
+                async with aclosing(turn.events()) as events:
+                    async for event in events:
+                        if isinstance(event, TokenEvent):
+                            tokens.append(event.text)
+                        elif isinstance(event, SourcesEvent):
+                            summary = event
+                        await self._send(run, event)
+            except AlimError as exc:
+                run.status = "error"
+                run.error = {"code": exc.code, "detail": exc.message, "status": exc.status}
+            except asyncio.CancelledError:
+                code = run.stop_code or "cancelled"
+                detail = SHUTDOWN_DETAIL if code == "server_shutting_down" else CANCELLED_DETAIL
+                run.status = "cancelled" if code == "cancelled" else "error"
+                run.error = {"code": code, "detail": detail, "status": 409}
+                if run.stop_code is None:  # not ours: the process is going down
+                    raise
+            else:
+                if summary is None:
+                    run.status = "error"
+                    run.error = {"code": "internal_error", "detail": "no result", "status": 500}
+                else:
+                    run.status = "interrupted" if summary.escalation_id else "success"
+                    run.result = {
+                        "response": "".join(tokens),
+                        "thread_id": run.thread_id,
+                        "model": summary.model or "",
+                        "run_id": run.run_id,
+                        "route": summary.route,
+                        "confidence": summary.confidence,
+                        "escalated": summary.escalated,
+                        "escalation_reason": summary.escalation_reason,
+                        "sources": summary.sources,
+                        "usage": summary.usage,
+                        "escalation_id": summary.escalation_id,
+                    }
+        finally:
+            try:
+                if run.error is not None:
+                    await self._send(run, ErrorEvent(run.error["code"], run.error["detail"]))
+                await self._send(run, DoneEvent(), flush=True)
+                await self.store.finish(run.run_id, run.status, result=run.result, error=run.error)
+            except Exception:
+                log.warning("run %s: its end could not be logged", run.run_id, exc_info=True)
+            finally:
+                if run.flusher is not None:
+                    run.flusher.cancel()
+                run.show(len(run.events))
+                if held is not None:
+                    await held.aclose()
+                self.live.pop(run.run_id, None)
+                run.finished.set()
+                run.changed().set()
+
+    async def _send(self, run: LiveRun, event: Event, *, flush: bool = False) -> None:
+        run.add(event)
+        if flush or len(run.events) - run.logged >= FLUSH_EVENTS:
+            await self._flush(run)
+
+    async def _flush_loop(self, run: LiveRun) -> None:
+        """Write waiting events at most FLUSH_SECONDS after the previous write."""
+        while True:
+            await run._pending.wait()
+            wait = run.last_flush + FLUSH_SECONDS - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await self._flush(run)
+
+    async def _flush(self, run: LiveRun) -> None:
+        """Write what the log lacks, then show it to the followers. When the log cannot be
+        written, the followers get everything from now on (and the log what it can)."""
+        async with run._flushing:
+            run._pending.clear()
+            pending = run.events[run.logged :]
+            run.last_flush = time.monotonic()
+            if not pending:
+                return
+            try:
+                await self.store.append(run.run_id, pending)
+            except Exception:
+                if not run.log_failed:
+                    log.warning("run %s: event log write failed; streaming unlogged", run.run_id)
+                run.log_failed = True
+                run.show(len(run.events))
+                return
+            run.logged += len(pending)
+            run.show(run.logged)
+
+    async def _maintain(self) -> None:
+        last_beat = last_prune = 0.0
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                now = time.monotonic()
+                ids = list(self.live)
+                if ids:
+                    for run_id in await self.store.cancel_requested(ids):
+                        self.stop_id(run_id, "cancelled")
+                if ids and now - last_beat >= HEARTBEAT_SECONDS:
+                    await self.store.heartbeat(ids)
+                    last_beat = now
+                if now - last_prune >= PRUNE_SECONDS:
+                    last_prune = now
+                    await self.store.prune(self.ttl)
+            except Exception:  # the store may be down for a while: try again next tick
+                log.warning("run maintenance failed", exc_info=True)
+
+    # ------------------------------------------------------------------ reading
+    async def info(self, owner: Owner, run_id: str) -> RunInfo:
+        """The run's record (a run whose process is gone is declared lost first)."""
+        info = await self.store.get_owned(owner, run_id)
+        if info is None:
+            raise NotFound("run not found", code="run_not_found")
+        if not info.finished and run_id not in self.live and info.silent_for() > self.lost_after:
+            await self._declare_lost(info)
+            info = await self.store.get_owned(owner, run_id) or info
+        return info
+
+    async def cancel(self, owner: Owner, run_id: str) -> RunInfo:
+        info = await self.info(owner, run_id)
+        if info.finished:
+            return info
+        run = self.live.get(run_id)
+        if run is not None:
+            self.stop(run, "cancelled")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await run.finished.wait()
+        else:
+            await self.store.request_cancel(run_id)
+        return await self.info(owner, run_id)
+
+    async def wait(self, owner: Owner, run_id: str) -> RunInfo:
+        """The run's record once it has ended (here or in another process)."""
+        while True:
+            run = self.live.get(run_id)
+            if run is not None:
+                await run.finished.wait()
+            info = await self.info(owner, run_id)
+            if info.finished:
+                return info
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def follow(self, run_id: str, after: int = 0) -> AsyncGenerator[LoggedEvent]:
+        """Every event of the run after sequence number `after`, live until `done`."""
+        seq = after
+        while True:
+            run = self.live.get(run_id)
+            if run is not None:
+                async for event in self._follow_live(run, seq):
+                    yield event
+                    seq = event.seq
+                    if event.event == "done":
+                        return
+                continue  # it ended between two reads: the rest is in the log
+            batch = await self.store.events_after(run_id, seq)
+            for event in batch:
+                yield event
+                seq = event.seq
+                if event.event == "done":
+                    return
+            if batch:
+                continue
+            info = await self.store.get(run_id)
+            if info is None:
+                return
+            if info.finished:
+                if not await self.store.events_after(run_id, seq):
+                    return  # finished, nothing more logged (its end was not written)
+                continue
+            if run_id not in self.live and info.silent_for() > self.lost_after:
+                await self._declare_lost(info)
+                continue
+            await asyncio.sleep(POLL_SECONDS)
+
+    @staticmethod
+    async def _follow_live(run: LiveRun, after: int) -> AsyncIterator[LoggedEvent]:
+        seq = after
+        while True:
+            changed = run.changed()
+            while seq < run.visible:
+                seq += 1
+                yield run.events[seq - 1]
+            if run.finished.is_set():
+                return
+            await changed.wait()
+
+    async def _declare_lost(self, info: RunInfo) -> None:
+        error: dict[str, Any] = {"code": "run_lost", "detail": LOST_DETAIL, "status": 503}
+        if not await self.store.finish(info.run_id, "error", error=error, only_if_unfinished=True):
+            return  # someone else noticed first
+        last = await self.store.last_seq(info.run_id)
+        name, data = wire(ErrorEvent(error["code"], error["detail"]))
+        done, done_data = wire(DoneEvent())
+        await self.store.append(
+            info.run_id, [LoggedEvent(last + 1, name, data), LoggedEvent(last + 2, done, done_data)]
+        )
+        log.warning("run %s lost: its server stopped before it ended", info.run_id)
