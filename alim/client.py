@@ -41,6 +41,7 @@ from alim.events import (
     Event,
     MetadataEvent,
     NodeEvent,
+    QueuedEvent,
     SourcesEvent,
     TokenEvent,
     TurnResult,
@@ -158,6 +159,8 @@ def parse_event(sse: ServerSentEvent) -> Event:
         return NodeEvent(sse.data)
     if sse.event == "metadata":
         return MetadataEvent(**json.loads(sse.data))
+    if sse.event == "queued":
+        return QueuedEvent(**json.loads(sse.data))
     if sse.event == "sources":
         data = json.loads(sse.data)
         known = {f.name for f in fields(SourcesEvent)}
@@ -196,7 +199,7 @@ class _Resumable:
         if sse.id:
             self.last_id = sse.id
         event = parse_event(sse)
-        if isinstance(event, MetadataEvent):
+        if isinstance(event, MetadataEvent | QueuedEvent):
             self.run_id = event.run_id
         return event
 

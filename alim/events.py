@@ -16,6 +16,15 @@ class MetadataEvent:
 
 
 @dataclass(frozen=True)
+class QueuedEvent:
+    """First event of a run sent with `multitask_strategy: "enqueue"` while its thread is busy:
+    it waits for the thread's current run (`metadata` follows once it starts)."""
+
+    thread_id: str
+    run_id: str
+
+
+@dataclass(frozen=True)
 class NodeEvent:
     """A graph node started."""
 
@@ -55,7 +64,7 @@ class DoneEvent:
     """Always the last event, also after an error."""
 
 
-Event = MetadataEvent | NodeEvent | TokenEvent | SourcesEvent | ErrorEvent | DoneEvent
+Event = MetadataEvent | QueuedEvent | NodeEvent | TokenEvent | SourcesEvent | ErrorEvent | DoneEvent
 
 DONE_DATA = "[DONE]"
 
@@ -68,6 +77,8 @@ def wire(event: Event) -> tuple[str, str]:
         return "node", event.name
     if isinstance(event, MetadataEvent):
         return "metadata", json.dumps(asdict(event))
+    if isinstance(event, QueuedEvent):
+        return "queued", json.dumps(asdict(event))
     if isinstance(event, SourcesEvent):
         return "sources", json.dumps(asdict(event), ensure_ascii=False)
     if isinstance(event, ErrorEvent):

@@ -77,6 +77,12 @@ class ChatRequest(Strict):
     metadata: dict[str, str] | None = Field(
         None, max_length=20, description="Your own tags for this run (stored with its trace)."
     )
+    multitask_strategy: Literal["reject", "enqueue"] = Field(
+        "reject",
+        description="When the thread is busy with another run: refuse this one (`reject`: 409 "
+        "`thread_busy`) or let it wait and run next, in arrival order (`enqueue`: its stream "
+        "opens at once with a `queued` event).",
+    )
     on_disconnect: Literal["continue", "cancel"] = Field(
         "continue",
         description="Streams: when the connection drops, the run goes on (`continue`; resume "

@@ -6,7 +6,7 @@ reach the agent only through this package; `Context`, `GraphDeps` and the eviden
 """
 
 from engine.request import TurnRequest
-from engine.runs import RunManager, parse_event_id
+from engine.runs import LiveRun, RunManager, parse_event_id
 from engine.service import Engine
 from engine.turn import Turn
 from graphs.builder import build_graph
@@ -19,6 +19,7 @@ __all__ = [
     "Context",
     "Engine",
     "GraphDeps",
+    "LiveRun",
     "RunManager",
     "Turn",
     "TurnRequest",

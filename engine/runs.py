@@ -20,13 +20,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
-from alim.errors import AlimError, NotFound
-from alim.events import DoneEvent, ErrorEvent, Event, SourcesEvent, TokenEvent, wire
+from alim.errors import AlimError, NotFound, ThreadBusy
+from alim.events import DoneEvent, ErrorEvent, Event, QueuedEvent, SourcesEvent, TokenEvent, wire
 from alim.runs import LoggedEvent, RunInfo, RunStatus, RunStore
 from alim.threads import Owner
 from engine.turn import Turn
@@ -41,6 +41,8 @@ HEARTBEAT_SECONDS = 1.0
 PRUNE_SECONDS = 600.0
 POLL_SECONDS = 0.1
 """How often a follower of a run in another process reads the log for more."""
+QUEUE_POLL_SECONDS = 0.05
+"""How often the first queued run of a thread tries the thread's lock."""
 
 CANCELLED_DETAIL = "the run was cancelled"
 SHUTDOWN_DETAIL = "the server is restarting; please send the message again"
@@ -112,6 +114,8 @@ class RunManager:
         self.lost_after = lost_after
         self.ttl = ttl
         self.live: dict[str, LiveRun] = {}
+        self._queues: dict[str, list[LiveRun]] = {}
+        """Thread key -> its runs waiting in this process, in arrival order."""
         self._loop: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -150,10 +154,59 @@ class RunManager:
         except BaseException:
             await turn.aclose()
             raise
-        run = LiveRun(turn.run_id, turn.request.owner, info.thread_id)
+
+        async def begun() -> Turn:
+            return turn
+
+        return self._start(LiveRun(turn.run_id, turn.request.owner, info.thread_id), begun, held)
+
+    async def enqueue(
+        self,
+        begin: Callable[[], Awaitable[Turn]],
+        run_id: str,
+        owner: Owner,
+        thread: tuple[str, str],
+        held: AsyncExitStack | None = None,
+    ) -> LiveRun:
+        """A run that waits for its thread (`thread`: key, id) to be free, then runs: after the
+        runs queued before it in this process, in arrival order. It reports `queued` first."""
+        key, thread_id = thread
+        await self.store.create(run_id, owner, key, thread_id, "pending")
+        run = LiveRun(run_id, owner, thread_id, status="pending")
+        queue = self._queues.setdefault(key, [])
+        queue.append(run)
+
+        async def when_free() -> Turn:
+            try:
+                await self._send(run, QueuedEvent(thread_id, run_id), flush=True)
+                while True:
+                    if queue[0] is run:
+                        try:
+                            turn = await begin()
+                            break
+                        except ThreadBusy:
+                            pass
+                    await asyncio.sleep(QUEUE_POLL_SECONDS)
+            finally:
+                queue.remove(run)
+                if not queue:
+                    self._queues.pop(key, None)
+            run.status = "running"
+            await self.store.set_status(run_id, "running")
+            return turn
+
+        return self._start(run, when_free, held)
+
+    def queued(self, thread_key: str) -> bool:
+        """Whether runs of this thread wait in this process."""
+        return bool(self._queues.get(thread_key))
+
+    def _start(
+        self, run: LiveRun, begin: Callable[[], Awaitable[Turn]], held: AsyncExitStack | None
+    ) -> LiveRun:
         self.live[run.run_id] = run
         run.flusher = asyncio.create_task(self._flush_loop(run), name=f"run-log-{run.run_id}")
-        run.worker = asyncio.create_task(self._work(run, turn, held), name=f"run-{run.run_id}")
+        run.worker = asyncio.create_task(self._work(run, begin, held), name=f"run-{run.run_id}")
         return run
 
     def stop_id(self, run_id: str, code: str) -> None:
@@ -167,11 +220,14 @@ class RunManager:
             run.stop_code = code
             run.worker.cancel()
 
-    async def _work(self, run: LiveRun, turn: Turn, held: AsyncExitStack | None) -> None:
+    async def _work(
+        self, run: LiveRun, begin: Callable[[], Awaitable[Turn]], held: AsyncExitStack | None
+    ) -> None:
         tokens: list[str] = []
         summary: SourcesEvent | None = None
         try:
             try:
+                turn = await begin()
                 async with aclosing(turn.events()) as events:
                     async for event in events:
                         if isinstance(event, TokenEvent):

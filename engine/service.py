@@ -68,9 +68,13 @@ class Engine:
             yield cls(graph, persistence, settings)
 
     # ------------------------------------------------------------------ turns
-    async def begin(self, request: TurnRequest) -> Turn:
+    def check(self, request: TurnRequest) -> TurnRequest:
+        """The request, validated (InvalidRequest with a stable code when unusable)."""
+        return validate(request, self.settings.max_message_chars)
+
+    async def begin(self, request: TurnRequest, run_id: str | None = None) -> Turn:
         """Validate, lock the thread and make sure it exists; nothing is stored on failure."""
-        request = validate(request, self.settings.max_message_chars)
+        request = self.check(request)
         request = with_assistant(request, await self.assistants.get(request.owner.partner))
         thread_id = request.thread_id or str(uuid.uuid4())
         stack = AsyncExitStack()
@@ -85,7 +89,7 @@ class Engine:
         except BaseException:
             await stack.aclose()
             raise
-        return Turn(self, request, info, stack)
+        return Turn(self, request, info, stack, run_id)
 
     async def stream(self, request: TurnRequest) -> AsyncGenerator[Event]:
         turn = await self.begin(request)

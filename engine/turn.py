@@ -45,12 +45,17 @@ class Turn:
     """One started turn. `events()` may be consumed once; closing it releases the thread."""
 
     def __init__(
-        self, engine: Engine, request: TurnRequest, info: ThreadInfo, stack: AsyncExitStack
+        self,
+        engine: Engine,
+        request: TurnRequest,
+        info: ThreadInfo,
+        stack: AsyncExitStack,
+        run_id: str | None = None,
     ):
         self.engine = engine
         self.request = request
         self.info = info
-        self.run_id = str(uuid.uuid4())
+        self.run_id = run_id or str(uuid.uuid4())
         self._stack = stack
         self._started = time.monotonic()
         self._first_token: float | None = None

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
 from contextlib import AsyncExitStack
+from dataclasses import replace
 
 from fastapi import APIRouter, Request, Response
 from sse_starlette import EventSourceResponse
 
-from alim.errors import AlimError, InvalidRequest
+from alim.errors import AlimError, InvalidRequest, ThreadBusy
 from alim.keys import Partner
-from alim.threads import Owner
+from alim.threads import Owner, thread_key
 from api import idempotency
 from api.deps import ChatPartner, EngineDep, LimiterDep, SettingsDep
 from api.schemas import ChatRequest, ErrorBody, InvokeResponse
 from api.sse import run_stream
-from engine import Context, Engine, TurnRequest, parse_event_id
+from engine import Context, Engine, LiveRun, TurnRequest, parse_event_id
 
 router = APIRouter(prefix="/graph", tags=["graph"])
 
@@ -31,6 +33,8 @@ ERRORS: dict[int | str, dict[str, object]] = {
 
 STREAM_DOC = """Server-Sent Events, in this order:
 
+0. `event: queued` — `{"thread_id", "run_id"}`, only with `multitask_strategy: "enqueue"` while
+   the thread is busy: the run waits for the thread's current run;
 1. `event: metadata` — `{"thread_id": …, "run_id": …}` (a new thread's id arrives here);
 2. `event: node` — the name of each graph node as it starts (`route`, `retrieve`,
    `retrieve_weather`, `assess`, `generate`, `escalate`);
@@ -82,17 +86,38 @@ async def start_run(
             await engine.runs.info(Owner(partner.name, body.user_id), run_id)  # still there?
             return run_id, True
     try:
-        turn = await engine.begin(turn_request(body, partner))
+        run = await launch(engine, turn_request(body, partner), body.multitask_strategy, held)
     except BaseException:
         if key is not None:
             await store.release_key(partner.name, key)
         if held is not None:
             await held.aclose()
         raise
-    run = await engine.runs.launch(turn, held)
     if key is not None:
         await store.bind_key(partner.name, key, run.run_id)
     return run.run_id, False
+
+
+async def launch(
+    engine: Engine, request: TurnRequest, strategy: str, held: AsyncExitStack | None
+) -> LiveRun:
+    """Begin the turn and run it; with `enqueue`, a busy thread (or one with runs already
+    waiting here) makes it wait its turn instead of refusing it."""
+    if strategy != "enqueue":
+        return await engine.runs.launch(await engine.begin(request), held)
+    request = engine.check(request)
+    thread_id = request.thread_id or str(uuid.uuid4())
+    request = replace(request, thread_id=thread_id)
+    key = thread_key(request.owner, thread_id)
+    run_id = str(uuid.uuid4())
+    if not engine.runs.queued(key):
+        try:
+            return await engine.runs.launch(await engine.begin(request, run_id), held)
+        except ThreadBusy:
+            pass
+    return await engine.runs.enqueue(
+        lambda: engine.begin(request, run_id), run_id, request.owner, (key, thread_id), held
+    )
 
 
 def replayed_header(replayed: bool) -> dict[str, str]:

@@ -5,6 +5,7 @@ The offline model streams slowly here (ALIM_OFFLINE_DELAY), so a test can act mi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
@@ -382,3 +383,46 @@ def test_a_repeated_reply_feedback_or_article_acts_once(client: httpx.Client) ->
     assert again.json() == first.json() and "idempotent-replayed" in again.headers
     listed = client.get("/api/v1/knowledge", params={"limit": 100}).json()
     assert [a["title"] for a in listed["articles"]].count(title) == 1
+
+
+def test_enqueued_sends_wait_their_turn_in_arrival_order(client: httpx.Client) -> None:
+    user, thread_id = new_user(), f"t-{uuid.uuid4().hex[:8]}"
+    questions = [f"{QUESTION} ({n})" for n in range(1, 6)]
+    firsts: list[ServerSentEvent] = []
+    with contextlib.ExitStack() as stack:
+        sources = []
+        for question in questions:  # five rapid sends: each stream opens at once
+            body = {
+                "message": question,
+                "user_id": user,
+                "thread_id": thread_id,
+                "multitask_strategy": "enqueue",
+            }
+            source = stack.enter_context(connect_sse(client, "POST", STREAM, json=body))
+            assert source.response.status_code == 200, source.response.read()
+            events = source.iter_sse()
+            firsts.append(next(events))
+            sources.append(events)
+        streams = [[first, *events] for first, events in zip(firsts, sources, strict=True)]
+    # The first ran at once; the others reported `queued`, then ran after it.
+    assert firsts[0].event == "metadata"
+    assert [f.event for f in firsts[1:]] == ["queued"] * 4
+    for events in streams:
+        assert [e.event for e in events][-2:] == ["sources", "done"]
+    messages = history(client, thread_id, user)
+    assert [m["content"] for m in messages if m["role"] == "user"] == questions
+    answers = [m["content"] for m in messages if m["role"] == "assistant"]
+    assert answers == [answer(events) for events in streams]
+    queued = client.get(f"{RUNS}/{json.loads(firsts[-1].data)['run_id']}", params={"user_id": user})
+    assert queued.json()["status"] == "success"
+
+
+def test_reject_stays_the_default_for_a_busy_thread(client: httpx.Client) -> None:
+    user, thread_id = new_user(), f"t-{uuid.uuid4().hex[:8]}"
+    body = {"message": QUESTION, "user_id": user, "thread_id": thread_id}
+    with connect_sse(client, "POST", STREAM, json=body) as source:
+        events = source.iter_sse()
+        next(events)
+        busy = client.post(INVOKE, json=body)
+        list(events)
+    assert (busy.status_code, busy.json()["code"]) == (409, "thread_busy")
