@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         None, gt=0, description="Delete threads idle longer than this (off when unset)."
     )
     retention_interval_seconds: float = Field(3600.0, gt=0)
+    run_event_log: bool = Field(
+        True,
+        description="Log every run's events so that its stream can be resumed after a dropped "
+        "connection, from another replica or after a restart; off: only a run still going in "
+        "the same process can be resumed.",
+    )
     run_events_ttl: float = Field(
         86_400.0, gt=0, description="Seconds a run's events and result stay resumable."
     )

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"), help="output folder")
     parser.add_argument(
         "--only",
-        default="http,streams,retrieval,answer,checkpointer",
+        default="http,streams,retrieval,answer,checkpointer,runs",
         help="comma-separated sections to run (default: all)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs)")
@@ -110,6 +110,14 @@ def main(argv: list[str] | None = None) -> int:
         section(
             "checkpointer",
             lambda: run_checkpointer(work, 2 if quick else 10, 3 if quick else 5, _log),
+        )
+        from bench.runs import run_runs
+
+        section(
+            "runs",
+            lambda: run_runs(
+                work, 20 if quick else 100, 10 if quick else 50, 20 if quick else 100, _log
+            ),
         )
     finally:
         from bench.meta import loadavg

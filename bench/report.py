@@ -160,7 +160,47 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     else:
         out.append(_check(name, None, None, None))
+    out.extend(_run_targets(results.get("runs")))
     return out
+
+
+def _run_targets(runs: dict[str, Any] | None) -> list[dict[str, Any]]:
+    names = (
+        "run-event log ≤ 10% more server CPU per turn",
+        "resume of a finished ~200-event run p50 ≤ 20 ms",
+        "streams cut at random points that resume whole: all",
+    )
+    if not runs:
+        return [_check(n, None, None, None) for n in names]
+    without, with_log = runs["cost"]
+    replay, cuts = runs["replay"], runs["cuts"]
+    return [
+        _check(
+            names[0],
+            f"{with_log['server_cpu_ms_per_turn']:.1f} vs {without['server_cpu_ms_per_turn']:.1f}"
+            f" ms/turn ({runs['cpu_overhead']:+.1%})",
+            "≤ +10%",
+            runs["cpu_overhead"] <= 0.10,
+            f"stream p50 {with_log['stream_p50_ms']:.1f} vs {without['stream_p50_ms']:.1f} ms; "
+            f"{with_log['events_per_stream']:g} events per stream, {with_log['turns']} turns",
+        ),
+        _check(
+            names[1],
+            f"{replay['p50_ms']:.1f} ms ({replay['events']} events, p90 {replay['p90_ms']:.1f})",
+            "≤ 20 ms",
+            replay["p50_ms"] <= 20 and replay["identical"],
+            "replayed bytes identical to the first stream"
+            if replay["identical"]
+            else "replay differed from the first stream",
+        ),
+        _check(
+            names[2],
+            f"{cuts['survived']} / {cuts['streams']}",
+            f"{cuts['streams']} / {cuts['streams']}",
+            cuts["survived"] == cuts["streams"],
+            "; ".join(cuts["failures"]),
+        ),
+    ]
 
 
 # ------------------------------------------------------------------------------ markdown
@@ -461,6 +501,38 @@ def markdown(results: dict[str, Any]) -> str:
         ]
         if ck.get("skipped"):
             parts += ["Skipped: " + "; ".join(f"{k}: {v}" for k, v in ck["skipped"].items()), ""]
+
+    runs = results.get("runs") or {}
+    if runs.get("cost"):
+        parts += [
+            "## Durable runs: the event log",
+            "",
+            "Sequential streams answered by a constant model streaming 200 chunks "
+            "(`bench.chat_app`), hashing embedder, SQLite; `alim serve` with and without the "
+            "run-event log (`ALIM_RUN_EVENT_LOG`). Replay: a finished run's whole stream from "
+            "`GET /runs/{id}/stream`. Cuts: streams hung up after a random number of events and "
+            "resumed with `Last-Event-ID`.",
+            "",
+            _table(
+                ["event log", "turns", "events/stream", "stream p50 ms", "p90 ms", "CPU ms/turn"],
+                [
+                    [
+                        "on" if r["event_log"] else "off",
+                        r["turns"],
+                        r["events_per_stream"],
+                        r["stream_p50_ms"],
+                        r["stream_p90_ms"],
+                        r["server_cpu_ms_per_turn"],
+                    ]
+                    for r in runs["cost"]
+                ],
+            ),
+            "",
+            f"Replay of a {runs['replay']['events']}-event run: p50 {runs['replay']['p50_ms']} ms"
+            f", p90 {runs['replay']['p90_ms']} ms over {runs['replay']['replays']} replays. "
+            f"Cut streams resumed whole: {runs['cuts']['survived']} / {runs['cuts']['streams']}.",
+            "",
+        ]
 
     parts += [
         "## Charts",

@@ -61,8 +61,11 @@ class LiveRun:
     """How many of `events` are in the durable log."""
     visible: int = 0
     """How many of `events` followers may see: the logged ones (all, once the log failed)."""
-    log_failed: bool = False
+    unlogged: bool = False
+    """Followers get events without waiting for the log (the log is off, or failed)."""
     last_flush: float = 0.0
+    answering: bool = False
+    """A token has been sent."""
     status: RunStatus = "running"
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
@@ -77,7 +80,7 @@ class LiveRun:
     def add(self, event: Event) -> None:
         name, data = wire(event)
         self.events.append(LoggedEvent(len(self.events) + 1, name, data))
-        if self.log_failed:
+        if self.unlogged:
             self.show(len(self.events))
         else:
             self._pending.set()
@@ -109,8 +112,9 @@ def parse_event_id(value: str | None, run_id: str | None = None) -> int | None:
 
 
 class RunManager:
-    def __init__(self, store: RunStore, *, lost_after: float, ttl: float):
+    def __init__(self, store: RunStore, *, lost_after: float, ttl: float, log_events: bool = True):
         self.store = store
+        self.log_events = log_events
         self.lost_after = lost_after
         self.ttl = ttl
         self.live: dict[str, LiveRun] = {}
@@ -204,6 +208,7 @@ class RunManager:
     def _start(
         self, run: LiveRun, begin: Callable[[], Awaitable[Turn]], held: AsyncExitStack | None
     ) -> LiveRun:
+        run.unlogged = not self.log_events  # not logged: followers see events at once
         self.live[run.run_id] = run
         run.flusher = asyncio.create_task(self._flush_loop(run), name=f"run-log-{run.run_id}")
         run.worker = asyncio.create_task(self._work(run, begin, held), name=f"run-{run.run_id}")
@@ -283,8 +288,11 @@ class RunManager:
                 run.changed().set()
 
     async def _send(self, run: LiveRun, event: Event, *, flush: bool = False) -> None:
+        first_token = isinstance(event, TokenEvent) and not run.answering
+        run.answering = run.answering or first_token
         run.add(event)
-        if flush or len(run.events) - run.logged >= FLUSH_EVENTS:
+        # The first token goes out at once (time to first token is what a farmer waits for).
+        if flush or first_token or len(run.events) - run.logged >= FLUSH_EVENTS:
             await self._flush(run)
 
     async def _flush_loop(self, run: LiveRun) -> None:
@@ -298,19 +306,18 @@ class RunManager:
 
     async def _flush(self, run: LiveRun) -> None:
         """Write what the log lacks, then show it to the followers. When the log cannot be
-        written, the followers get everything from now on (and the log what it can)."""
+        written, the run goes on unlogged: its followers get every event at once."""
         async with run._flushing:
             run._pending.clear()
             pending = run.events[run.logged :]
             run.last_flush = time.monotonic()
-            if not pending:
+            if not pending or run.unlogged:
                 return
             try:
                 await self.store.append(run.run_id, pending)
             except Exception:
-                if not run.log_failed:
-                    log.warning("run %s: event log write failed; streaming unlogged", run.run_id)
-                run.log_failed = True
+                log.warning("run %s: event log write failed; streaming unlogged", run.run_id)
+                run.unlogged = True
                 run.show(len(run.events))
                 return
             run.logged += len(pending)

@@ -57,6 +57,7 @@ class Engine:
             RunStore(persistence.db),
             lost_after=settings.run_lost_after,
             ttl=settings.run_events_ttl,
+            log_events=settings.run_event_log,
         )
         self.metrics: Metrics | None = None
 

@@ -42,7 +42,16 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], P
 def test_every_section_ran_without_errors(results: tuple[dict[str, Any], Path]) -> None:
     data, _ = results
     assert data["section_errors"] == {}
-    for section in ("http", "streams", "retrieval", "answer", "checkpointer", "targets", "meta"):
+    for section in (
+        "http",
+        "streams",
+        "retrieval",
+        "answer",
+        "checkpointer",
+        "runs",
+        "targets",
+        "meta",
+    ):
         assert data.get(section), f"section {section} is missing or empty"
     assert _number(data["meta"]["total_s"])
 
@@ -122,9 +131,22 @@ def test_the_answer_cost_is_measured_with_one_query_embedding_per_turn(
 
 
 @pytest.mark.timeout(900)
+def test_the_event_log_replays_runs_and_cut_streams_resume(
+    results: tuple[dict[str, Any], Path],
+) -> None:
+    runs = results[0]["runs"]
+    assert [r["event_log"] for r in runs["cost"]] == [False, True]
+    for row in runs["cost"]:
+        assert row["events_per_stream"] > 200  # the constant model's 200 chunks, and the rest
+        assert _number(row["server_cpu_ms_per_turn"]) and row["server_cpu_ms_per_turn"] > 0
+    assert runs["replay"]["identical"] and _number(runs["replay"]["p50_ms"])
+    assert runs["cuts"]["survived"] == runs["cuts"]["streams"] > 0, runs["cuts"]["failures"]
+
+
+@pytest.mark.timeout(900)
 def test_report_files_and_target_checks(results: tuple[dict[str, Any], Path]) -> None:
     data, out = results
-    assert len(data["targets"]) == 6
+    assert len(data["targets"]) == 9
     for target in data["targets"]:
         assert target["status"] in ("PASS", "MISS"), target
         assert target["measured"] and target["goal"]

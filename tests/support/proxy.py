@@ -2,7 +2,9 @@
 
 `CuttingProxy(target_port, cuts=[600, None])` forwards every connection to the target; the n-th
 connection is closed (both ways, abruptly) once `cuts[n]` bytes of the answer have passed; None,
-or a connection past the list, is never cut.
+or a connection past the list, is never cut. `cut_request=(b"POST /api/v1/graph/stream", 900)`
+instead cuts the first connection that sends such a request, 900 bytes into its answer (a
+browser reuses connections, so counting connections would not say which request is cut).
 """
 
 from __future__ import annotations
@@ -16,9 +18,15 @@ from tests.support.servers import free_port
 
 
 class CuttingProxy:
-    def __init__(self, target_port: int, cuts: Sequence[int | None]):
+    def __init__(
+        self,
+        target_port: int,
+        cuts: Sequence[int | None] = (),
+        cut_request: tuple[bytes, int] | None = None,
+    ):
         self.target_port = target_port
         self.cuts = list(cuts)
+        self.cut_request = cut_request
         self.port = free_port()
         self.connections = 0
         self.cut = 0
@@ -47,6 +55,7 @@ class CuttingProxy:
 
     def _serve(self, client: socket.socket, limit: int | None) -> None:
         upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        armed: dict[str, int] = {}  # the answer's budget, once the marked request went out
 
         def pump(src: socket.socket, dst: socket.socket, budget: int | None) -> None:
             sent = 0
@@ -55,6 +64,14 @@ class CuttingProxy:
                     data = src.recv(512)
                     if not data:
                         break
+                    if src is client and self.cut_request is not None:
+                        marker, after = self.cut_request
+                        with self._lock:
+                            if marker in data and self.cut == 0 and "budget" not in armed:
+                                armed["budget"] = after
+                    if src is upstream and "budget" in armed:
+                        if budget is None:
+                            budget, sent = armed["budget"], 0
                     if budget is not None and sent + len(data) >= budget:
                         dst.sendall(data[: max(budget - sent, 0)])
                         with self._lock:
