@@ -4,9 +4,11 @@
   `conversation.resolved`, `message.received`, `feedback.submitted`).
 - `Outbox.emit()` writes one delivery row per subscribed endpoint; callers do it inside the same
   database transaction as the change the event describes, so an event exists iff the change does.
-- `Dispatcher` delivers due rows: POST of the JSON payload `{id, event, timestamp, data}` with
-  `X-Webhook-Signature: sha256=<hex HMAC-SHA256 of the raw body with the endpoint's secret>`,
-  `X-Webhook-Timestamp` (also inside the signed body, so a replay is detectable) and
+- `Dispatcher` delivers due rows: POST of the JSON payload `{id, event, timestamp, created_at,
+  data}` with `X-Webhook-Signature: sha256=<hex HMAC-SHA256 of the raw body with the endpoint's
+  secret>`, `X-Webhook-Timestamp` (the attempt's time, also inside the signed body: each retry is
+  signed afresh, so a receiver that rejects old timestamps still takes a late retry, and a
+  replayed old attempt stays detectable), `created_at` (when the event happened) and
   `X-Webhook-Id` (the same for every retry: de-duplicate on it). Non-2xx or no answer → retried
   with exponential backoff and jitter, at least once, across restarts (rows live in the database),
   up to MAX_ATTEMPTS; every attempt is logged in the row (the endpoint's delivery log).
@@ -412,8 +414,10 @@ class Dispatcher:
         if hook is None or hook["deleted_at"] is not None:
             await self._finish(row["id"], "cancelled", attempts, None, "endpoint deleted")
             return
-        body = row["payload"].encode("utf-8")
         payload = json.loads(row["payload"])
+        payload["created_at"] = payload.get("created_at") or payload["timestamp"]
+        payload["timestamp"] = now_iso()  # this attempt's: signed with it
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "ALIM-Webhooks/1",

@@ -22,6 +22,14 @@ SECURITY_HEADERS = [
 ]
 
 
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+"""A JSON string escape for NUL (`\u0000`), not an escaped backslash followed by "u0000"."""
+
+
+def _json(headers: dict[bytes, bytes]) -> bool:
+    return headers.get(b"content-type", b"").split(b";")[0].strip().lower().endswith(b"json")
+
+
 class RequestContextMiddleware:
     """Every response carries `X-Request-ID` (the caller's, if well-formed) and security headers;
     bodies larger than `max_body` get 413 `payload_too_large` before any handler runs."""
@@ -111,6 +119,17 @@ class RequestContextMiddleware:
                 if not message.get("more_body", False):
                     break
             body = b"".join(chunks)
+            if _json(headers) and _NUL_ESCAPE.search(body):
+                # One rule for every text field of every JSON body (messages, replies, comments,
+                # URLs, instructions, articles): PostgreSQL cannot store NUL, and no text needs it.
+                await self._refuse(
+                    send_with_headers,
+                    request_id,
+                    422,
+                    "invalid_characters",
+                    "a text field contains a NUL character",
+                )
+                return
             replayed = False
 
             async def replay() -> dict[str, Any]:
@@ -125,17 +144,16 @@ class RequestContextMiddleware:
         await self.app(scope, receive, send_with_headers)
 
     async def _too_large(self, send: Any, request_id: str, limit: int) -> None:
-        body = json.dumps(
-            {
-                "detail": f"request body larger than {limit} bytes",
-                "code": "payload_too_large",
-                "request_id": request_id,
-            }
-        ).encode()
+        detail = f"request body larger than {limit} bytes"
+        await self._refuse(send, request_id, 413, "payload_too_large", detail)
+
+    @staticmethod
+    async def _refuse(send: Any, request_id: str, status: int, code: str, detail: str) -> None:
+        body = json.dumps({"detail": detail, "code": code, "request_id": request_id}).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),

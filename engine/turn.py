@@ -104,11 +104,13 @@ class Turn:
         return {
             "configurable": {"thread_id": self.info.key},
             "run_id": self.run_id,
+            # The partner's tags first: the server's own keys win (a partner cannot pass a run
+            # off as another partner's or user's in checkpoints and traces).
             "metadata": {
+                **req.metadata,
                 "partner": req.owner.partner,
                 "user_id": req.owner.user_id,
                 "thread_id": self.thread_id,
-                **req.metadata,
             },
         }
 

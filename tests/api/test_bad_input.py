@@ -162,3 +162,42 @@ async def test_message_of_exactly_4000_chars_is_accepted(
 
     assert response.status_code == 200, response.text
     assert await stored_threads(app, user_id) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        (
+            "POST",
+            "/api/v1/threads/t-1/feedback",
+            {"user_id": "u", "run_id": "r", "score": 3, "comment": "a\x00b"},
+        ),
+        ("POST", "/api/v1/escalations/esc_1/reply", {"answer": "Suvarın\x00", "agent_id": "ag"}),
+        (
+            "POST",
+            "/api/v1/webhooks",
+            {"url": "https://example.org/h\x00ook", "events": ["message.received"]},
+        ),
+        ("PUT", "/api/v1/assistant", {"instructions": "Qısa cavab ver\x00"}),
+        (
+            "POST",
+            "/api/v1/knowledge",
+            {
+                "title": "Zəfəran",
+                "content": "Zəfəran soğanaqları\x00 avqustda əkilir, torpaq quru olmalıdır.",
+                "language": "az",
+            },
+        ),
+    ],
+    ids=["feedback-comment", "reply", "webhook-url", "assistant-instructions", "article-content"],
+)
+async def test_a_nul_in_any_text_field_is_refused_before_it_reaches_the_store(
+    client: httpx.AsyncClient, method: str, url: str, body: dict[str, Any]
+) -> None:
+    assert_error(await client.request(method, url, json=body), 422, "invalid_characters")
+    # An escaped backslash followed by "u0000" is ordinary text, not a NUL.
+    text = json.dumps(body).replace("\\u0000", "\\\\u0000")
+    r = await client.request(
+        method, url, content=text, headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code != 422 or r.json()["code"] != "invalid_characters", r.text

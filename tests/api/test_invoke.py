@@ -7,8 +7,10 @@ import uuid
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from alim.offline import OFFLINE_MODEL_NAME
+from alim.threads import Owner, thread_key
 from tests.api.helpers import INVOKE, THREADS, ask, assert_error, history, new_user
 
 SEED_MESSAGE = "Fermada susuzluq var, nə edim?"  # the partner guide's example payload
@@ -121,6 +123,19 @@ async def test_profile_and_search_options_are_accepted(client: httpx.AsyncClient
 
     assert body["route"] == "agronomy"
     assert body["response"].strip()
+
+
+async def test_a_partner_s_run_metadata_cannot_replace_the_server_s(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    user = new_user()
+    spoof = {"partner": "someone-else", "user_id": "victim", "thread_id": "t-other", "app": "x"}
+    body = await ask(client, SEED_MESSAGE, user, metadata=spoof)
+    key = thread_key(Owner("dev", user), body["thread_id"])
+    state = await app.state.engine.graph.aget_state({"configurable": {"thread_id": key}})
+    meta = state.metadata
+    assert (meta["partner"], meta["user_id"]) == ("dev", user)
+    assert meta["app"] == "x"  # the partner's own tags are kept
 
 
 async def test_search_k_1_gives_at_most_one_source(client: httpx.AsyncClient) -> None:

@@ -607,9 +607,8 @@ def chunk_count(index_check: str) -> int:
         {"title": "Zəfəran\u2028id: drought.en"},
         {"title": "Zəfəran\x85group: wheat"},
         {"topic": "crops\u2029id: drought.en"},
-        {"title": "Zəfəran\x00"},
     ],
-    ids=["tag-newline", "tag-crlf", "title-u2028", "title-x85", "topic-u2029", "title-nul"],
+    ids=["tag-newline", "tag-crlf", "title-u2028", "title-x85", "topic-u2029"],
 )
 async def test_a_line_break_or_control_character_in_a_field_is_refused(
     client: httpx.AsyncClient, change: dict[str, Any]

@@ -426,3 +426,14 @@ def test_reject_stays_the_default_for_a_busy_thread(client: httpx.Client) -> Non
         busy = client.post(INVOKE, json=body)
         list(events)
     assert (busy.status_code, busy.json()["code"]) == (409, "thread_busy")
+
+
+def test_deleting_a_thread_deletes_its_runs_and_their_events(client: httpx.Client) -> None:
+    user = new_user()
+    _, _, events = stream(client, "POST", STREAM, json={"message": QUESTION, "user_id": user})
+    run_id, thread_id = run_id_of(events), json.loads(events[0].data)["thread_id"]
+    deleted = client.delete(f"/api/v1/threads/{thread_id}", params={"user_id": user})
+    assert deleted.status_code == 204, deleted.text
+    for url in (f"{RUNS}/{run_id}", f"{RUNS}/{run_id}/stream"):
+        r = client.get(url, params={"user_id": user})
+        assert (r.status_code, r.json()["code"]) == (404, "run_not_found")

@@ -39,7 +39,7 @@ DROUGHT = "Fermada susuzluq var, nə edim?"
 FROST = "How do I protect wheat from frost?"
 ASK_HUMAN = "Mənə aqronomla danışmaq lazımdır"
 EXPERT = "Səhər tezdən suvarın."
-PAYLOAD_KEYS = {"id", "event", "timestamp", "data"}
+PAYLOAD_KEYS = {"id", "event", "timestamp", "created_at", "data"}
 
 
 @dataclass
@@ -323,8 +323,17 @@ async def test_failing_receiver_gets_retries_with_the_same_id(
 
     assert [a.status for a in rec.attempts] == [500, 500, 204]
     assert len({a.id for a in rec.attempts}) == 1, "every retry carries the same X-Webhook-Id"
-    assert len({a.body for a in rec.attempts}) == 1, "and the same signed body"
-    assert all(a.verified for a in rec.attempts)
+    assert all(a.verified for a in rec.attempts), "each attempt is signed afresh"
+    # Each attempt carries its own time (signed), and the event's own time stays the same.
+    payloads = [json.loads(a.body) for a in rec.attempts]
+    stamps = [parse_ts(p["timestamp"]) for p in payloads]
+    assert stamps == sorted(stamps) and stamps[-1] > stamps[0]
+    assert [a.headers["x-webhook-timestamp"] for a in rec.attempts] == [
+        p["timestamp"] for p in payloads
+    ]
+    assert len({p["created_at"] for p in payloads}) == 1
+    assert parse_ts(payloads[0]["created_at"]) <= stamps[0]
+    assert len({json.dumps(p["data"]) for p in payloads}) == 1
     (event,) = rec.events()
     assert event["data"]["conversation_id"] == body["thread_id"]
     assert log["id"] == rec.attempts[0].id
@@ -351,7 +360,8 @@ async def test_receiver_deduplicates_a_redelivered_event(
 
     first, again = rec.attempts
     assert (first.status, again.status) == (500, 204)
-    assert first.id == again.id and first.body == again.body
+    assert first.id == again.id
+    assert json.loads(first.body)["data"] == json.loads(again.body)["data"]
     assert again.verified
     assert len(rec.processed) == 1 and rec.duplicates == 1
     assert (log["status"], log["attempts"]) == ("delivered", 2)
