@@ -174,9 +174,15 @@ class Analytics(MigratedStore):
     async def forget_thread(self, thread_key: str) -> int:
         """The thread is gone (deleted, or expired by retention): delete its feedback, the only
         free text analytics keeps (runs hold ids, codes and numbers, and stay for the totals).
-        Returns how many ratings were deleted. Call in the transaction that deletes the thread."""
+        Its runs move to a key of their own (one per deleted conversation, so the totals still
+        count it once): a new thread under the same id does not inherit them. Returns how many
+        ratings were deleted. Call in the transaction that deletes the thread."""
         deleted = await self.db.fetch_all(
             "DELETE FROM alim_feedback WHERE thread_key = ? RETURNING id", (thread_key,)
+        )
+        await self.db.run(
+            "UPDATE alim_runs SET thread_key = ? WHERE thread_key = ?",
+            (f"{thread_key}#deleted-{uuid.uuid4().hex[:12]}", thread_key),
         )
         return len(deleted)
 

@@ -72,6 +72,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and "json" in request.headers.get("content-type", ""):
+            # FastAPI's own 400 for a JSON body it could not decode (invalid UTF-8, nesting
+            # too deep for the parser): the same answer as any other malformed JSON.
+            return error_response(request, 400, "malformed_json", "the body is not valid JSON")
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(request, exc.status_code, code, str(exc.detail), exc.headers)
 

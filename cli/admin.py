@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -70,15 +71,20 @@ async def _with_keys(action: Any) -> Any:
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Argument(help="Partner name (threads belong to it).")],
-    scope: Annotated[list[str] | None, typer.Option("--scope", help="chat | agent | admin")] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option("--scope", help="chat | agent | admin; repeat it or join with + (chat+agent)"),
+    ] = None,
     rate_limit: Annotated[int | None, typer.Option(help="Requests per minute.")] = None,
     max_streams: Annotated[int | None, typer.Option(help="Concurrent streams.")] = None,
 ) -> None:
     """Create a key; it is printed once, alone on the last line."""
 
+    scopes = [part for value in scope or ["chat"] for part in re.split(r"[+,\s]+", value) if part]
+
     async def action(store: Any) -> tuple[str, dict[str, Any]]:
         return await store.create(
-            name, scope or ["chat"], rate_limit_per_minute=rate_limit, max_streams=max_streams
+            name, scopes, rate_limit_per_minute=rate_limit, max_streams=max_streams
         )
 
     key, record = run_async(_with_keys(action))

@@ -251,6 +251,19 @@ async def test_analytics_needs_a_chat_key(app: FastAPI) -> None:
 # --------------------------------------------------------------------------- feedback
 
 
+async def test_a_deleted_thread_s_runs_do_not_come_back_with_its_id(app: FastAPI) -> None:
+    async with api_client(app, await fresh_partner(app)) as client:
+        user = new_user()
+        old = await ask(client, DROUGHT, user, "reused")
+        deleted = await client.delete(f"{THREADS}/reused", params={"user_id": user})
+        assert deleted.status_code == 204, deleted.text
+        new = await ask(client, FROST, user, "reused")  # the same id, a new conversation
+        assert_error(await rate(client, "reused", user, old["run_id"], 1), 404, "run_not_found")
+        assert (await rate(client, "reused", user, new["run_id"], 4)).status_code == 201
+        metrics = (await report(client))["metrics"]
+    assert metrics["total_conversations"] >= 1  # the old run still counts in the totals
+
+
 async def test_feedback_is_for_the_threads_owner_and_its_runs(app: FastAPI) -> None:
     async with api_client(app, await fresh_partner(app)) as client:
         user = new_user()

@@ -99,8 +99,15 @@ async def test_invalid_body_is_rejected(
 @ENDPOINTS
 @pytest.mark.parametrize(
     "raw",
-    [b'{"message": "hi", "user_id": ', b"{'message': 'hi'}", b"not json", b'{"message": "a"}}'],
-    ids=["truncated", "single-quotes", "text", "trailing-brace"],
+    [
+        b'{"message": "hi", "user_id": ',
+        b"{'message': 'hi'}",
+        b"not json",
+        b'{"message": "a"}}',
+        b'{"message": "\xff\xfe", "user_id": "u"}',
+        b"[" * 5000 + b"]" * 5000,
+    ],
+    ids=["truncated", "single-quotes", "text", "trailing-brace", "invalid-utf8", "deeply-nested"],
 )
 async def test_malformed_json_is_400(
     client: httpx.AsyncClient, user: str, url: str, raw: bytes

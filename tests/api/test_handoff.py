@@ -15,7 +15,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from httpx_sse import aconnect_sse
+from langgraph.types import Command
 
+from alim.threads import Owner, thread_key
 from graphs.nodes.escalate import handoff_message
 from tests.api.helpers import (
     INVOKE,
@@ -176,8 +178,8 @@ async def test_deleting_an_awaiting_thread_closes_its_escalation(
     assert deleted.status_code == 204
 
     assert by_id(await escalations(client, "open"), body["escalation_id"]) is None
-    answered = await reply(client, body["escalation_id"])
-    assert answered.status_code in (404, 409), answered.text
+    # The reply is refused with what happened, not "already resolved".
+    assert_error(await reply(client, body["escalation_id"]), 409, "escalation_cancelled")
     saver = app.state.engine.persistence.checkpointer
     key = thread_key(Owner("dev", user), "deleted")
     assert [c async for c in saver.alist({"configurable": {"thread_id": key}})] == []
@@ -280,6 +282,31 @@ async def test_expert_reply_resolves_and_the_conversation_goes_on(
     assert messages[5]["content"] == nxt["response"]
 
 
+async def test_a_reply_whose_bookkeeping_failed_is_completed_by_its_retry(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """The graph took the expert's answer, then the process failed before the books: the
+    escalation is still open and the thread waiting. The retried reply finishes the books with
+    the answer the farmer already has, and resumes nothing twice."""
+    user = new_user()
+    body = await escalate(client, user, "half-replied")
+    key = thread_key(Owner("dev", user), "half-replied")
+    config = {"configurable": {"thread_id": key}}
+    await app.state.engine.graph.ainvoke(
+        Command(resume={"answer": EXPERT, "agent_id": "agro_17"}), config
+    )
+    assert by_id(await escalations(client, "open"), body["escalation_id"]) is not None
+
+    retried = await reply(client, body["escalation_id"], "a reworded answer", "agro_18")
+    assert retried.status_code == 200, retried.text
+    assert (retried.json()["status"], retried.json()["answer"]) == ("resolved", EXPERT)
+    thread = (await client.get(f"{THREADS}/half-replied", params={"user_id": user})).json()
+    assert thread["status"] == "active"
+    assert [m["content"] for m in thread["messages"]] == [ASK_HUMAN, EXPERT]
+    # The thread takes new questions again.
+    assert (await ask(client, FROST, user, "half-replied"))["escalated"] is False
+
+
 async def test_reply_validation(client: httpx.AsyncClient) -> None:
     body = await escalate(client, new_user(), "validate")
     url = f"{ESCALATIONS}/{body['escalation_id']}/reply"
@@ -379,3 +406,24 @@ def test_cli_escalation_list_and_reply(tmp_path: Path) -> None:
     again = cli(env, "run", DROUGHT, "--user", "u", "--thread", "t")
     assert again.stdout.strip()
     assert "escalated" not in again.stderr
+
+
+def test_cli_keys_take_scopes_joined_with_plus_or_repeated(tmp_path: Path) -> None:
+    """`alim keys create NAME --scope chat+agent`, as the docs write scopes, and repeated
+    `--scope` options both work; an unknown scope is refused."""
+    env = server_env(tmp_path)
+    env.pop("VIRTUAL_ENV", None)
+    assert "scopes agent,chat" in cli(env, "keys", "create", "coop", "--scope", "chat+agent").stdout
+    repeated = cli(env, "keys", "create", "bank", "--scope", "chat", "--scope", "admin")
+    assert "scopes admin,chat" in repeated.stdout
+    rows = [line.split("\t") for line in cli(env, "keys", "list").stdout.strip().splitlines()]
+    assert {(r[1], r[3]) for r in rows} == {("coop", "agent,chat"), ("bank", "admin,chat")}
+    bad = subprocess.run(
+        [sys.executable, "-m", "cli", "keys", "create", "x", "--scope", "chat+root"],
+        env=env,
+        cwd=env["ALIM_DATA_DIR"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode != 0

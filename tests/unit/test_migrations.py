@@ -373,7 +373,10 @@ async def test_analytics_forget_thread_deletes_its_feedback_only(db: SqliteDatab
     assert await analytics.feedback("acme", kept) == [mine]
     comments = await db.fetch_all("SELECT comment FROM alim_feedback")
     assert all("Pomidor" not in str(r["comment"]) for r in comments)
-    assert await analytics.run_exists("acme", gone, "run-gone"), "runs (no text) stay"
+    # Runs (no text) stay for the totals, but no longer belong to a thread of that id.
+    assert await db.fetch_one("SELECT run_id FROM alim_runs WHERE run_id = 'run-gone'")
+    assert not await analytics.run_exists("acme", gone, "run-gone")
+    assert await analytics.run_exists("acme", kept, "run-kept")
     assert await analytics.forget_thread(gone) == 0
 
 
