@@ -99,6 +99,9 @@ class Settings(BaseSettings):
         description="Seconds without a heartbeat after which a running run's server is taken "
         "for dead (its stream then ends with `run_lost`).",
     )
+    metrics_token: SecretStr | None = Field(
+        None, description="When set, /metrics answers only `Authorization: Bearer <token>`."
+    )
     pii_masking: bool = Field(True, description="Mask phones, FIN codes, e-mails for hosted LLMs.")
 
     # Persistence

@@ -153,3 +153,13 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
 
 def app_factory() -> Any:  # pragma: no cover - convenience for `uvicorn api.app:app_factory`
     return create_app()
+
+
+def served_app() -> FastAPI:
+    """`alim serve`'s factory: logging configured in the process that serves (each worker is
+    a process of its own), then the app."""
+    from alim.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -281,10 +281,20 @@ def serve(
     from alim.settings import get_settings
 
     settings = get_settings()
+    if workers > 1 and (settings.checkpointer != "postgres" or not settings.redis_url):
+        # Thread locks and rate-limit counters live in one process with SQLite and without
+        # Redis: several workers would run two turns on one thread and multiply the limits.
+        err.print(
+            "[red]config_error[/red]: --workers > 1 needs ALIM_CHECKPOINTER=postgres and "
+            "ALIM_REDIS_URL (shared thread locks and rate limits); with SQLite, run one worker "
+            "per machine",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
     graph_deps()  # build the index before accepting traffic, with a progress bar
     configure_logging(settings.log_level)
     uvicorn.run(
-        "api.app:create_app",
+        "api.app:served_app",
         factory=True,
         host=host,
         port=port,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from alim.errors import AlimError
+from alim.errors import AlimError, Unauthorized
 from api.schemas import Health, Ready
 
 router = APIRouter(tags=["health"])
@@ -47,8 +48,16 @@ async def ready(request: Request) -> JSONResponse:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    """Prometheus metrics (text exposition format)."""
+    """Prometheus metrics (text exposition format); with ALIM_METRICS_TOKEN set, only for
+    `Authorization: Bearer <token>`."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    token = request.app.state.settings.metrics_token
+    if token is not None:
+        given = request.headers.get("authorization", "")
+        expected = f"Bearer {token.get_secret_value()}"
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise Unauthorized("send the metrics token: Authorization: Bearer <token>")
 
     return Response(
         generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST

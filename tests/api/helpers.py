@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -84,3 +86,18 @@ async def thread_list(client: httpx.AsyncClient, user_id: str) -> list[dict[str,
     response = await client.get(THREADS, params={"user_id": user_id})
     assert response.status_code == 200, response.text
     return response.json()["threads"]  # type: ignore[no-any-return]
+
+
+def cli(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run `alim …` (python -m cli) in a process of its own, in the data directory."""
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        env=env,
+        cwd=env["ALIM_DATA_DIR"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    if ok:
+        assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}"
+    return done

@@ -26,6 +26,7 @@ from tests.api.helpers import (
     api_client,
     ask,
     assert_error,
+    cli,
     history,
     new_user,
     thread_list,
@@ -353,19 +354,6 @@ async def test_low_confidence_escalates(client: httpx.AsyncClient) -> None:
 # --------------------------------------------------------------------------- CLI
 
 
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        env=env,
-        cwd=env["ALIM_DATA_DIR"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, f"{args}: {done.stdout}\n{done.stderr}"
-    return done
-
-
 @pytest.mark.slow
 def test_cli_escalation_list_and_reply(tmp_path: Path) -> None:
     env = server_env(tmp_path)
@@ -406,24 +394,3 @@ def test_cli_escalation_list_and_reply(tmp_path: Path) -> None:
     again = cli(env, "run", DROUGHT, "--user", "u", "--thread", "t")
     assert again.stdout.strip()
     assert "escalated" not in again.stderr
-
-
-def test_cli_keys_take_scopes_joined_with_plus_or_repeated(tmp_path: Path) -> None:
-    """`alim keys create NAME --scope chat+agent`, as the docs write scopes, and repeated
-    `--scope` options both work; an unknown scope is refused."""
-    env = server_env(tmp_path)
-    env.pop("VIRTUAL_ENV", None)
-    assert "scopes agent,chat" in cli(env, "keys", "create", "coop", "--scope", "chat+agent").stdout
-    repeated = cli(env, "keys", "create", "bank", "--scope", "chat", "--scope", "admin")
-    assert "scopes admin,chat" in repeated.stdout
-    rows = [line.split("\t") for line in cli(env, "keys", "list").stdout.strip().splitlines()]
-    assert {(r[1], r[3]) for r in rows} == {("coop", "agent,chat"), ("bank", "admin,chat")}
-    bad = subprocess.run(
-        [sys.executable, "-m", "cli", "keys", "create", "x", "--scope", "chat+root"],
-        env=env,
-        cwd=env["ALIM_DATA_DIR"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert bad.returncode != 0

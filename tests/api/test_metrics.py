@@ -345,3 +345,15 @@ def test_configure_logging_writes_one_json_object_per_line(
     assert [e["msg"] for e in lines] == ["ready on port 8000", "it failed"], err
     assert lines[0]["level"] == "info" and lines[0]["logger"] == "alim.test"
     assert "ValueError: boom" in lines[1]["exc"]
+
+
+async def test_a_metrics_token_closes_the_endpoint_to_everyone_else(
+    api_settings_factory: Callable[..., Settings],
+) -> None:
+    settings = api_settings_factory(metrics_token="scrape-me-0000")  # pragma: allowlist secret
+    async with running_app(settings) as app, api_client(app, key=None) as anyone:
+        assert_error(await anyone.get("/metrics"), 401, "invalid_api_key")
+        wrong = await anyone.get("/metrics", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        ok = await anyone.get("/metrics", headers={"Authorization": "Bearer scrape-me-0000"})
+        assert ok.status_code == 200 and "alim_" in ok.text
