@@ -1,10 +1,11 @@
-"""Per-partner-key rate limits: requests per minute (fixed one-minute windows) and concurrent
-streams. In memory by default; with `ALIM_REDIS_URL` the counters live in Redis, so the limits
-hold across replicas.
+"""Per-partner-key rate limits: requests per minute (a sliding one-minute window: the requests
+of the last 60 seconds, so no burst of twice the limit across a minute boundary) and concurrent
+streams. In memory by default; with `ALIM_REDIS_URL` the counters live in Redis (a sorted set of
+request times per key, updated atomically by a script), so the limits hold across replicas.
 
 Every authenticated response carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
-`X-RateLimit-Reset` (Unix time the window resets); over the limit: 429 `rate_limited` with
-`Retry-After`.
+`X-RateLimit-Reset` (Unix time the oldest counted request leaves the window); over the limit:
+429 `rate_limited` with `Retry-After`. Refused requests are not counted.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+import uuid
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,16 +29,21 @@ WINDOW = 60
 
 class MemoryCounters:
     def __init__(self) -> None:
-        self._windows: dict[str, tuple[int, int]] = {}
+        self._logs: dict[str, deque[float]] = {}
         self._streams: dict[str, int] = {}
 
-    async def hit(self, key: str, window: int) -> int:
-        start, count = self._windows.get(key, (window, 0))
-        count = count + 1 if start == window else 1
-        self._windows[key] = (window, count)
-        if len(self._windows) > 100_000:  # forget old windows
-            self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
-        return count
+    async def hit(self, key: str, now: float, limit: int) -> tuple[bool, int, float]:
+        """Count a request at `now` if fewer than `limit` came in the last WINDOW seconds:
+        (counted, requests in the window, time of the oldest of them)."""
+        log = self._logs.setdefault(key, deque())
+        while log and log[0] <= now - WINDOW:
+            log.popleft()
+        counted = len(log) < limit
+        if counted:
+            log.append(now)
+        if len(self._logs) > 100_000:  # forget keys idle for a whole window
+            self._logs = {k: v for k, v in self._logs.items() if v and v[-1] > now - WINDOW}
+        return counted, len(log), log[0] if log else now
 
     async def stream_enter(self, key: str, limit: int) -> bool:
         if self._streams.get(key, 0) >= limit:
@@ -47,9 +55,26 @@ class MemoryCounters:
         self._streams[key] = max(0, self._streams.get(key, 0) - 1)
 
 
+_SLIDING_WINDOW = """
+local key, now, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local count = redis.call('ZCARD', key)
+local counted = 0
+if count < limit then
+  redis.call('ZADD', key, now, ARGV[4])
+  count = count + 1
+  counted = 1
+end
+redis.call('EXPIRE', key, window * 2)
+local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+return {counted, count, oldest[2] or ARGV[1]}
+"""
+"""One request against a key's sliding window, atomically (the same rule as MemoryCounters)."""
+
+
 class RedisCounters:
-    """Fixed-window counters and a stream gauge in Redis (atomic INCR; gauges expire as a
-    safety net if a replica dies holding slots)."""
+    """Sliding-window request logs and a stream gauge in Redis (gauges expire as a safety net
+    if a replica dies holding slots)."""
 
     GAUGE_TTL = 3600
 
@@ -57,14 +82,15 @@ class RedisCounters:
         import redis.asyncio as redis
 
         self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._hit: Any = None
 
-    async def hit(self, key: str, window: int) -> int:
-        name = f"alim:rl:{key}:{window}"
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(name)
-            pipe.expire(name, WINDOW * 2)
-            count, _ = await pipe.execute()
-        return int(count)
+    async def hit(self, key: str, now: float, limit: int) -> tuple[bool, int, float]:
+        if self._hit is None:
+            self._hit = self.redis.register_script(_SLIDING_WINDOW)
+        counted, count, oldest = await self._hit(
+            keys=[f"alim:rl:{key}"], args=[repr(now), WINDOW, limit, uuid.uuid4().hex]
+        )
+        return bool(int(counted)), int(count), float(oldest)
 
     async def stream_enter(self, key: str, limit: int) -> bool:
         name = f"alim:streams:{key}"
@@ -96,15 +122,14 @@ class RateLimiter:
     async def check_request(self, request: Request, partner: Partner) -> None:
         limit = partner.rate_limit_per_minute or self.per_minute
         now = time.time()
-        window = int(now // WINDOW)
-        count = await self.counters.hit(partner.key_id, window)
-        reset = (window + 1) * WINDOW
+        counted, count, oldest = await self.counters.hit(partner.key_id, now, limit)
+        reset = math.ceil(oldest + WINDOW)
         request.state.ratelimit = (limit, max(0, limit - count), reset)
-        if count > limit:
+        if not counted:
             self._refused("requests")
             raise RateLimited(
                 f"more than {limit} requests per minute for this key",
-                retry_after=max(1, math.ceil(reset - now)),
+                retry_after=max(1, math.ceil(oldest + WINDOW - now)),
             )
 
     @asynccontextmanager
