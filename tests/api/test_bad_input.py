@@ -183,7 +183,7 @@ async def test_message_of_exactly_4000_chars_is_accepted(
         (
             "POST",
             "/api/v1/webhooks",
-            {"url": "https://example.org/h\x00ook", "events": ["message.received"]},
+            {"url": "http://127.0.0.1:9/h\x00ook", "events": ["message.received"]},
         ),
         ("PUT", "/api/v1/assistant", {"instructions": "Qısa cavab ver\x00"}),
         (
@@ -202,6 +202,8 @@ async def test_a_nul_in_any_text_field_is_refused_before_it_reaches_the_store(
     client: httpx.AsyncClient, method: str, url: str, body: dict[str, Any]
 ) -> None:
     assert_error(await client.request(method, url, json=body), 422, "invalid_characters")
+    if "webhooks" in url:
+        return  # registering the escaped variant would leave an endpoint behind
     # An escaped backslash followed by "u0000" is ordinary text, not a NUL.
     text = json.dumps(body).replace("\\u0000", "\\\\u0000")
     r = await client.request(
