@@ -67,6 +67,9 @@ class Settings(BaseSettings):
         default_factory=list, description='Static keys: ["name:key:scope+scope", …].'
     )
     max_body_bytes: int = Field(64_000, ge=1024, description="Largest accepted request body.")
+    body_read_timeout: float = Field(
+        30.0, gt=0, description="Seconds a request body may stop arriving (408 after that)."
+    )
     max_upload_bytes: int = Field(5_000_000, ge=1024, description="Largest knowledge upload.")
     sse_ping_seconds: float = Field(15.0, gt=0, description="Heartbeat comment interval.")
     cors_origins: list[str] = Field(default_factory=list)

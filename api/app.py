@@ -133,6 +133,7 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
     app.add_middleware(
         RequestContextMiddleware,
         max_body=settings.max_body_bytes,
+        body_timeout=settings.body_read_timeout,
         upload_paths={"/api/v1/knowledge": settings.max_upload_bytes},
         metrics=app.state.metrics,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -32,7 +33,9 @@ def _json(headers: dict[bytes, bytes]) -> bool:
 
 class RequestContextMiddleware:
     """Every response carries `X-Request-ID` (the caller's, if well-formed) and security headers;
-    bodies larger than `max_body` get 413 `payload_too_large` before any handler runs."""
+    bodies larger than `max_body` get 413 `payload_too_large`, and bodies that stop arriving for
+    `body_timeout` seconds get 408 `request_timeout`, before any handler runs (a client
+    that sends half a body and waits holds no handler and no database connection for long)."""
 
     def __init__(
         self,
@@ -40,9 +43,11 @@ class RequestContextMiddleware:
         max_body: int,
         upload_paths: dict[str, int] | None = None,
         metrics: Metrics | None = None,
+        body_timeout: float = 30.0,
     ):
         self.app = app
         self.max_body = max_body
+        self.body_timeout = body_timeout
         self.upload_paths = upload_paths or {}
         self.metrics = metrics
 
@@ -107,17 +112,25 @@ class RequestContextMiddleware:
             # before any handler parses it; then replay it to the app.
             chunks: list[bytes] = []
             size = 0
-            while True:
-                message = await receive()
-                if message["type"] != "http.request":
-                    break
-                chunks.append(message.get("body", b""))
-                size += len(chunks[-1])
-                if size > limit:
-                    await self._too_large(send_with_headers, request_id, limit)
-                    return
-                if not message.get("more_body", False):
-                    break
+            try:
+                while True:
+                    # An idle timeout, not a total one: a slow rural link may take a while to
+                    # send a large upload, but a body that stops arriving is given up on.
+                    async with asyncio.timeout(self.body_timeout):
+                        message = await receive()
+                    if message["type"] != "http.request":
+                        break
+                    chunks.append(message.get("body", b""))
+                    size += len(chunks[-1])
+                    if size > limit:
+                        await self._too_large(send_with_headers, request_id, limit)
+                        return
+                    if not message.get("more_body", False):
+                        break
+            except TimeoutError:
+                detail = f"the request body stopped arriving for {self.body_timeout:g} s"
+                await self._refuse(send_with_headers, request_id, 408, "request_timeout", detail)
+                return
             body = b"".join(chunks)
             if _json(headers) and _NUL_ESCAPE.search(body):
                 # One rule for every text field of every JSON body (messages, replies, comments,

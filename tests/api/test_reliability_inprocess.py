@@ -604,3 +604,32 @@ async def test_no_burst_of_twice_the_limit_across_a_minute_boundary(
     assert [count for _, count, _ in first] == [1, 2, 3, 4, 5]
     assert second[0][2] == pytest.approx(base)  # the oldest counted request
     assert later[0] is True  # the first request has left the window
+
+
+def test_a_body_that_stops_arriving_gets_408_and_the_connection_is_freed(
+    api_settings_factory: Callable[..., Settings],
+) -> None:
+    """Half a body, then silence (slowloris on the body): refused after ALIM_BODY_READ_TIMEOUT,
+    over a real socket."""
+    import socket
+
+    settings = api_settings_factory(body_read_timeout=0.5)
+    application = create_app(settings, GraphDeps(settings, _embeddings=HashingEmbeddings()))
+    with serve_in_thread(application) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(
+                b"POST /api/v1/graph/invoke HTTP/1.1\r\nHost: alim\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 100\r\n"
+                + f"X-API-Key: {DEV_API_KEY}\r\n\r\n".encode()
+                + b'{"message": "Pomidor'
+            )
+            answer = b""
+            while b"\r\n\r\n" not in answer or b"}" not in answer:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert json.loads(body)["code"] == "request_timeout"
