@@ -4,7 +4,8 @@ When a turn escalates, the graph pauses in `await_human` (LangGraph `interrupt()
 `awaiting_human`, and an escalation row records the question, the reason and the evidence the
 graph had. An agent's reply resumes the graph (`Command(resume=…)`); the expert's answer becomes
 the assistant message of that turn and the escalation is `resolved`. While a thread awaits a
-human, new messages on it get 409 `awaiting_human`.
+human, new messages on it are stored in the thread and kept with the escalation (`followups`,
+for the agronomist to read); the farmer gets an acknowledgement, no bot answer.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ Status = Literal["open", "resolved", "cancelled"]
 ERASED = "[deleted]"
 _COLUMNS = (
     "id, partner, user_id, thread_id, thread_key, run_id, question, reason, confidence, "
-    "sources, status, created_at, resolved_at, answer, agent_id"
+    "sources, status, created_at, resolved_at, answer, agent_id, followups"
 )
 # Version 0: the schema from before versions existed (do not edit; append migrations).
 _V0 = [
@@ -46,6 +47,11 @@ _V0 = [
     "CREATE INDEX IF NOT EXISTS alim_escalations_partner ON alim_escalations "
     "(partner, status, created_at)",
 ]
+# Version 1: the farmer's messages sent while the escalation waits (a JSON list of texts).
+_V1 = [
+    "ALTER TABLE alim_escalations ADD COLUMN followups TEXT NOT NULL DEFAULT '[]'",
+    "CREATE INDEX IF NOT EXISTS alim_escalations_thread ON alim_escalations (thread_key, status)",
+]
 
 
 @dataclass
@@ -65,6 +71,8 @@ class Escalation:
     resolved_at: str | None = None
     answer: str | None = None
     agent_id: str | None = None
+    followups: list[str] = field(default_factory=list)
+    """What the farmer wrote while waiting, oldest first."""
 
     @classmethod
     def from_row(cls, row: Row) -> Escalation:
@@ -85,15 +93,36 @@ class Escalation:
             resolved_at=row["resolved_at"],
             answer=row["answer"],
             agent_id=row["agent_id"],
+            followups=json.loads(row["followups"] or "[]"),
         )
 
 
 class EscalationStore(MigratedStore):
     STORE: ClassVar[str] = "escalations"
-    MIGRATIONS: ClassVar[list[Migration]] = [_V0]
+    MIGRATIONS: ClassVar[list[Migration]] = [_V0, _V1]
 
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    async def open_for_thread(self, thread_key: str) -> Escalation | None:
+        """The thread's open escalation, if it has one."""
+        row = await self.db.fetch_one(
+            f"SELECT {_COLUMNS} FROM alim_escalations WHERE thread_key = ? AND status = 'open' "
+            "ORDER BY created_at DESC LIMIT 1",
+            (thread_key,),
+        )
+        return Escalation.from_row(row) if row else None
+
+    async def add_followup(self, escalation_id: str, text: str) -> None:
+        """Keep a message the farmer sent while waiting (call inside a transaction)."""
+        row = await self.db.fetch_one(
+            "SELECT followups FROM alim_escalations WHERE id = ?", (escalation_id,)
+        )
+        followups = [*json.loads((row or {}).get("followups") or "[]"), text]
+        await self.db.run(
+            "UPDATE alim_escalations SET followups = ? WHERE id = ?",
+            (json.dumps(followups, ensure_ascii=False), escalation_id),
+        )
 
     async def open(
         self,
@@ -169,7 +198,8 @@ class EscalationStore(MigratedStore):
             (now_iso(), thread_key),
         )
         await self.db.run(
-            "UPDATE alim_escalations SET question = ?, answer = NULL WHERE thread_key = ?",
+            "UPDATE alim_escalations SET question = ?, answer = NULL, followups = '[]' "
+            "WHERE thread_key = ?",
             (ERASED, thread_key),
         )
 

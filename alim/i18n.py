@@ -6,6 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 TEXTS: dict[str, dict[str, str]] = {
+    "waiting_ack": {
+        "az": "Bunu sualınıza əlavə etdim; aqronom cavab verəndə bunu da görəcək.",
+        "en": "I have added this to your question; the agronomist will see it when they answer.",
+        "ru": "Я добавил это к вашему вопросу; агроном увидит это, когда будет отвечать.",
+    },
     "other_language": {
         "az": "(Bu mövzuda material hələlik yalnız başqa dildədir.)",
         "en": "(On this topic our material is only in another language for now.)",

@@ -111,6 +111,36 @@ class Bookkeeper:
             )
         return escalation_id
 
+    async def waiting(
+        self,
+        run: RunRecord,
+        escalation_id: str,
+        text: str,
+        message_count: int,
+        timing: dict[str, Any],
+    ) -> None:
+        """A message sent while the thread waits for an agronomist: kept with the escalation,
+        counted in the thread, announced (ids only) and recorded as a run."""
+        owner, info = run.owner, run.info
+        async with self.db.transaction():
+            await self.escalations.add_followup(escalation_id, text)
+            await self.threads.record_messages(info.key, message_count)
+            await self.outbox.emit(
+                owner.partner,
+                "message.received",
+                {**run.webhook_base, "run_id": run.run_id, "route": "human"},
+            )
+            await self.analytics.record_run(
+                run_id=run.run_id,
+                partner=owner.partner,
+                user_id=owner.user_id,
+                thread_id=info.thread_id,
+                thread_key=info.key,
+                route="human",
+                outcome="ok",  # not a new escalation: the open one goes on
+                **timing,
+            )
+
     async def failed(self, run: RunRecord, outcome: str, timing: dict[str, Any]) -> None:
         """The analytics row of a run that did not complete (error or cancellation)."""
         owner = run.owner

@@ -33,6 +33,7 @@ from engine.history import HistoryMessage, render
 from engine.request import TurnRequest, validate, with_assistant
 from engine.runs import RunManager
 from engine.turn import Turn
+from engine.waiting import WaitingTurn
 from graphs.builder import build_graph
 from graphs.deps import GraphDeps
 
@@ -73,7 +74,7 @@ class Engine:
         """The request, validated (InvalidRequest with a stable code when unusable)."""
         return validate(request, self.settings.max_message_chars)
 
-    async def begin(self, request: TurnRequest, run_id: str | None = None) -> Turn:
+    async def begin(self, request: TurnRequest, run_id: str | None = None) -> Turn | WaitingTurn:
         """Validate, lock the thread and make sure it exists; nothing is stored on failure."""
         request = self.check(request)
         request = with_assistant(request, await self.assistants.get(request.owner.partner))
@@ -82,14 +83,20 @@ class Engine:
         try:
             await stack.enter_async_context(self.threads.lock(thread_key(request.owner, thread_id)))
             info = await self.threads.ensure(request.owner, thread_id, request.message)
+            escalation = None
             if info.status == "awaiting_human":
-                raise AwaitingHuman(
-                    "this conversation is waiting for an agronomist's reply; new messages are "
-                    "accepted once the expert has answered"
-                )
+                escalation = await self.escalations.open_for_thread(info.key)
+                if escalation is None:  # the thread's books disagree: refuse, as before
+                    raise AwaitingHuman(
+                        "this conversation is waiting for an agronomist's reply; new messages "
+                        "are accepted once the expert has answered"
+                    )
         except BaseException:
             await stack.aclose()
             raise
+        if escalation is not None:
+            # Kept for the expert and acknowledged; no bot answer (engine.waiting).
+            return WaitingTurn(self, request, info, stack, escalation, run_id)
         return Turn(self, request, info, stack, run_id)
 
     async def stream(self, request: TurnRequest) -> AsyncGenerator[Event]:

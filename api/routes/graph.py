@@ -24,10 +24,10 @@ router = APIRouter(prefix="/graph", tags=["graph"])
 ERRORS: dict[int | str, dict[str, object]] = {
     409: {
         "model": ErrorBody,
-        "description": "`thread_busy` (another run is in progress on the thread), "
-        "`awaiting_human` (the thread waits for an agronomist's reply) or "
+        "description": "`thread_busy` (another run is in progress on the thread) or "
         "`idempotency_in_progress` (the first request with this Idempotency-Key has not "
-        "started yet).",
+        "started yet). A thread that waits for an agronomist takes the message and "
+        "acknowledges it (`route: human`).",
     },
 }
 

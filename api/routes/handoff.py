@@ -30,6 +30,10 @@ class EscalationOut(BaseModel):
     resolved_at: str | None = None
     answer: str | None = None
     agent_id: str | None = None
+    followups: list[str] = Field(
+        default_factory=list,
+        description="What the farmer wrote while waiting for the answer, oldest first.",
+    )
 
 
 class EscalationList(BaseModel):

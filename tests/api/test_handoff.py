@@ -6,8 +6,6 @@ conversation goes on normally. Also the same loop through the `alim` CLI."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from fastapi import FastAPI
 from httpx_sse import aconnect_sse
 from langgraph.types import Command
 
+from alim.i18n import text
 from alim.threads import Owner, thread_key
 from graphs.nodes.escalate import handoff_message
 from tests.api.helpers import (
@@ -40,6 +39,7 @@ FROST = "How do I protect wheat from frost?"
 EXPERT = "Damcı suvarmanı gecə aparın və torpağı malçlayın."
 ESCALATION_KEYS = {
     "id",
+    "followups",
     "thread_id",
     "user_id",
     "question",
@@ -194,22 +194,45 @@ async def test_unknown_escalation_is_404(client: httpx.AsyncClient) -> None:
 
 
 async def test_new_messages_wait_for_the_expert(client: httpx.AsyncClient) -> None:
+    """While the thread waits for an agronomist, the farmer's next messages are taken (200, a
+    normal stream), stored in the thread, acknowledged in their language without a bot answer,
+    and shown to the agronomist with the escalation; the expert's reply then answers them all."""
     user = new_user()
-    await escalate(client, user, "waiting")
-    before = await history(client, "waiting", user)
-    (summary_before,) = await thread_list(client, user)
+    asked = await escalate(client, user, "waiting")
+    more = "Yarpaqların altı da saralır, şəkil göndərə bilərəm."
+    invoked = await client.post(
+        INVOKE, json={"message": more, "user_id": user, "thread_id": "waiting"}
+    )
+    assert invoked.status_code == 200, invoked.text
+    body = invoked.json()
+    assert body["response"] == text("waiting_ack", "az")
+    assert (body["escalated"], body["route"], body["sources"]) == (True, "human", [])
+    assert body["escalation_id"] == asked["escalation_id"]  # the same hand-off goes on
+    events = await collect_stream(
+        client, {"message": "And at night?", "user_id": user, "thread_id": "waiting"}
+    )
+    assert events[0][0] == "metadata" and events[-1][0] == "done"
+    assert "".join(data for name, data in events if name == "token") == text("waiting_ack", "en")
 
-    turn = {"message": DROUGHT, "user_id": user, "thread_id": "waiting"}
-    invoked = await client.post(INVOKE, json=turn)
-    streamed = await client.post(STREAM, json=turn)
+    messages = await history(client, "waiting", user)
+    assert [(m["role"], m["content"]) for m in messages] == [
+        ("user", ASK_HUMAN),
+        ("user", more),
+        ("user", "And at night?"),
+    ]
+    (summary,) = await thread_list(client, user)
+    assert (summary["status"], summary["message_count"]) == ("awaiting_human", 3)
+    listed = by_id(await escalations(client, "open"), asked["escalation_id"])
+    assert listed is not None and listed["followups"] == [more, "And at night?"]
 
-    assert_error(invoked, 409, "awaiting_human")
-    assert_error(streamed, 409, "awaiting_human")
-    assert streamed.headers["content-type"].startswith("application/json")
-    assert await history(client, "waiting", user) == before
-    (summary_after,) = await thread_list(client, user)
-    assert summary_after == summary_before
-    assert summary_after["status"] == "awaiting_human"
+    answered = await reply(client, asked["escalation_id"])
+    assert answered.status_code == 200, answered.text
+    assert [m["role"] for m in await history(client, "waiting", user)] == [
+        "user",
+        "user",
+        "user",
+        "assistant",
+    ]
     # Other threads of the same user are not held up.
     other = await ask(client, DROUGHT, user, "elsewhere")
     assert other["escalated"] is False
@@ -369,16 +392,9 @@ def test_cli_escalation_list_and_reply(tmp_path: Path) -> None:
     assert escalation_id.startswith("esc_")
     assert (status, thread_id, reason, question) == ("open", "t", "user_requested", ASK_HUMAN)
 
-    refused = subprocess.run(
-        [sys.executable, "-m", "cli", "run", DROUGHT, "--user", "u", "--thread", "t"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert refused.returncode == 1
-    assert "awaiting_human" in refused.stderr
+    # A message while waiting is kept for the expert and acknowledged, not answered by the bot.
+    waiting = cli(env, "run", DROUGHT, "--user", "u", "--thread", "t")
+    assert text("waiting_ack", "az") in waiting.stdout
 
     replied = cli(env, "escalations", "reply", escalation_id, EXPERT, "--agent", "agro_cli")
     assert f"resolved {escalation_id}" in replied.stderr

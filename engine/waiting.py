@@ -1,0 +1,93 @@
+"""A message on a thread that waits for an agronomist.
+
+It is stored in the thread (the graph stays paused for the expert: the message is added as the
+`escalate` node's update, so `await_human` is still next), kept with the escalation for the
+agronomist to read, and acknowledged in the farmer's language. No bot answer is generated: the
+expert's reply answers the whole conversation. Same interface as `engine.turn.Turn`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncGenerator
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.messages import HumanMessage
+
+from alim.events import Event, MetadataEvent, SourcesEvent, TokenEvent
+from alim.handoff import Escalation
+from alim.i18n import text as _t
+from alim.text import detect_language
+from alim.threads import ThreadInfo
+from alim.timeutil import now_iso
+from engine.bookkeeping import RunRecord
+from engine.request import TurnRequest
+from graphs.nodes.escalate import HANDOFF_MODEL
+
+if TYPE_CHECKING:
+    from engine.service import Engine
+
+
+class WaitingTurn:
+    def __init__(
+        self,
+        engine: Engine,
+        request: TurnRequest,
+        info: ThreadInfo,
+        stack: AsyncExitStack,
+        escalation: Escalation,
+        run_id: str | None = None,
+    ):
+        self.engine = engine
+        self.request = request
+        self.info = info
+        self.escalation = escalation
+        self.run_id = run_id or str(uuid.uuid4())
+        self._stack = stack
+
+    @property
+    def thread_id(self) -> str:
+        return self.info.thread_id
+
+    async def aclose(self) -> None:
+        await self._stack.aclose()
+
+    async def events(self) -> AsyncGenerator[Event]:
+        started = time.monotonic()
+        try:
+            yield MetadataEvent(self.thread_id, self.run_id)
+            text = self.request.message
+            config: dict[str, Any] = {"configurable": {"thread_id": self.info.key}}
+            message = HumanMessage(
+                text,
+                id=str(uuid.uuid4()),
+                additional_kwargs={"created_at": now_iso(), "while_waiting": True},
+            )
+            graph = self.engine.graph
+            await graph.aupdate_state(config, {"messages": [message]}, as_node="escalate")
+            state = await graph.aget_state(config)
+            timing = {"latency_ms": round((time.monotonic() - started) * 1000, 1)}
+            await self.engine.books.waiting(
+                RunRecord(self.run_id, self.request.owner, self.info),
+                self.escalation.id,
+                text,
+                len(state.values.get("messages", [])),
+                timing,
+            )
+            language = self.request.context.language
+            yield TokenEvent(
+                _t("waiting_ack", detect_language(text) if language == "auto" else language)
+            )
+            yield SourcesEvent(
+                sources=[],
+                confidence=None,
+                escalated=True,
+                escalation_reason=self.escalation.reason,
+                route="human",
+                model=HANDOFF_MODEL,
+                escalation_id=self.escalation.id,
+            )
+        finally:
+            await self.aclose()
