@@ -30,10 +30,6 @@ from alim.events import DoneEvent, ErrorEvent, Event, QueuedEvent, SourcesEvent,
 from alim.runs import LoggedEvent, RunInfo, RunStatus, RunStore
 from alim.threads import Owner
 from engine.turn import Turn
-from engine.waiting import WaitingTurn
-
-Begun = Turn | WaitingTurn
-"""A started turn: an ordinary one, or a message to a thread that waits for an agronomist."""
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +147,7 @@ class RunManager:
                 await self._loop
 
     # ------------------------------------------------------------------ running
-    async def launch(self, turn: Begun, held: AsyncExitStack | None = None) -> LiveRun:
+    async def launch(self, turn: Turn, held: AsyncExitStack | None = None) -> LiveRun:
         """Run a begun turn to its end, whatever happens to the connection that asked for it.
         `held` (the stream slot) is released when the run ends."""
         info = turn.info
@@ -163,14 +159,14 @@ class RunManager:
             await turn.aclose()
             raise
 
-        async def begun() -> Begun:
+        async def begun() -> Turn:
             return turn
 
         return self._start(LiveRun(turn.run_id, turn.request.owner, info.thread_id), begun, held)
 
     async def enqueue(
         self,
-        begin: Callable[[], Awaitable[Begun]],
+        begin: Callable[[], Awaitable[Turn]],
         run_id: str,
         owner: Owner,
         thread: tuple[str, str],
@@ -184,7 +180,7 @@ class RunManager:
         queue = self._queues.setdefault(key, [])
         queue.append(run)
 
-        async def when_free() -> Begun:
+        async def when_free() -> Turn:
             try:
                 await self._send(run, QueuedEvent(thread_id, run_id), flush=True)
                 while True:
@@ -210,7 +206,7 @@ class RunManager:
         return bool(self._queues.get(thread_key))
 
     def _start(
-        self, run: LiveRun, begin: Callable[[], Awaitable[Begun]], held: AsyncExitStack | None
+        self, run: LiveRun, begin: Callable[[], Awaitable[Turn]], held: AsyncExitStack | None
     ) -> LiveRun:
         run.unlogged = not self.log_events  # not logged: followers see events at once
         self.live[run.run_id] = run
@@ -230,7 +226,7 @@ class RunManager:
             run.worker.cancel()
 
     async def _work(
-        self, run: LiveRun, begin: Callable[[], Awaitable[Begun]], held: AsyncExitStack | None
+        self, run: LiveRun, begin: Callable[[], Awaitable[Turn]], held: AsyncExitStack | None
     ) -> None:
         tokens: list[str] = []
         summary: SourcesEvent | None = None

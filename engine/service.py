@@ -74,7 +74,7 @@ class Engine:
         """The request, validated (InvalidRequest with a stable code when unusable)."""
         return validate(request, self.settings.max_message_chars)
 
-    async def begin(self, request: TurnRequest, run_id: str | None = None) -> Turn | WaitingTurn:
+    async def begin(self, request: TurnRequest, run_id: str | None = None) -> Turn:
         """Validate, lock the thread and make sure it exists; nothing is stored on failure."""
         request = self.check(request)
         request = with_assistant(request, await self.assistants.get(request.owner.partner))

@@ -3,7 +3,7 @@
 It is stored in the thread (the graph stays paused for the expert: the message is added as the
 `escalate` node's update, so `await_human` is still next), kept with the escalation for the
 agronomist to read, and acknowledged in the farmer's language. No bot answer is generated: the
-expert's reply answers the whole conversation. Same interface as `engine.turn.Turn`.
+expert's reply answers the whole conversation. A `engine.turn.Turn` with its own `events()`.
 """
 
 from __future__ import annotations
@@ -24,13 +24,14 @@ from alim.threads import ThreadInfo
 from alim.timeutil import now_iso
 from engine.bookkeeping import RunRecord
 from engine.request import TurnRequest
+from engine.turn import Turn
 from graphs.nodes.escalate import HANDOFF_MODEL
 
 if TYPE_CHECKING:
     from engine.service import Engine
 
 
-class WaitingTurn:
+class WaitingTurn(Turn):
     def __init__(
         self,
         engine: Engine,
@@ -40,19 +41,8 @@ class WaitingTurn:
         escalation: Escalation,
         run_id: str | None = None,
     ):
-        self.engine = engine
-        self.request = request
-        self.info = info
+        super().__init__(engine, request, info, stack, run_id)
         self.escalation = escalation
-        self.run_id = run_id or str(uuid.uuid4())
-        self._stack = stack
-
-    @property
-    def thread_id(self) -> str:
-        return self.info.thread_id
-
-    async def aclose(self) -> None:
-        await self._stack.aclose()
 
     async def events(self) -> AsyncGenerator[Event]:
         started = time.monotonic()

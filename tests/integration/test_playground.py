@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,18 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 STREAM_REQUEST = b"POST /api/v1/graph/stream"
 
 
+def ask_in_playground(browser: Any, url: str, user: str) -> Any:
+    """Open the playground, sign in with the dev key, send the drought question; the page and
+    the last answer bubble."""
+    page = browser.new_page()
+    page.goto(f"{url}/playground")
+    page.fill("#apiKey", DEV_API_KEY)
+    page.fill("#userId", user)
+    page.fill("#message", "Quraqlıqda suvarmanı necə aparım?")
+    page.click("#send")
+    return page, page.locator(".msg.assistant").last
+
+
 @pytest.mark.timeout(240)
 def test_playground_streams_an_answer_with_sources(tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
@@ -25,13 +38,7 @@ def test_playground_streams_an_answer_with_sources(tmp_path: Path) -> None:
     with running_server(tmp_path, ALIM_OFFLINE_DELAY="0.01") as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = browser.new_page()
-            page.goto(f"{url}/playground")
-            page.fill("#apiKey", DEV_API_KEY)
-            page.fill("#userId", "browser-farmer")
-            page.fill("#message", "Quraqlıqda suvarmanı necə aparım?")
-            page.click("#send")
-            answer = page.locator(".msg.assistant").last
+            page, answer = ask_in_playground(browser, url, "browser-farmer")
             expect(answer).to_have_attribute("data-done", "true", timeout=60_000)
             expect(answer).to_contain_text("Quraqlıqda suvarma")
             expect(answer.locator(".sources")).to_contain_text("Quraqlıqda suvarma")
@@ -68,13 +75,7 @@ def test_playground_resumes_a_stream_the_network_dropped(tmp_path: Path) -> None
     ):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = browser.new_page()
-            page.goto(f"{proxy.url}/playground")
-            page.fill("#apiKey", DEV_API_KEY)
-            page.fill("#userId", "browser-farmer-2")
-            page.fill("#message", "Quraqlıqda suvarmanı necə aparım?")
-            page.click("#send")
-            answer = page.locator(".msg.assistant").last
+            _, answer = ask_in_playground(browser, proxy.url, "browser-farmer-2")
             expect(answer).to_have_attribute("data-done", "true", timeout=60_000)
             assert proxy.cut == 1
             assert int(answer.get_attribute("data-resumes") or 0) >= 1
