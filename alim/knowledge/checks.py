@@ -8,8 +8,10 @@ written or embedded.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import cache
+from html.parser import HTMLParser
 from typing import Any
 
 from alim.errors import InvalidRequest
@@ -62,3 +64,50 @@ def refuse_non_article(content: str) -> None:
             f"the document reads as {language!r}: articles are in Azerbaijani, English or Russian",
             code="unsupported_language",
         )
+
+
+_TAG = re.compile(r"<\s*/?\s*[A-Za-z][^<>]*>|<!--")
+_SCRIPT_LINK = re.compile(
+    r"\]\(\s*(?:javascript|data|vbscript):(?:[^()]|\([^()]*\))*\)", re.IGNORECASE
+)
+_DROPPED_WITH_CONTENT = frozenset({"script", "style", "iframe", "object", "embed", "template"})
+
+
+class _TextOnly(HTMLParser):
+    """The text of HTML, without tags, comments, or what scripts and styles hold."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in _DROPPED_WITH_CONTENT:
+            self._skipping += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _DROPPED_WITH_CONTENT and self._skipping:
+            self._skipping -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+    def handle_entityref(self, name: str) -> None:
+        self.handle_data(f"&{name};")  # kept as written: the article is Markdown, not HTML
+
+    def handle_charref(self, name: str) -> None:
+        self.handle_data(f"&#{name};")
+
+
+def strip_markup(text: str) -> str:
+    """An ingested article as plain Markdown: HTML tags, comments and scripts removed (partner
+    apps render answers as Markdown or HTML, so stored markup would run there), and links to
+    `javascript:`/`data:` URLs cut to their text. Text without markup comes back unchanged."""
+    text = _SCRIPT_LINK.sub("]", text)
+    if not _TAG.search(text):
+        return text
+    parser = _TextOnly()
+    parser.feed(text)
+    parser.close()
+    return "".join(parser.parts)

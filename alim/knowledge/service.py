@@ -25,7 +25,7 @@ from langchain_core.embeddings import Embeddings
 
 from alim.embeddings import embedder_name
 from alim.errors import Conflict, InvalidRequest, NotFound
-from alim.knowledge.checks import refuse_non_article
+from alim.knowledge.checks import refuse_non_article, strip_markup
 from alim.knowledge.documents import (
     Article,
     content_hash,
@@ -156,7 +156,8 @@ class KnowledgeService:
                 )
         if language not in LANGUAGES:
             raise InvalidRequest("language must be az, en or ru", code="validation_error")
-        title = " ".join(title.split())
+        title = " ".join(strip_markup(title).split())
+        content = strip_markup(content)
         if not title or not content.strip():
             raise InvalidRequest("title and content are required", code="empty_document")
         # A one-line document is its own title and text.

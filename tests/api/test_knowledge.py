@@ -148,6 +148,27 @@ async def test_json_article_is_created_and_answers_the_next_question(
     assert "avqust" in body["response"]
 
 
+async def test_markup_in_an_article_is_stripped_before_it_can_reach_a_farmer_s_screen(
+    client: httpx.AsyncClient,
+) -> None:
+    """Partner apps render answers as Markdown or HTML: stored markup would run there."""
+    hostile = {
+        **SAFFRON,
+        "title": "Zəfəran <b>soğanları</b>",
+        "content": SAFFRON["content"]
+        + ' <script>alert("x")</script><img src=x onerror=alert(1)> '
+        + "[bax](javascript:alert(1)) <!-- gizli -->",
+    }
+    created = await add_json(client, hostile)
+    stored = (await client.get(f"{KNOWLEDGE}/{created['id']}")).json()
+    assert created["title"] == "Zəfəran soğanları"
+    for piece in ("<script", "alert", "onerror", "<img", "javascript:", "<!--", "gizli"):
+        assert piece not in stored["content"], piece
+    assert "avqustun sonunda" in stored["content"] and "[bax]" in stored["content"]
+    body = await ask(client, SAFFRON_QUESTION, new_user())
+    assert "<" not in body["response"] and "alert" not in body["response"]
+
+
 async def test_markdown_upload_without_front_matter_takes_title_from_first_line(
     client: httpx.AsyncClient,
 ) -> None:
