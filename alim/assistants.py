@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from alim.db import Database, Row
 from alim.errors import ConfigError, InvalidRequest
-from alim.llm import make_chat_model, parse_model_choice
+from alim.llm import allowed_choice, make_chat_model, parse_model_choice
 from alim.migrations import MigratedStore, Migration
 from alim.places import Gazetteer
 from alim.settings import Settings
@@ -64,6 +64,10 @@ def validate(settings: Settings, assistant: AssistantSettings) -> None:
     """Refuse settings that would break the partner's runs (422 with a code)."""
     try:
         provider, model = parse_model_choice(assistant.model, settings)
+        if not allowed_choice(assistant.model, settings):
+            raise InvalidRequest(
+                f"{assistant.model!r} is not among this server's models (ALIM_ALLOWED_MODELS)"
+            )
         make_chat_model(provider, settings, model)
     except (InvalidRequest, ConfigError) as exc:
         raise InvalidRequest(

@@ -88,6 +88,20 @@ def parse_model_choice(choice: str, settings: Settings) -> tuple[ProviderName, s
     return provider, model or None
 
 
+def allowed_choice(choice: str, settings: Settings) -> bool:
+    """Whether partners may choose this model: a provider's configured default, `offline`, or
+    one listed in ALIM_ALLOWED_MODELS (any other name would be one more client kept per name)."""
+    provider, model = parse_model_choice(choice, settings)
+    defaults = {"groq": settings.groq_model, "openai": settings.openai_model}
+    if provider == "offline" or model is None or model == defaults.get(provider):
+        return True
+    return f"{provider}:{model}" in settings.allowed_models
+
+
+MAX_CACHED_MODELS = 16
+"""Chat-model clients kept per process (one per provider and model name)."""
+
+
 class ModelChain:
     """The providers to try for one run, in order."""
 
@@ -107,6 +121,8 @@ class ModelChain:
         for position, (name, model_name) in enumerate(order):
             key = f"{name}:{model_name or ''}"
             if key not in cache:
+                if len(cache) >= MAX_CACHED_MODELS:
+                    cache.pop(next(iter(cache)))  # the oldest; a bounded set either way
                 try:
                     cache[key] = make_chat_model(name, settings, model_name)
                 except ConfigError as exc:

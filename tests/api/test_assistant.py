@@ -14,6 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from alim.llm import MAX_CACHED_MODELS
 from alim.offline import OFFLINE_MODEL_NAME
 from alim.settings import Settings
 from tests.api.helpers import api_client, ask, assert_error, new_user, running_app
@@ -142,6 +143,28 @@ async def test_settings_that_would_break_runs_are_refused(
     assert (await current(admin))["display_name"] == "Before"
     # The partner's turns still work.
     assert (await ask(admin, DROUGHT_AZ, new_user()))["model"] == OFFLINE_MODEL_NAME
+
+
+async def test_only_the_server_s_models_can_be_chosen(
+    api_settings_factory: Callable[..., Settings], fake_llm: tuple[FakeLLM, str]
+) -> None:
+    """Any model name under a configured provider was accepted, each one a client kept for
+    good; now the provider's default, "offline" and ALIM_ALLOWED_MODELS only."""
+    _, url = fake_llm
+    settings = api_settings_factory(
+        llm_provider="openai",
+        openai_base_url=f"{url}/v1",
+        openai_api_key="k",
+        allowed_models=["openai:gpt-4o"],
+    )
+    async with running_app(settings) as app, partner_client(app) as admin:
+        for choice in ("openai", f"openai:{settings.openai_model}", "openai:gpt-4o", "offline"):
+            assert (await admin.put(ASSISTANT, json={"model": choice})).status_code == 200, choice
+        for choice in ("openai:made-up-model-1", "openai:gpt-4o-2024-anything"):
+            assert_error(await admin.put(ASSISTANT, json={"model": choice}), 422, "unknown_model")
+        assert (await current(admin))["model"] == "offline"
+        cache = app.state.deps.models
+    assert len(cache) <= MAX_CACHED_MODELS
 
 
 async def test_admin_scope_is_required(app: FastAPI) -> None:

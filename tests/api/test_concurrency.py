@@ -31,7 +31,9 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture
 def server_url(api_settings_factory: Callable[..., Settings]) -> Iterator[str]:
-    settings = api_settings_factory(offline_delay=0.05)
+    # A run no longer waits for its reader (it outlives the connection), so the stream must last
+    # long enough (~3 s) for the requests a test sends while it runs, also on a loaded machine.
+    settings = api_settings_factory(offline_delay=0.12)
     application = create_app(settings, GraphDeps(settings, _embeddings=HashingEmbeddings()))
     with serve_in_thread(application) as url:
         yield url

@@ -39,7 +39,7 @@ def server(
 ) -> Iterator[str]:
     values: dict[str, Any] = {
         "checkpointer": request.param,
-        "offline_delay": 0.01,
+        "offline_delay": 0.04,  # a run lasts ~1 s: long enough to act on it mid-answer
         "api_keys": [f"dev:{DEV_API_KEY}:chat+agent+admin", f"other:{OTHER_KEY}:chat"],
     }
     if request.param == "postgres":
