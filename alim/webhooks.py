@@ -12,6 +12,8 @@
   `X-Webhook-Id` (the same for every retry: de-duplicate on it). Non-2xx or no answer → retried
   with exponential backoff and jitter, at least once, across restarts (rows live in the database),
   up to MAX_ATTEMPTS; every attempt is logged in the row (the endpoint's delivery log).
+  Deliveries run concurrently (CONCURRENCY per dispatcher), one at a time per endpoint, so a
+  slow endpoint holds one slot and its own queue, not every partner's.
 - Each outbox row knows its thread (`thread_key`, derived from the partner and the payload's
   `user_id` and `conversation_id`): `Outbox.forget_thread()` strips a deleted thread's pending
   and logged payloads down to ids (`PAYLOAD_IDS`), so no conversation text outlives it there.
@@ -361,6 +363,10 @@ class Outbox:
         return changed
 
 
+CONCURRENCY = 8
+"""Deliveries in flight at once per dispatcher (each to a different endpoint)."""
+
+
 class Dispatcher:
     """Delivers due outbox rows. Safe with several replicas: a row is claimed by moving its
     `next_attempt_at` forward by a lease in one UPDATE before it is sent."""
@@ -380,14 +386,19 @@ class Dispatcher:
         self.poll_seconds = poll_seconds
         self._client: httpx.AsyncClient | None = None
 
-    async def _claim(self) -> _Claimed | None:
+    async def _claim(self, busy: Sequence[str] = ()) -> _Claimed | None:
+        """The next due delivery of an endpoint not in `busy` (none is sent to an endpoint that
+        has an attempt in flight here: a slow endpoint holds one slot, in order)."""
         now = datetime.now(UTC)
+        skip = ""
+        if busy:
+            skip = f" AND webhook_id NOT IN ({', '.join('?' for _ in busy)})"
         row = await self.db.fetch_one(
             "UPDATE alim_outbox SET next_attempt_at = ? WHERE id = ("
             " SELECT id FROM alim_outbox WHERE status = 'pending' AND next_attempt_at <= ?"
-            " ORDER BY next_attempt_at LIMIT 1) AND next_attempt_at <= ? "
+            f"{skip} ORDER BY next_attempt_at LIMIT 1) AND next_attempt_at <= ? "
             "RETURNING id, webhook_id, payload, attempts",
-            (iso(now + timedelta(seconds=LEASE_SECONDS)), iso(now), iso(now)),
+            (iso(now + timedelta(seconds=LEASE_SECONDS)), iso(now), *busy, iso(now)),
         )
         if row is None:
             return None
@@ -399,12 +410,33 @@ class Dispatcher:
         )
 
     async def deliver_due(self) -> int:
-        """Try every due delivery once; returns how many were attempted."""
+        """Try every due delivery once, up to CONCURRENCY at a time and one at a time per
+        endpoint (so one partner's slow endpoint does not hold up another's deliveries);
+        returns how many were attempted."""
         attempted = 0
-        while (row := await self._claim()) is not None:
-            attempted += 1
-            await self._attempt(row)
-        return attempted
+        in_flight: dict[asyncio.Task[None], str] = {}
+        try:
+            while True:
+                while len(in_flight) < CONCURRENCY:
+                    row = await self._claim(sorted(set(in_flight.values())))
+                    if row is None:
+                        break
+                    task = asyncio.create_task(self._attempt(row))
+                    in_flight[task] = row["webhook_id"]
+                    attempted += 1
+                if not in_flight:
+                    return attempted
+                # Wake up for a finished attempt, or to take deliveries that became due since.
+                done, _ = await asyncio.wait(
+                    in_flight, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    in_flight.pop(task)
+                    if task.exception() is not None:
+                        log.error("webhook delivery failed", exc_info=task.exception())
+        finally:
+            for task in in_flight:
+                task.cancel()
 
     async def _attempt(self, row: _Claimed) -> None:
         hook: Row | None = await self.db.fetch_one(

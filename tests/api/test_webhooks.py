@@ -343,6 +343,49 @@ async def test_failing_receiver_gets_retries_with_the_same_id(
     assert log["delivered_at"]
 
 
+async def test_a_slow_endpoint_does_not_hold_up_another_partner_s_deliveries(
+    app: FastAPI, receiver: tuple[Receiver, str]
+) -> None:
+    """Partner A's endpoint hangs; partner B's event, due later, is delivered by the server's
+    own dispatcher while A's attempt is still in flight (deliveries run concurrently, one at a
+    time per endpoint), not after A's attempt has timed out."""
+    release = threading.Event()
+    hanging = threading.Event()
+
+    async def hang(request: Request) -> Response:
+        hanging.set()
+        await asyncio.to_thread(release.wait, 20)
+        return Response(status_code=204, headers={"Connection": "close"})
+
+    slow = Starlette(routes=[Route("/hook", hang, methods=["POST"])])
+    rec, url = receiver
+    a_key, _ = await app.state.keys.create(f"slow-{new_user()}", ["chat"])
+    b_key, _ = await app.state.keys.create(f"fast-{new_user()}", ["chat"])
+    with serve_in_thread(slow) as slow_url:
+        try:
+            async with api_client(app, a_key) as a, api_client(app, b_key) as b:
+                slow_hook = await register(a, f"{slow_url}/hook", ["message.received"])
+                fast_hook = await register(b, url, ["message.received"])
+                rec.secret = fast_hook["secret"]
+                await ask(a, DROUGHT, new_user())
+                for _ in range(200):  # the server's dispatcher is sending A's event
+                    if hanging.is_set():
+                        break
+                    await asyncio.sleep(0.05)
+                assert hanging.is_set()
+                await ask(b, DROUGHT, new_user())
+                for _ in range(200):
+                    if rec.processed:
+                        break
+                    await asyncio.sleep(0.05)
+                assert rec.processed, "B's event was not delivered"
+                (a_log,) = await deliveries(a, slow_hook["id"])
+                # A's first attempt has not ended: B did not wait for it.
+                assert (a_log["status"], a_log["attempts"]) == ("pending", 0), a_log
+        finally:
+            release.set()  # before the slow server stops: it waits for its handler
+
+
 async def test_receiver_deduplicates_a_redelivered_event(
     app: FastAPI, partner: tuple[str, str], receiver: tuple[Receiver, str]
 ) -> None:
