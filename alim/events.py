@@ -103,3 +103,20 @@ class TurnResult:
     sources: list[dict[str, Any]] = field(default_factory=list)
     usage: dict[str, int] | None = None
     escalation_id: str | None = None
+
+    @classmethod
+    def of(cls, thread_id: str, run_id: str, text: str, summary: SourcesEvent) -> TurnResult:
+        """A completed turn from its answer text and its `sources` event."""
+        return cls(
+            response=text,
+            thread_id=thread_id,
+            model=summary.model or "",
+            run_id=run_id,
+            route=summary.route,
+            confidence=summary.confidence,
+            escalated=summary.escalated,
+            escalation_reason=summary.escalation_reason,
+            sources=summary.sources,
+            usage=summary.usage,
+            escalation_id=summary.escalation_id,
+        )

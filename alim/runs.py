@@ -314,13 +314,6 @@ class RunStore(MigratedStore):
             (partner, key),
         )
 
-    async def key_run(self, partner: str, key: str) -> str | None:
-        row = await self.db.fetch_one(
-            "SELECT run_id FROM alim_idempotency_keys WHERE partner = ? AND key = ?",
-            (partner, key),
-        )
-        return row["run_id"] if row else None
-
     # ------------------------------------------------------------------ retention
     async def prune(self, older_than_seconds: float) -> int:
         """Delete finished runs, their events and idempotency keys older than the TTL; a run

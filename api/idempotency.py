@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from alim.errors import Conflict, InvalidRequest
-from alim.runs import RunStore
+from alim.runs import IdempotencyClaim, RunStore
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -92,23 +92,35 @@ def _in_progress() -> Conflict:
     )
 
 
+async def _first(
+    store: RunStore,
+    partner: str,
+    key: str,
+    digest: str,
+    ready: Callable[[IdempotencyClaim], bool],
+) -> IdempotencyClaim:
+    """The key's claim: fresh for the first request; for a repeat of the same request, the
+    first one's once `ready` (it started its run, it kept its response), waited for a moment."""
+    found = await store.claim_key(partner, key, digest)
+    if found.fresh:
+        return found
+    if found.request_hash != digest:
+        raise _reused()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + BIND_WAIT_SECONDS
+    while not ready(found) and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+        found = await store.key_row(partner, key) or found
+    if not ready(found):
+        raise _in_progress()
+    return found
+
+
 async def claim(store: RunStore, partner: str, key: str, digest: str) -> str | None:
     """None when this request is the first with the key (it must run, then `bind`); else the
     run the first one started."""
-    found = await store.claim_key(partner, key, digest)
-    if found.fresh:
-        return None
-    if found.request_hash != digest:
-        raise _reused()
-    run_id = found.run_id
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + BIND_WAIT_SECONDS
-    while run_id is None and loop.time() < deadline:
-        await asyncio.sleep(0.05)
-        run_id = await store.key_run(partner, key)
-    if run_id is None:
-        raise _in_progress()
-    return run_id
+    found = await _first(store, partner, key, digest, lambda c: c.run_id is not None)
+    return None if found.fresh else found.run_id
 
 
 async def once(
@@ -125,22 +137,13 @@ async def once(
     key = key_of(request)
     if key is None:
         return await act()
-    digest = request_hash(request, body)
-    found = await store.claim_key(partner, key, digest)
+    found = await _first(
+        store, partner, key, request_hash(request, body), lambda c: c.response is not None
+    )
     if not found.fresh:
-        if found.request_hash != digest:
-            raise _reused()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + BIND_WAIT_SECONDS
-        kept = found
-        while kept.response is None and loop.time() < deadline:
-            await asyncio.sleep(0.05)
-            kept = await store.key_row(partner, key) or kept
-        if kept.response is None:
-            raise _in_progress()
         return JSONResponse(
-            kept.response,
-            status_code=kept.status_code or status_code,
+            found.response,
+            status_code=found.status_code or status_code,
             headers={REPLAYED_HEADER: "true"},
         )
     try:

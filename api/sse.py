@@ -22,9 +22,9 @@ from alim.events import DoneEvent, ErrorEvent, Event, wire
 from alim.runs import LoggedEvent
 
 
-def to_sse(event: Event, event_id: str | None = None) -> ServerSentEvent:
+def to_sse(event: Event) -> ServerSentEvent:
     name, data = wire(event)
-    return ServerSentEvent(data=data, event=name, id=event_id)
+    return ServerSentEvent(data=data, event=name)
 
 
 def logged_to_sse(run_id: str, event: LoggedEvent) -> ServerSentEvent:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import random
-import statistics
 import sys
 import time
 import uuid
@@ -29,16 +28,12 @@ from typing import Any
 import httpx
 from httpx_sse import ServerSentEvent, connect_sse
 
+from bench.client import pct
 from bench.http_bench import ALIM_HEADERS
 from bench.procs import HOST, Server, clean_env
 from bench.servers import _server, alim_server
 
 QUESTION = "Quraqlıqda pomidoru necə suvarım?"
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _stream(
@@ -92,8 +87,8 @@ def _cost(work: Path, chat: Server, turns: int, logged: bool) -> dict[str, Any]:
         "event_log": logged,
         "turns": turns,
         "events_per_stream": round(events / turns, 1),
-        "stream_p50_ms": round(statistics.median(durations), 2),
-        "stream_p90_ms": round(_pct(durations, 0.9), 2),
+        "stream_p50_ms": pct(durations, 50, scale=1.0),
+        "stream_p90_ms": pct(durations, 90, scale=1.0),
         "server_cpu_ms_per_turn": round(cpu * 1000 / turns, 2),
     }
 
@@ -131,8 +126,8 @@ def _replay(work: Path, chat: Server, replays: int) -> dict[str, Any]:
         "events": len(events),
         "replays": replays,
         "identical": same,
-        "p50_ms": round(statistics.median(times), 2),
-        "p90_ms": round(_pct(times, 0.9), 2),
+        "p50_ms": pct(times, 50, scale=1.0),
+        "p90_ms": pct(times, 90, scale=1.0),
     }
 
 

@@ -31,6 +31,17 @@ class RunRecord:
         # live on in pending deliveries).
         return {"conversation_id": self.info.thread_id, "user_id": self.owner.user_id}
 
+    @property
+    def analytics_ids(self) -> dict[str, Any]:
+        """The ids of the run's analytics row."""
+        return {
+            "run_id": self.run_id,
+            "partner": self.owner.partner,
+            "user_id": self.owner.user_id,
+            "thread_id": self.info.thread_id,
+            "thread_key": self.info.key,
+        }
+
 
 class Bookkeeper:
     def __init__(
@@ -95,11 +106,7 @@ class Bookkeeper:
                     },
                 )
             await self.analytics.record_run(
-                run_id=run.run_id,
-                partner=owner.partner,
-                user_id=owner.user_id,
-                thread_id=info.thread_id,
-                thread_key=info.key,
+                **run.analytics_ids,
                 route=final.get("route"),
                 confidence=final.get("confidence"),
                 escalated=bool(final.get("escalated")),
@@ -131,11 +138,7 @@ class Bookkeeper:
                 {**run.webhook_base, "run_id": run.run_id, "route": "human"},
             )
             await self.analytics.record_run(
-                run_id=run.run_id,
-                partner=owner.partner,
-                user_id=owner.user_id,
-                thread_id=info.thread_id,
-                thread_key=info.key,
+                **run.analytics_ids,
                 route="human",
                 outcome="ok",  # not a new escalation: the open one goes on
                 **timing,
@@ -143,18 +146,9 @@ class Bookkeeper:
 
     async def failed(self, run: RunRecord, outcome: str, timing: dict[str, Any]) -> None:
         """The analytics row of a run that did not complete (error or cancellation)."""
-        owner = run.owner
         try:
             await asyncio.shield(
-                self.analytics.record_run(
-                    run_id=run.run_id,
-                    partner=owner.partner,
-                    user_id=owner.user_id,
-                    thread_id=run.info.thread_id,
-                    thread_key=run.info.key,
-                    outcome=outcome,
-                    **timing,
-                )
+                self.analytics.record_run(**run.analytics_ids, outcome=outcome, **timing)
             )
         except Exception:  # analytics must never hide the run's own failure
             log.warning("could not record the failed run %s", run.run_id)

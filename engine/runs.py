@@ -22,11 +22,20 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, aclosing
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from alim.errors import AlimError, NotFound, ThreadBusy
-from alim.events import DoneEvent, ErrorEvent, Event, QueuedEvent, SourcesEvent, TokenEvent, wire
+from alim.events import (
+    DoneEvent,
+    ErrorEvent,
+    Event,
+    QueuedEvent,
+    SourcesEvent,
+    TokenEvent,
+    TurnResult,
+    wire,
+)
 from alim.runs import LoggedEvent, RunInfo, RunStatus, RunStore
 from alim.threads import Owner
 from engine.turn import Turn
@@ -256,19 +265,8 @@ class RunManager:
                     run.error = {"code": "internal_error", "detail": "no result", "status": 500}
                 else:
                     run.status = "interrupted" if summary.escalation_id else "success"
-                    run.result = {
-                        "response": "".join(tokens),
-                        "thread_id": run.thread_id,
-                        "model": summary.model or "",
-                        "run_id": run.run_id,
-                        "route": summary.route,
-                        "confidence": summary.confidence,
-                        "escalated": summary.escalated,
-                        "escalation_reason": summary.escalation_reason,
-                        "sources": summary.sources,
-                        "usage": summary.usage,
-                        "escalation_id": summary.escalation_id,
-                    }
+                    result = TurnResult.of(run.thread_id, run.run_id, "".join(tokens), summary)
+                    run.result = asdict(result)
         finally:
             try:
                 if run.error is not None:

@@ -119,19 +119,7 @@ class Engine:
                     summary = event
         if summary is None:  # a turn that completes always ends with its sources
             raise RuntimeError("the turn ended without its sources event")
-        return TurnResult(
-            response="".join(parts),
-            thread_id=turn.thread_id,
-            model=summary.model or "",
-            run_id=turn.run_id,
-            route=summary.route,
-            confidence=summary.confidence,
-            escalated=summary.escalated,
-            escalation_reason=summary.escalation_reason,
-            sources=summary.sources,
-            usage=summary.usage,
-            escalation_id=summary.escalation_id,
-        )
+        return TurnResult.of(turn.thread_id, turn.run_id, "".join(parts), summary)
 
     # ------------------------------------------------------------------ threads
     async def thread(self, owner: Owner, thread_id: str) -> ThreadInfo:
