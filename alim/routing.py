@@ -152,6 +152,39 @@ _WEATHER = _rx(
     r"холод\w*",
     r"осадк\w*",
 )
+# What asks for a forecast rather than a rule: a time ahead, or the forecast itself. Without one,
+# "what wind speed is too strong for spraying" asks for a threshold (agronomy), not the weather.
+_FORECAST = _rx(
+    r"proqnoz\w*",
+    r"bu ?gün\w*",
+    r"sabah\w*",
+    r"birigün",
+    r"bu həftə\w*",
+    r"gələn həftə\w*",
+    r"indi",
+    r"olacaq\w*",
+    r"yağacaq\w*",
+    r"forecast\w*",
+    r"today",
+    r"tonight",
+    r"tomorrow",
+    r"this week\w*",
+    r"next (?:few )?days?",
+    r"next week",
+    r"weekend",
+    r"now",
+    r"will it",
+    r"going to",
+    r"прогноз\w*",
+    r"сегодня",
+    r"завтра",
+    r"послезавтра",
+    r"(?:на )?(?:этой|следующей) неделе",
+    r"выходны\w*",
+    r"сейчас",
+    r"будет",
+    r"ожида\w*",
+)
 # A question about farming is announced: "sualım var", "I have a question", "есть вопрос".
 _INTENT = _rx(r"sual\w*", r"question", r"вопрос\w*", r"kömək", r"help", r"помо\w*")
 _FARMING = _rx(
@@ -209,6 +242,11 @@ _OFF_TOPIC = _rx(
     r"kazino",
     r"казино",
 )
+
+
+def asks_forecast(text: str) -> bool:
+    """Whether the text asks what the weather will be (a time ahead, "forecast")."""
+    return bool(_FORECAST.search(fold(text)))
 
 
 def names_a_person(text: str) -> bool:

@@ -7,7 +7,11 @@ keyword matching compares word prefixes (a light stemmer: the first six letters 
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
+from functools import cache
+from importlib import resources
 
 from alim.vocab import LANGUAGES, Language
 
@@ -43,8 +47,9 @@ _AZ_WORDS = frozenset(
 )
 _EN_WORDS = frozenset(
     "the what how when should will is are my i to of in for and do does can it this "
-    "with rain water soil".split()
+    "with rain water soil hi hey hello ok okay thanks please help".split()
 )
+_NOT_LATIN = re.compile(r"[^a-z]+")
 STEM_LENGTH = 6
 _STOP_TEXT = (
     "how what when why which should can could do does did is are the my our your i we it this "
@@ -118,7 +123,41 @@ def detect_language(text: str) -> Language:
     tokens = re.findall(r"[^\W_]+", text.lower())
     az = sum(1 for t in tokens if t in _AZ_WORDS)
     en = sum(1 for t in tokens if t in _EN_WORDS)
-    return "az" if az > en else "en"
+    if az != en:
+        return "az" if az > en else "en"
+    return "az" if _latin_log_odds(text) > 0 else "en"
+
+
+def _trigrams(text: str) -> list[str]:
+    padded = f" {_NOT_LATIN.sub(' ', fold(text))} "
+    return [padded[i : i + 3] for i in range(len(padded) - 2)]
+
+
+@cache
+def _trigram_log_probs() -> dict[str, tuple[dict[str, float], float]]:
+    """Language -> (log P of each folded letter trigram, log P of an unseen one), from the
+    bundled knowledge base's Azerbaijani and English articles (read once, on first use)."""
+    kb = resources.files("alim") / "data" / "kb"
+    models: dict[str, tuple[dict[str, float], float]] = {}
+    for language in ("az", "en"):
+        counts: Counter[str] = Counter()
+        for article in kb.iterdir():
+            if article.name.endswith(f".{language}.md"):
+                counts.update(_trigrams(article.read_text(encoding="utf-8")))
+        total = sum(counts.values()) + 27**3  # add-one smoothing over a-z and space
+        models[language] = (
+            {g: math.log((n + 1) / total) for g, n in counts.items()},
+            math.log(1 / total),
+        )
+    return models
+
+
+def _latin_log_odds(text: str) -> float:
+    """How much more Azerbaijani than English a Latin text's letter trigrams are: typed
+    without Azerbaijani letters ("istixanada badimcanin ciceyi tokulur"), it shares no word
+    with a short list, but its letter sequences are still Azerbaijani."""
+    (az, az_unseen), (en, en_unseen) = (_trigram_log_probs()[k] for k in ("az", "en"))
+    return sum(az.get(g, az_unseen) - en.get(g, en_unseen) for g in _trigrams(text))
 
 
 STOP_STEMS = frozenset(stems(_STOP_TEXT))

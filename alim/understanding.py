@@ -47,6 +47,10 @@ class Lexicon:
     practices: dict[str, re.Pattern[str]]
     """Farm practices (spraying) whose topics a question reads, whatever the crop."""
     practice_groups: dict[str, tuple[str, ...]]
+    subjects: dict[str, re.Pattern[str]]
+    """What a question is about besides its crop (fertilising, salinity); read only by a
+    follow-up that keeps it (`Understanding.following`)."""
+    subject_groups: dict[str, tuple[str, ...]]
     kinds: dict[str, re.Pattern[str]]
     zones: dict[str, re.Pattern[str]]
     stages: dict[str, re.Pattern[str]]
@@ -69,10 +73,13 @@ class Lexicon:
         kinds: tuple[str, ...],
         stages: tuple[str, ...],
         practices: tuple[str, ...] = (),
+        subjects: tuple[str, ...] = (),
     ) -> tuple[str, ...]:
-        """The topics a question reads: its crops' first, then its practices', then those of
-        the topic rules."""
+        """The topics a question reads: those of the subjects it keeps from earlier turns
+        first, then its crops', its practices', then those of the topic rules."""
         groups: list[str] = []
+        for subject in subjects:
+            groups.extend(g for g in self.subject_groups[subject] if g not in groups)
         for crop in crops:
             groups.extend(g for g in self.crop_groups[crop] if g not in groups)
         for practice in practices:
@@ -91,6 +98,7 @@ class Lexicon:
 
         crops = data["crops"]
         practices = {k: v for k, v in data.get("practices", {}).items() if not k.startswith("_")}
+        subjects = {k: v for k, v in data.get("subjects", {}).items() if not k.startswith("_")}
         followup = _pattern(data["followup"]["markers"])
         assert followup is not None
         return cls(
@@ -100,6 +108,8 @@ class Lexicon:
                 k: p for k, v in practices.items() if (p := _pattern(v["terms"])) is not None
             },
             practice_groups={k: tuple(v["groups"]) for k, v in practices.items()},
+            subjects={k: p for k, v in subjects.items() if (p := _pattern(v["terms"])) is not None},
+            subject_groups={k: tuple(v["groups"]) for k, v in subjects.items()},
             kinds=table(data["kinds"]),
             zones=table(data["zones"]),
             stages=table(data["stages"]),
@@ -153,6 +163,15 @@ class Understanding:
     stages: tuple[str, ...] = ()
     practices: tuple[str, ...] = ()
     """Farm practices the question is about (spraying)."""
+    subjects: tuple[str, ...] = ()
+    """What it is about besides the crop (fertilising, salinity, frost)."""
+    kept_subjects: tuple[str, ...] = ()
+    """Subjects kept from earlier turns by a follow-up; their topics are read."""
+    topic: str | None = None
+    """The topic (article group) the answer led with; set by retrieval."""
+    kept_topic: str | None = None
+    """The previous answer's topic, kept by a follow-up when it is not its crops' own (the
+    sowing calendar, the greenhouse article): read first."""
     uncovered: tuple[str, ...] = ()
     """Topics the knowledge base does not cover."""
     followup: bool = False
@@ -168,14 +187,26 @@ class Understanding:
         if not data:
             return None
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for key in ("crops", "groups", "kinds", "stages", "practices", "uncovered", "inherited"):
+        for key in (
+            "crops",
+            "groups",
+            "kinds",
+            "stages",
+            "practices",
+            "subjects",
+            "kept_subjects",
+            "uncovered",
+            "inherited",
+        ):
             if key in known:
                 known[key] = tuple(known[key])
         return cls(**known)
 
     def following(self, previous: Understanding | None, text: str) -> Understanding:
-        """This turn, completed from the previous one when it is an elliptical follow-up."""
-        if previous is None or not (previous.crops or previous.kinds):
+        """This turn, completed from the previous one when it is an elliptical follow-up: it
+        leaves out the crop or the kind of question, or names neither a crop nor a subject of
+        its own after a turn that had one ("Nə vaxt səpim?" after a liming question)."""
+        if previous is None or not (previous.crops or previous.kinds or previous.subjects):
             return self
         lexicon = bundled_lexicon()
         folded = fold(text)
@@ -183,7 +214,11 @@ class Understanding:
         marked = bool(lexicon.followup.match(folded.strip()))
         missing_crop = not self.crops and bool(previous.crops)
         missing_kind = not (set(self.kinds) - {"howto"}) and bool(previous.kinds)
-        if not (short or marked) or not (missing_crop or missing_kind) or self.uncovered:
+        missing_subject = not self.subjects and not self.practices and bool(previous.subjects)
+        elliptical = missing_crop or missing_kind or (missing_subject and not self.crops)
+        # "Bəs qovunu?" after a spacing question on watermelons is a follow-up, whatever the
+        # lexicon finds missing: the marker says so.
+        if self.uncovered or not (((short or marked) and elliptical) or (short and marked)):
             return self
         inherited: list[str] = []
         changes: dict[str, Any] = {"followup": True}
@@ -193,14 +228,25 @@ class Understanding:
         if missing_kind:
             changes["kinds"] = previous.kinds
             inherited.append("kinds")
+        if missing_subject:
+            changes["subjects"] = previous.subjects
+            inherited.append("subjects")
         if self.zone is None and previous.zone is not None:
             changes["zone"] = previous.zone
             inherited.append("zone")
         if not self.stages and previous.stages:
             changes["stages"] = previous.stages
         changes["inherited"] = tuple(inherited)
-        merged = replace(self, **changes)
-        groups = lexicon.groups_for(merged.crops, merged.kinds, merged.stages, merged.practices)
+        changes["kept_subjects"] = changes.get("subjects", ())
+        own = {g for crop in previous.crops for g in lexicon.crop_groups.get(crop, ())}
+        if previous.topic is not None and previous.topic not in own:
+            changes["kept_topic"] = previous.topic
+        merged = replace(self, **changes, topic=None)
+        groups = lexicon.groups_for(
+            merged.crops, merged.kinds, merged.stages, merged.practices, merged.kept_subjects
+        )
+        if merged.kept_topic is not None:
+            groups = (merged.kept_topic, *(g for g in groups if g != merged.kept_topic))
         return replace(merged, groups=groups)
 
 
@@ -213,6 +259,7 @@ def understand(text: str, *, place: str | None = None, zone: str | None = None) 
     stages = _found(lexicon.stages, folded)
     zones = _found(lexicon.zones, folded)
     practices = _found(lexicon.practices, folded)
+    subjects = _found(lexicon.subjects, folded)
     uncovered = _found(lexicon.uncovered_with_crop if crops else lexicon.uncovered, folded)
     return Understanding(
         crops=crops,
@@ -222,6 +269,7 @@ def understand(text: str, *, place: str | None = None, zone: str | None = None) 
         place=place,
         stages=stages,
         practices=practices,
+        subjects=subjects,
         uncovered=tuple(
             topic
             for topic in uncovered
@@ -242,9 +290,15 @@ def topics_read(understanding: Understanding | None) -> tuple[str, ...]:
     """The topics this kind of question reads besides its crop's (`Lexicon.topic_rules`)."""
     if understanding is None:
         return ()
-    return bundled_lexicon().groups_for(
-        (), understanding.kinds, understanding.stages, understanding.practices
+    groups = bundled_lexicon().groups_for(
+        (),
+        understanding.kinds,
+        understanding.stages,
+        understanding.practices,
+        understanding.kept_subjects,
     )
+    kept = understanding.kept_topic
+    return groups if kept is None else (kept, *(g for g in groups if g != kept))
 
 
 def without_crops(text: str) -> str:

@@ -4,6 +4,7 @@ evidence the answer may quote (graphs.evidence)."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.messages import HumanMessage
@@ -12,7 +13,13 @@ from langgraph.runtime import Runtime
 from alim.condense import condense_with_llm
 from alim.knowledge.index import SearchOptions
 from alim.llm import ModelChain
-from alim.understanding import Understanding, answer_cues, topics_read, without_crops
+from alim.understanding import (
+    Understanding,
+    answer_cues,
+    topics_read,
+    understand,
+    without_crops,
+)
 from graphs.context import Context, context_of
 from graphs.deps import GraphDeps
 from graphs.evidence import gather
@@ -46,17 +53,25 @@ def search_query(state: State) -> str:
     return f"{previous} {text}"
 
 
-async def condensed_query(deps: GraphDeps, ctx: Context, state: State) -> str:
-    """`search_query`, or for a follow-up with a hosted model the model's standalone question."""
+async def condensed_query(
+    deps: GraphDeps, ctx: Context, state: State
+) -> tuple[str, Understanding | None]:
+    """`search_query` and the turn's understanding, or for a follow-up with a hosted model the
+    model's standalone question and what it asks: the model has already said what the follow-up
+    leaves out, so the rules' inherited crop and topic give way to it."""
     query = search_query(state)
     u = Understanding.from_dict(state.get("understanding"))
     questions = _questions(state)
     if u is None or not u.followup or len(questions) < 2:
-        return query
+        return query, u
     provider = ModelChain.for_choice(ctx.model, deps.config(), deps.models).primary
     if provider.name == "offline":
-        return query
-    return await condense_with_llm(provider.model, questions[-2], questions[-1]) or query
+        return query, u
+    standalone = await condense_with_llm(provider.model, questions[-2], questions[-1])
+    if standalone is None:
+        return query, u
+    own = understand(standalone, place=u.place, zone=u.zone)
+    return standalone, replace(own, followup=True, inherited=u.inherited)
 
 
 def entity_first(chunks: list[Chunk], groups: tuple[str, ...], k: int) -> list[Chunk]:
@@ -71,8 +86,7 @@ def entity_first(chunks: list[Chunk], groups: tuple[str, ...], k: int) -> list[C
 def make_retrieve(deps: GraphDeps) -> Node:
     async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         ctx = context_of(runtime)
-        query = await condensed_query(deps, ctx, state)
-        u = Understanding.from_dict(state.get("understanding"))
+        query, u = await condensed_query(deps, ctx, state)
         groups = u.groups if u is not None else ()
         options = SearchOptions(
             search_type=ctx.search_type,
@@ -90,7 +104,11 @@ def make_retrieve(deps: GraphDeps) -> Node:
             hits = [hit_to_dict(h) for h in index.search(query, options)]
             chunks = entity_first(hits, groups, ctx.k)
             evidence = gather(index, query, chunks, language, answer_cues(u), topics_read(u))
-            return {"chunks": chunks, "evidence": evidence}
+            update: dict[str, Any] = {"chunks": chunks, "evidence": evidence}
+            if u is not None and evidence:
+                # The topic the answer leads with: what a follow-up goes on about.
+                update["understanding"] = replace(u, topic=evidence[0]["group"]).as_dict()
+            return update
 
         return await asyncio.to_thread(search)
 

@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 
 from alim.llm import ModelChain
 from alim.llm_router import classify_with_llm
-from alim.routing import RouteDecision, names_a_person
+from alim.routing import RouteDecision, asks_forecast, names_a_person
 from alim.text import detect_language
 from alim.understanding import Understanding, understand
 from alim.vocab import GROUNDED_ROUTES
@@ -18,6 +18,9 @@ from graphs.deps import GraphDeps
 from graphs.messages import last_user_text
 from graphs.nodes import Node
 from graphs.state import TURN_RESET, State
+
+THRESHOLD_KINDS = frozenset({"amount", "temperature"})
+"""Kinds of question that, about the weather but with no place or time ahead, ask for a rule."""
 
 
 async def _llm_decision(deps: GraphDeps, ctx: Context, text: str) -> RouteDecision | None:
@@ -51,6 +54,14 @@ def make_route(deps: GraphDeps) -> Node:
             zone=(place.zone or None) if place else None,
         ).following(previous, text)
         chosen, method = decision.route, decision.method
+        if (
+            chosen == "weather"
+            and place is None
+            and not asks_forecast(text)
+            and (understanding.practices or THRESHOLD_KINDS & set(understanding.kinds))
+        ):
+            # "Выше какой температуры не опрыскивать?" asks for a threshold, not a forecast.
+            chosen, method = "agronomy", "rule:threshold_not_forecast"
         guessed_human = chosen == "human" and not names_a_person(text)
         if (
             understanding.followup

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
@@ -60,6 +61,8 @@ async def test_agronomy_turn_goes_through_retrieval_and_streams_only_the_answer(
     assert state.values["sources"][0]["id"] == "drought.az"
     assert state.values["route"] == "agronomy"
     assert state.values["model"] == "alim-offline-retrieval"
+    # What the answer led with is kept for a follow-up to go on about.
+    assert state.values["understanding"]["topic"] == state.values["evidence"][0]["group"]
 
 
 async def test_human_request_escalates_and_waits_for_the_agronomist(deps: GraphDeps) -> None:
@@ -128,6 +131,31 @@ async def test_a_follow_up_that_names_no_person_is_not_handed_over(
     # A follow-up that does name one is handed over.
     nodes, _ = await _nodes_and_tokens(graph, "Bəs aqronomun nömrəsi?")
     assert nodes[:2] == ["route", "escalate"]
+
+
+@pytest.mark.parametrize(
+    ("text", "route"),
+    [
+        ("what wind speed is too strong for spraying", "agronomy"),
+        ("Выше какой температуры лучше не опрыскивать?", "agronomy"),
+        ("Is it too windy to spray tomorrow?", "weather"),
+        ("Sabah Qubada yağış olacaq?", "weather"),
+    ],
+)
+async def test_a_threshold_with_no_place_or_time_ahead_is_agronomy_not_a_forecast(
+    settings: Any, embeddings: Any, text: str, route: str
+) -> None:
+    # The semantic vote says weather for each (its own text is a weather exemplar); a question
+    # that names no place and no time ahead but asks a rate or a temperature wants the rule.
+    exemplars = {r: [f"{r} example"] for r in ROUTES}
+    exemplars["weather"] = [text]
+    router = SemanticRouter(embeddings, exemplars)
+    graph = build_graph(
+        GraphDeps(settings, _embeddings=embeddings, _router=router), checkpointer=InMemorySaver()
+    )
+    await _nodes_and_tokens(graph, text)
+    state = await graph.aget_state(_config())
+    assert state.values["route"] == route
 
 
 async def test_per_turn_fields_reset_and_history_persists(deps: GraphDeps) -> None:

@@ -91,6 +91,10 @@ def test_detects_azerbaijani_with_azerbaijani_letters(text: str) -> None:
         "pomidor ne vaxt suvarmaq lazimdir",
         "sabah yagis olacaq",
         "salam",
+        # No word of the short list: told by its letter sequences.
+        "istixanada badimcanin ciceyi tokulur",
+        "almalarin icinde qurd cixir",
+        "uzum tenekleri qisda donub",
     ],
 )
 def test_detects_azerbaijani_typed_without_azerbaijani_letters(text: str) -> None:
@@ -103,6 +107,9 @@ def test_detects_azerbaijani_typed_without_azerbaijani_letters(text: str) -> Non
         "How often should I water tomatoes?",
         "Will it rain in Quba tomorrow?",
         "What is the best soil for potatoes",
+        "hi",
+        "Tomatoes cracking after heavy rain",
+        "Apricot blossoms browned overnight",
     ],
 )
 def test_detects_english(text: str) -> None:

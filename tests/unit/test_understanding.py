@@ -3,6 +3,8 @@ endings), and follow-ups that inherit what they leave out."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
@@ -72,6 +74,10 @@ def test_a_crop_is_found_when_its_final_q_or_k_softens(text: str, crop: str) -> 
         ("What can I grow on arid soil?", None),
         ("Arıq torpağa nə verim?", None),
         ("Arıçılığa necə başlayım?", "bees"),
+        # Russian verbs take prefixes, nouns their plural and case forms.
+        ("Как застраховать урожай хлопка от града?", "insurance"),
+        ("Как правильно кастрировать бычков?", "livestock"),
+        ("Чем кормить овец зимой?", "livestock"),
     ],
 )
 def test_uncovered_topics_are_recognised(text: str, topic: str | None) -> None:
@@ -194,3 +200,76 @@ def test_an_answer_cue_matches_what_the_kind_of_question_asks_for() -> None:
     # A how-to answer is the sentence with the figures to act on.
     (howto,) = answer_cues(understand("How do I plant garlic?"))
     assert howto.search("Plant cloves 4–5 cm deep.")
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "topic"),
+    [
+        # Another crop, same subject: the nitrogen rate of tomatoes is in the fertiliser article.
+        ("Pambığa hektara nə qədər azot lazımdır?", "Bəs pomidora?", "fertilisation-npk"),
+        ("Pomidor duzlu torpağa nə qədər dözür?", "Bəs yonca?", "soil-salinity-kur-araz"),
+        # No crop, no subject of its own: still about lime.
+        (
+            "Turş torpağa hektara nə qədər əhəng vermək lazımdır?",
+            "Nə vaxt səpim?",
+            "soil-ph-organic-matter",
+        ),
+        ("How much shade should nets give in a heat wave?", "and mulch too?", "heat-protection"),
+        ("Сколько азота вносить под хлопок?", "А под томаты?", "fertilisation-npk"),
+    ],
+)
+def test_a_follow_up_keeps_the_subject_of_the_conversation(
+    first: str, second: str, topic: str
+) -> None:
+    follow = understand(second).following(understand(first), second)
+    assert follow.followup
+    assert follow.groups[0] == topic
+    assert topic in topics_read(follow)
+
+
+def test_a_question_s_own_subject_does_not_make_it_read_the_subject_s_topic() -> None:
+    # Tea's soil pH is in the tea article; the soil article is found only if retrieval finds it.
+    u = understand("Какая кислотность почвы нужна для чая?")
+    assert u.subjects == ("soil_acidity_organic",)
+    assert "soil-ph-organic-matter" not in u.groups
+    # A new question that names its crop and kind is not a follow-up of a subject.
+    first = understand("Pambığa hektara nə qədər azot lazımdır?")
+    text = "Pomidoru nə vaxt əkim?"
+    assert not understand(text).following(first, text).followup
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "At what count per square metre should I spray?",  # "at" is not the Azerbaijani horse
+        "My cucumber plants wilted suddenly after watering",  # "sudden" is not "süd" (milk)
+        "Is it safe to combine fertilisers in one tank?",
+        "Weeds in my lawn near the orchard, what can I do?",
+        "Какой курс обработок нужен винограду?",
+    ],
+)
+def test_common_words_in_another_language_do_not_make_a_question_uncovered(text: str) -> None:
+    assert understand(text).uncovered == ()
+
+
+def test_a_marked_short_follow_up_is_one_even_when_nothing_is_missing() -> None:
+    # Both name a melon crop; the first names no kind the lexicon knows: "Bəs" says it goes on.
+    first = understand("Qarpızı hansı üsulla əkim?")
+    follow = understand("Bəs qovunu?").following(first, "Bəs qovunu?")
+    assert follow.followup
+
+
+def test_a_follow_up_reads_the_previous_answer_s_topic_unless_it_was_the_crop_s_own() -> None:
+    first = replace(
+        understand("Which beneficial insects can I release against whitefly?"),
+        topic="greenhouse-vegetables",
+    )
+    follow = understand("And against thrips?").following(first, "And against thrips?")
+    assert follow.groups[0] == "greenhouse-vegetables"
+    assert topics_read(follow)[0] == "greenhouse-vegetables"
+    assert follow.topic is None  # this turn's own is set by its retrieval
+    # The wheat article led the wheat question: "and barley?" reads the barley article.
+    wheat = replace(understand("How deep do I sow wheat?"), topic="wheat")
+    barley = understand("and barley?").following(wheat, "and barley?")
+    assert barley.kept_topic is None
+    assert barley.groups[0] == "barley"
