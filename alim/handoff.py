@@ -3,7 +3,10 @@
 When a turn escalates, the graph pauses in `await_human` (LangGraph `interrupt()`), the thread is
 `awaiting_human`, and an escalation row records the question, the reason and the evidence the
 graph had. An agent's reply resumes the graph (`Command(resume=…)`); the expert's answer becomes
-the assistant message of that turn and the escalation is `resolved`. While a thread awaits a
+the assistant message of that turn and the escalation is `resolved`. An agronomist may first
+claim it (`claimed_by`, `claimed_at`): then no other agent can claim or answer it until the
+claimer releases it or leaves it idle for the claim timeout (`ALIM_CLAIM_TIMEOUT`); an idle claim
+lapses by itself, with no job to run. While a thread awaits a
 human, new messages on it are stored in the thread and kept with the escalation (`followups`,
 for the agronomist to read); the farmer gets an acknowledgement, no bot answer.
 """
@@ -23,7 +26,7 @@ Status = Literal["open", "resolved", "cancelled"]
 ERASED = "[deleted]"
 _COLUMNS = (
     "id, partner, user_id, thread_id, thread_key, run_id, question, reason, confidence, "
-    "sources, status, created_at, resolved_at, answer, agent_id, followups"
+    "sources, status, created_at, resolved_at, answer, agent_id, followups, claimed_by, claimed_at"
 )
 # Version 0: the schema from before versions existed (do not edit; append migrations).
 _V0 = [
@@ -53,6 +56,12 @@ _V1 = [
     "CREATE INDEX IF NOT EXISTS alim_escalations_thread ON alim_escalations (thread_key, status)",
 ]
 
+# Version 2: the agent who claimed it, and when (the claim lapses after the claim timeout).
+_V2 = [
+    "ALTER TABLE alim_escalations ADD COLUMN claimed_by TEXT",
+    "ALTER TABLE alim_escalations ADD COLUMN claimed_at TEXT",
+]
+
 
 @dataclass
 class Escalation:
@@ -73,6 +82,14 @@ class Escalation:
     agent_id: str | None = None
     followups: list[str] = field(default_factory=list)
     """What the farmer wrote while waiting, oldest first."""
+    claimed_by: str | None = None
+    claimed_at: str | None = None
+
+    def holder(self, stale_before: str) -> str | None:
+        """The agent whose claim still holds (claimed at or after `stale_before`), if any."""
+        if self.status != "open" or self.claimed_by is None or self.claimed_at is None:
+            return None
+        return self.claimed_by if self.claimed_at >= stale_before else None
 
     @classmethod
     def from_row(cls, row: Row) -> Escalation:
@@ -94,12 +111,14 @@ class Escalation:
             answer=row["answer"],
             agent_id=row["agent_id"],
             followups=json.loads(row["followups"] or "[]"),
+            claimed_by=row["claimed_by"],
+            claimed_at=row["claimed_at"],
         )
 
 
 class EscalationStore(MigratedStore):
     STORE: ClassVar[str] = "escalations"
-    MIGRATIONS: ClassVar[list[Migration]] = [_V0, _V1]
+    MIGRATIONS: ClassVar[list[Migration]] = [_V0, _V1, _V2]
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -201,6 +220,27 @@ class EscalationStore(MigratedStore):
             "UPDATE alim_escalations SET question = ?, answer = NULL, followups = '[]' "
             "WHERE thread_key = ?",
             (ERASED, thread_key),
+        )
+
+    async def claim(
+        self, partner: str, escalation_id: str, agent_id: str, stale_before: str
+    ) -> bool:
+        """Claim it for `agent_id` (or renew that agent's claim) unless another agent's claim
+        still holds or it is no longer open; whether it is now this agent's. One statement, so
+        two agents claiming at once cannot both win."""
+        row = await self.db.run(
+            "UPDATE alim_escalations SET claimed_by = ?, claimed_at = ? "
+            "WHERE id = ? AND partner = ? AND status = 'open' "
+            "AND (claimed_by IS NULL OR claimed_by = ? OR claimed_at < ?) RETURNING id",
+            (agent_id, now_iso(), escalation_id, partner, agent_id, stale_before),
+            "one",
+        )
+        return row is not None
+
+    async def release(self, escalation_id: str) -> None:
+        await self.db.run(
+            "UPDATE alim_escalations SET claimed_by = NULL, claimed_at = NULL WHERE id = ?",
+            (escalation_id,),
         )
 
     async def resolve(self, escalation_id: str, answer: str, agent_id: str) -> None:

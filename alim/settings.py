@@ -108,6 +108,12 @@ class Settings(BaseSettings):
         description="Seconds without a heartbeat after which a running run's server is taken "
         "for dead (its stream then ends with `run_lost`).",
     )
+    claim_timeout: float = Field(
+        1800.0,
+        gt=0,
+        description="Seconds an agronomist's claim on an escalation holds without being renewed; "
+        "then the escalation is back in the queue for any agent.",
+    )
     metrics_token: SecretStr | None = Field(
         None, description="When set, /metrics answers only `Authorization: Bearer <token>`."
     )

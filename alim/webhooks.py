@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 EVENTS = (
     "conversation.created",
     "conversation.escalated",
+    "conversation.claimed",
     "conversation.resolved",
     "message.received",
     "feedback.submitted",

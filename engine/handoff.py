@@ -7,12 +7,14 @@ with the answer the farmer already has; it never resumes the graph twice."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from langgraph.types import Command
 
 from alim.errors import Conflict, InvalidRequest, NotFound
 from alim.handoff import Escalation
+from alim.timeutil import iso
 
 if TYPE_CHECKING:
     from engine.service import Engine
@@ -29,14 +31,10 @@ async def resume(
     escalation = await engine.escalations.get(partner, escalation_id)
     if escalation is None:
         raise NotFound("escalation not found", code="escalation_not_found")
-    if escalation.status == "cancelled":
-        raise Conflict(
-            "this escalation was cancelled (its conversation was deleted); there is no one to "
-            "answer",
-            code="escalation_cancelled",
-        )
-    if escalation.status != "open":
-        raise Conflict("this escalation is already resolved", code="escalation_resolved")
+    _check_open(escalation)
+    holder = escalation.holder(stale_before(engine))
+    if holder is not None and holder != agent_id:
+        raise _claimed(holder)
     config = {"configurable": {"thread_id": escalation.thread_key}}
     async with engine.threads.lock(escalation.thread_key):
         state = await engine.graph.aget_state(config)
@@ -76,3 +74,69 @@ def _given_answer(state: Any, answer: str, agent_id: str) -> tuple[str, str]:
         if meta.get("from_human"):
             return str(message.content), str(meta.get("agent_id") or agent_id)
     return answer, agent_id
+
+
+def stale_before(engine: Engine) -> str:
+    """Claims made before this time have lapsed (`ALIM_CLAIM_TIMEOUT`)."""
+    return iso(datetime.now(UTC) - timedelta(seconds=engine.settings.claim_timeout))
+
+
+def _check_open(escalation: Escalation) -> None:
+    if escalation.status == "cancelled":
+        raise Conflict(
+            "this escalation was cancelled (its conversation was deleted); there is no one to "
+            "answer",
+            code="escalation_cancelled",
+        )
+    if escalation.status != "open":
+        raise Conflict("this escalation is already resolved", code="escalation_resolved")
+
+
+def _claimed(holder: str) -> Conflict:
+    return Conflict(
+        f"this escalation is claimed by another agent ({holder})", code="escalation_claimed"
+    )
+
+
+async def _open_escalation(engine: Engine, partner: str, escalation_id: str) -> Escalation:
+    escalation = await engine.escalations.get(partner, escalation_id)
+    if escalation is None:
+        raise NotFound("escalation not found", code="escalation_not_found")
+    _check_open(escalation)
+    return escalation
+
+
+async def claim(engine: Engine, partner: str, escalation_id: str, agent_id: str) -> Escalation:
+    """Take the escalation (or renew this agent's claim); 409 `escalation_claimed` while another
+    agent's claim holds. `conversation.claimed` goes out when it changes hands, not on renewal."""
+    before = await _open_escalation(engine, partner, escalation_id)
+    async with engine.persistence.db.transaction():
+        if not await engine.escalations.claim(
+            partner, escalation_id, agent_id, stale_before(engine)
+        ):
+            current = await _open_escalation(engine, partner, escalation_id)
+            raise _claimed(current.holder(stale_before(engine)) or "unknown")
+        if before.holder(stale_before(engine)) != agent_id:
+            await engine.outbox.emit(
+                partner,
+                "conversation.claimed",
+                {
+                    "conversation_id": before.thread_id,
+                    "user_id": before.user_id,
+                    "escalation_id": escalation_id,
+                    "assigned_agent": agent_id,
+                },
+            )
+    return await _open_escalation(engine, partner, escalation_id)
+
+
+async def release(engine: Engine, partner: str, escalation_id: str, agent_id: str) -> Escalation:
+    """Give the escalation back to the queue; only its claimer can (an unclaimed or lapsed one
+    is released already)."""
+    escalation = await _open_escalation(engine, partner, escalation_id)
+    holder = escalation.holder(stale_before(engine))
+    if holder is not None and holder != agent_id:
+        raise _claimed(holder)
+    if escalation.claimed_by is not None:
+        await engine.escalations.release(escalation_id)
+    return await _open_escalation(engine, partner, escalation_id)

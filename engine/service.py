@@ -27,8 +27,8 @@ from alim.runs import RunStore
 from alim.settings import Settings
 from alim.threads import Owner, ThreadInfo, thread_key
 from alim.webhooks import Outbox, WebhookStore
+from engine import handoff
 from engine.bookkeeping import Bookkeeper
-from engine.handoff import resume
 from engine.history import HistoryMessage, render
 from engine.request import TurnRequest, validate, with_assistant
 from engine.runs import RunManager
@@ -171,4 +171,14 @@ class Engine:
     async def resume(
         self, partner: str, escalation_id: str, answer: str, agent_id: str
     ) -> Escalation:
-        return await resume(self, partner, escalation_id, answer, agent_id)
+        return await handoff.resume(self, partner, escalation_id, answer, agent_id)
+
+    async def claim(self, partner: str, escalation_id: str, agent_id: str) -> Escalation:
+        return await handoff.claim(self, partner, escalation_id, agent_id)
+
+    async def release(self, partner: str, escalation_id: str, agent_id: str) -> Escalation:
+        return await handoff.release(self, partner, escalation_id, agent_id)
+
+    def claim_holder(self, escalation: Escalation) -> str | None:
+        """Who holds the escalation now (None when unclaimed or the claim lapsed)."""
+        return escalation.holder(handoff.stale_before(self))

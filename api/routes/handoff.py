@@ -34,6 +34,12 @@ class EscalationOut(BaseModel):
         default_factory=list,
         description="What the farmer wrote while waiting for the answer, oldest first.",
     )
+    claimed_by: str | None = Field(
+        None,
+        description="The agent working on it: no other agent can claim or answer it until they "
+        "release it or leave it idle for the claim timeout (then this is null again).",
+    )
+    claimed_at: str | None = None
 
 
 class EscalationList(BaseModel):
@@ -48,6 +54,11 @@ class ReplyIn(BaseModel):
         description="The agronomist's answer.",
         examples=["Damcı suvarmanı gecə aparın, malç çəkin."],
     )
+    agent_id: str = Field(min_length=1, max_length=128, examples=["agronomist_17"])
+
+
+class AgentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     agent_id: str = Field(min_length=1, max_length=128, examples=["agronomist_17"])
 
 
@@ -71,8 +82,11 @@ class WebhookOut(BaseModel):
     )
 
 
-def _out(e: Any) -> EscalationOut:
-    return EscalationOut(**{k: v for k, v in vars(e).items() if k in EscalationOut.model_fields})
+def _out(e: Any, holder: str | None) -> EscalationOut:
+    fields = {k: v for k, v in vars(e).items() if k in EscalationOut.model_fields}
+    if holder is None:  # unclaimed, or the claim lapsed
+        fields.update(claimed_by=None, claimed_at=None)
+    return EscalationOut(**fields)
 
 
 @router.get("/escalations", response_model=EscalationList)
@@ -85,7 +99,7 @@ async def list_escalations(
 ) -> EscalationList:
     """Escalated questions of this partner, newest first, with the evidence the graph had."""
     items = await engine.escalations.list(partner.name, status, limit, offset)
-    return EscalationList(escalations=[_out(e) for e in items])
+    return EscalationList(escalations=[_out(e, engine.claim_holder(e)) for e in items])
 
 
 @router.post(
@@ -105,9 +119,37 @@ async def reply(
     `Idempotency-Key`, a repeat returns the first reply's result and answers nothing twice."""
 
     async def act() -> EscalationOut:
-        return _out(await engine.resume(partner.name, escalation_id, body.answer, body.agent_id))
+        escalation = await engine.resume(partner.name, escalation_id, body.answer, body.agent_id)
+        return _out(escalation, None)
 
     return await idempotency.once(request, engine.runs.store, partner.name, body, act)
+
+
+@router.post(
+    "/escalations/{escalation_id}/claim",
+    response_model=EscalationOut,
+    responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+)
+async def claim(
+    escalation_id: EscalationId, body: AgentIn, partner: AgentPartner, engine: EngineDep
+) -> EscalationOut:
+    """Take an open escalation: until released, or idle for the claim timeout, no other agent
+    can claim (409 `escalation_claimed`) or answer it. Claiming again renews the claim."""
+    escalation = await engine.claim(partner.name, escalation_id, body.agent_id)
+    return _out(escalation, engine.claim_holder(escalation))
+
+
+@router.post(
+    "/escalations/{escalation_id}/release",
+    response_model=EscalationOut,
+    responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+)
+async def release(
+    escalation_id: EscalationId, body: AgentIn, partner: AgentPartner, engine: EngineDep
+) -> EscalationOut:
+    """Give a claimed escalation back to the queue (its claimer only)."""
+    escalation = await engine.release(partner.name, escalation_id, body.agent_id)
+    return _out(escalation, engine.claim_holder(escalation))
 
 
 @router.post("/webhooks", response_model=WebhookOut, status_code=201)

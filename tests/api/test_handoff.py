@@ -5,7 +5,9 @@ conversation goes on normally. Also the same loop through the `alim` CLI."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from httpx_sse import aconnect_sse
 from langgraph.types import Command
 
 from alim.i18n import text
+from alim.settings import Settings
 from alim.threads import Owner, thread_key
 from graphs.nodes.escalate import handoff_message
 from tests.api.helpers import (
@@ -28,6 +31,7 @@ from tests.api.helpers import (
     cli,
     history,
     new_user,
+    running_app,
     thread_list,
 )
 from tests.support.alim_serve import server_env
@@ -51,6 +55,8 @@ ESCALATION_KEYS = {
     "resolved_at",
     "answer",
     "agent_id",
+    "claimed_by",
+    "claimed_at",
 }
 
 
@@ -113,6 +119,7 @@ async def test_requested_human_escalates_and_is_listed_for_agents(
     assert isinstance(listed["sources"], list)
     assert listed["created_at"]
     assert listed["answer"] is None and listed["agent_id"] is None
+    assert listed["claimed_by"] is None and listed["claimed_at"] is None
     assert by_id(await escalations(client, "resolved"), body["escalation_id"]) is None
     assert by_id(await escalations(client), body["escalation_id"]) is not None
 
@@ -329,6 +336,63 @@ async def test_a_reply_whose_bookkeeping_failed_is_completed_by_its_retry(
     assert [m["content"] for m in thread["messages"]] == [ASK_HUMAN, EXPERT]
     # The thread takes new questions again.
     assert (await ask(client, FROST, user, "half-replied"))["escalated"] is False
+
+
+async def claim(client: httpx.AsyncClient, escalation_id: str, agent: str) -> httpx.Response:
+    return await client.post(f"{ESCALATIONS}/{escalation_id}/claim", json={"agent_id": agent})
+
+
+async def release(client: httpx.AsyncClient, escalation_id: str, agent: str) -> httpx.Response:
+    return await client.post(f"{ESCALATIONS}/{escalation_id}/release", json={"agent_id": agent})
+
+
+async def test_a_claimed_escalation_is_one_agent_s_until_released(
+    client: httpx.AsyncClient,
+) -> None:
+    escalation_id = (await escalate(client, new_user(), "claim-me"))["escalation_id"]
+    taken = await claim(client, escalation_id, "agro_1")
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["claimed_by"] == "agro_1" and taken.json()["claimed_at"]
+    listed = by_id(await escalations(client, "open"), escalation_id)
+    assert listed is not None and listed["claimed_by"] == "agro_1"  # the queue shows it taken
+
+    # Another agent can neither claim, release nor answer it; its claimer renews it.
+    assert_error(await claim(client, escalation_id, "agro_2"), 409, "escalation_claimed")
+    assert_error(await release(client, escalation_id, "agro_2"), 409, "escalation_claimed")
+    assert_error(await reply(client, escalation_id, agent="agro_2"), 409, "escalation_claimed")
+    assert (await claim(client, escalation_id, "agro_1")).status_code == 200
+
+    released = await release(client, escalation_id, "agro_1")
+    assert released.status_code == 200, released.text
+    assert released.json()["claimed_by"] is None
+    assert (await claim(client, escalation_id, "agro_2")).json()["claimed_by"] == "agro_2"
+    answered = await reply(client, escalation_id, agent="agro_2")
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["claimed_by"] is None  # resolved: no one works on it any more
+    assert_error(await claim(client, escalation_id, "agro_1"), 409, "escalation_resolved")
+    assert_error(await claim(client, "esc_0123456789abcdef", "agro_1"), 404, "escalation_not_found")
+
+
+async def test_a_claim_left_idle_returns_to_the_queue(
+    api_settings_factory: Callable[..., Settings],
+) -> None:
+    async with (
+        running_app(api_settings_factory(claim_timeout=0.3)) as application,
+        api_client(application) as client,
+    ):
+        escalation_id = (await escalate(client, new_user(), "idle-claim"))["escalation_id"]
+        assert (await claim(client, escalation_id, "agro_1")).status_code == 200
+        assert_error(await claim(client, escalation_id, "agro_2"), 409, "escalation_claimed")
+        await asyncio.sleep(0.5)
+        listed = by_id(await escalations(client, "open"), escalation_id)
+        assert listed is not None and listed["claimed_by"] is None
+        assert (await claim(client, escalation_id, "agro_2")).json()["claimed_by"] == "agro_2"
+
+
+async def test_two_agents_claiming_at_once_get_one_claim(client: httpx.AsyncClient) -> None:
+    escalation_id = (await escalate(client, new_user(), "race-claim"))["escalation_id"]
+    results = await asyncio.gather(*(claim(client, escalation_id, f"agro_{i}") for i in range(6)))
+    assert sorted(r.status_code for r in results) == [200] + [409] * 5
 
 
 async def test_reply_validation(client: httpx.AsyncClient) -> None:

@@ -203,6 +203,14 @@ async def test_events_arrive_signed_and_shaped_like_the_seed(
             thread_id = first["thread_id"]
             second = await ask(client, ASK_HUMAN, user, thread_id)
             escalation_id = second["escalation_id"]
+            claimed = await client.post(
+                f"{ESCALATIONS}/{escalation_id}/claim", json={"agent_id": "agro_9"}
+            )
+            assert claimed.status_code == 200, claimed.text
+            renewed = await client.post(  # a renewal is no new event
+                f"{ESCALATIONS}/{escalation_id}/claim", json={"agent_id": "agro_9"}
+            )
+            assert renewed.status_code == 200, renewed.text
             answered = await client.post(
                 f"{ESCALATIONS}/{escalation_id}/reply",
                 json={"answer": EXPERT, "agent_id": "agro_9"},
@@ -218,7 +226,7 @@ async def test_events_arrive_signed_and_shaped_like_the_seed(
             await drive(
                 db,
                 [hook["id"], narrow["id"]],
-                lambda: len(rec.processed) >= 6 and len(escalated_only.processed) >= 1,
+                lambda: len(rec.processed) >= 7 and len(escalated_only.processed) >= 1,
             )
             log = await deliveries(client, hook["id"])
             narrow_log = await deliveries(client, narrow["id"])
@@ -230,6 +238,7 @@ async def test_events_arrive_signed_and_shaped_like_the_seed(
             "message.received",
             "message.received",
             "conversation.escalated",
+            "conversation.claimed",
             "conversation.resolved",
             "feedback.submitted",
         ]
@@ -252,7 +261,7 @@ async def test_events_arrive_signed_and_shaped_like_the_seed(
             hook["secret"], attempt.body + b" ", attempt.headers["x-webhook-signature"]
         )
         assert not verify(narrow["secret"], attempt.body, attempt.headers["x-webhook-signature"])
-    assert len({e["id"] for e in events}) == 6, "each event has its own id"
+    assert len({e["id"] for e in events}) == 7, "each event has its own id"
 
     def one(name: str) -> dict[str, Any]:
         (data,) = [e["data"] for e in events if e["event"] == name]
@@ -260,6 +269,8 @@ async def test_events_arrive_signed_and_shaped_like_the_seed(
 
     assert one("conversation.escalated")["reason"] == "user_requested"
     assert one("conversation.escalated")["escalation_id"] == escalation_id
+    assert one("conversation.claimed")["escalation_id"] == escalation_id
+    assert one("conversation.claimed")["assigned_agent"] == "agro_9"
     assert one("conversation.resolved")["escalation_id"] == escalation_id
     assert one("conversation.resolved")["assigned_agent"] == "agro_9"
     feedback = one("feedback.submitted")
@@ -276,7 +287,7 @@ async def test_events_arrive_signed_and_shaped_like_the_seed(
     assert only["data"]["escalation_id"] == escalation_id
     assert all(a.verified for a in escalated_only.attempts)
 
-    assert len(log) == 6
+    assert len(log) == 7
     assert {(d["status"], d["attempts"]) for d in log} == {("delivered", 1)}
     assert {d["id"] for d in log} == {e["id"] for e in events}
     assert all(d["delivered_at"] and 200 <= d["last_status"] < 300 for d in log)
