@@ -53,6 +53,8 @@ class Lexicon:
     subject_groups: dict[str, tuple[str, ...]]
     kinds: dict[str, re.Pattern[str]]
     zones: dict[str, re.Pattern[str]]
+    zone_cues: dict[str, re.Pattern[str]]
+    """Zone -> its terms as written (not folded), to find in an article's sentences."""
     stages: dict[str, re.Pattern[str]]
     uncovered: dict[str, re.Pattern[str]]
     uncovered_with_crop: dict[str, re.Pattern[str]]
@@ -63,6 +65,8 @@ class Lexicon:
     """Kind of question -> what a sentence answering it holds (a month, a rate, a °C)."""
     followup: re.Pattern[str]
     followup_max_words: int
+    pronouns: re.Pattern[str] | None = None
+    """Words that refer back to an earlier turn's crop ("them", "их", "onları")."""
     topic_rules: tuple[tuple[frozenset[str], frozenset[str], tuple[str, ...]], ...] = ()
     """(kinds, stages, groups): a question of one of the kinds (if any) and one of the stages
     (if any) also reads those topics (when to sow: the sowing calendar)."""
@@ -112,6 +116,12 @@ class Lexicon:
             subject_groups={k: tuple(v["groups"]) for k, v in subjects.items()},
             kinds=table(data["kinds"]),
             zones=table(data["zones"]),
+            zone_cues={
+                zone: re.compile(
+                    r"(?<!\w)(?:" + "|".join(re.escape(t) for t in terms) + ")", re.IGNORECASE
+                )
+                for zone, terms in data["zones"].items()
+            },
             stages=table(data["stages"]),
             uncovered=table(data["uncovered"]),
             uncovered_with_crop=table(
@@ -127,6 +137,7 @@ class Lexicon:
             },
             followup=followup,
             followup_max_words=int(data["followup"]["max_words"]),
+            pronouns=_pattern(data["followup"].get("pronouns", [])),
             topic_rules=tuple(
                 (
                     frozenset(rule.get("kinds", ())),
@@ -216,9 +227,15 @@ class Understanding:
         missing_kind = not (set(self.kinds) - {"howto"}) and bool(previous.kinds)
         missing_subject = not self.subjects and not self.practices and bool(previous.subjects)
         elliptical = missing_crop or missing_kind or (missing_subject and not self.crops)
+        # "How long do fresh ones keep?" after a question on figs refers back to the figs.
+        refers = (
+            missing_crop and lexicon.pronouns is not None and bool(lexicon.pronouns.search(folded))
+        )
         # "Bəs qovunu?" after a spacing question on watermelons is a follow-up, whatever the
         # lexicon finds missing: the marker says so.
-        if self.uncovered or not (((short or marked) and elliptical) or (short and marked)):
+        if self.uncovered or not (
+            ((short or marked or refers) and elliptical) or (short and marked)
+        ):
             return self
         inherited: list[str] = []
         changes: dict[str, Any] = {"followup": True}
@@ -263,7 +280,8 @@ def understand(text: str, *, place: str | None = None, zone: str | None = None) 
     uncovered = _found(lexicon.uncovered_with_crop if crops else lexicon.uncovered, folded)
     return Understanding(
         crops=crops,
-        groups=lexicon.groups_for(crops, kinds, stages, practices),
+        # Without a crop, the question's subject is what it is about: its topic is read.
+        groups=lexicon.groups_for(crops, kinds, stages, practices, () if crops else subjects),
         kinds=kinds,
         zone=zones[0] if zones else zone,
         place=place,
@@ -282,20 +300,23 @@ def answer_cues(understanding: Understanding | None) -> tuple[re.Pattern[str], .
     """What a sentence answering this question holds, by the question's kinds."""
     if understanding is None:
         return ()
-    cues = bundled_lexicon().cues
-    return tuple(cues[k] for k in understanding.kinds if k in cues)
+    lexicon = bundled_lexicon()
+    found = [lexicon.cues[k] for k in understanding.kinds if k in lexicon.cues]
+    if "timing" in understanding.kinds and understanding.zone in lexicon.zone_cues:
+        # Sowing dates are given per zone: the sentence naming the farmer's zone answers.
+        found.append(lexicon.zone_cues[understanding.zone])
+    return tuple(found)
 
 
 def topics_read(understanding: Understanding | None) -> tuple[str, ...]:
     """The topics this kind of question reads besides its crop's (`Lexicon.topic_rules`)."""
     if understanding is None:
         return ()
+    subjects = understanding.kept_subjects or (
+        () if understanding.crops else understanding.subjects
+    )
     groups = bundled_lexicon().groups_for(
-        (),
-        understanding.kinds,
-        understanding.stages,
-        understanding.practices,
-        understanding.kept_subjects,
+        (), understanding.kinds, understanding.stages, understanding.practices, subjects
     )
     kept = understanding.kept_topic
     return groups if kept is None else (kept, *(g for g in groups if g != kept))

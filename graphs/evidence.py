@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from alim.knowledge.index import KnowledgeIndex
+from alim.knowledge.index import KnowledgeIndex, RankedSentence
+from alim.text import fold, stems
 from graphs.state import Chunk, Evidence, Source
 
 MAX_ARTICLES = 3
@@ -74,9 +75,14 @@ def gather(
     language: str,
     cues: Sequence[re.Pattern[str]] = (),
     read_too: Sequence[str] = (),
+    *,
+    name_sections: bool = False,
 ) -> list[Evidence]:
     """The numbered evidence for a question from its retrieved chunks; `cues`: what a sentence
-    answering it holds (alim.understanding.answer_cues); `read_too`: see `choose_articles`."""
+    answering it holds (alim.understanding.answer_cues); `read_too`: see `choose_articles`;
+    `name_sections`: lead each article with the heading of its best sentence's section when
+    the sentence does not say it (a diagnosis: the symptoms sentence under "Sunscald of fruit"
+    is quoted as "**Sunscald of fruit:** …", so the answer names what the farmer sees)."""
     ranked_articles = [
         (article_id, group, score, ranked)
         for article_id, group, score in choose_articles(
@@ -92,6 +98,8 @@ def gather(
     evidence: list[Evidence] = []
     for article_id, group, score, ranked in ranked_articles:
         sentences = [r.text for r in ranked]
+        if name_sections:
+            sentences[0] = _named(ranked[0], index.article_title(article_id))
         evidence.append(
             Evidence(
                 n=len(evidence) + 1,
@@ -105,6 +113,17 @@ def gather(
             )
         )
     return evidence
+
+
+def _named(sentence: RankedSentence, title: str) -> str:
+    """The sentence led by its section's heading, unless it has a label of its own, the heading
+    is the article's title, or the sentence already holds the heading's words."""
+    heading = sentence.heading.strip()
+    if not heading or sentence.text.startswith("**") or fold(heading) == fold(title):
+        return sentence.text
+    if set(stems(heading)) <= set(stems(sentence.text)):
+        return sentence.text
+    return f"**{heading}:** {sentence.text}"
 
 
 def sources_of(evidence: Sequence[Evidence]) -> list[Source]:

@@ -101,6 +101,8 @@ class RankedSentence:
     score: float
     """Cosine similarity to the question, plus SENTENCE_KEYWORD_WEIGHT × its keyword share,
     plus CUE_WEIGHT when it holds a cue of the question's kind."""
+    heading: str = ""
+    """The heading the sentence stands under in its article ("" before the first)."""
 
 
 def chunk_articles(articles: Sequence[Article]) -> list[Chunk]:
@@ -243,11 +245,13 @@ class KnowledgeIndex:
     def _init_sentences(self, vectors: np.ndarray | None) -> None:
         self._sentence_chunk: list[int] = []
         self._sentence_text: list[str] = []
+        self._sentence_heading: list[str] = []
         headed: list[str] = []
         for i, c in enumerate(self.chunks):
             for heading, sentence in chunk_sentences(c):
                 self._sentence_chunk.append(i)
                 self._sentence_text.append(sentence)
+                self._sentence_heading.append(heading)
                 headed.append(_sentence_text(c, heading, sentence))
         if vectors is not None and len(vectors) != len(self._sentence_text):
             raise IndexCorrupt(
@@ -309,7 +313,7 @@ class KnowledgeIndex:
             score = float(vector @ q) + SENTENCE_KEYWORD_WEIGHT * share
             if any(c.search(text) for c in cues):
                 score += CUE_WEIGHT
-            ranked.append(RankedSentence(text, round(score, 4)))
+            ranked.append(RankedSentence(text, round(score, 4), self._sentence_heading[j]))
         ranked.sort(key=lambda r: -r.score)
         return ranked
 

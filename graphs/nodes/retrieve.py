@@ -103,7 +103,15 @@ def make_retrieve(deps: GraphDeps) -> Node:
             index = deps.index()
             hits = [hit_to_dict(h) for h in index.search(query, options)]
             chunks = entity_first(hits, groups, ctx.k)
-            evidence = gather(index, query, chunks, language, answer_cues(u), topics_read(u))
+            evidence = gather(
+                index,
+                query,
+                chunks,
+                language,
+                answer_cues(u),
+                topics_read(u),
+                name_sections=u is not None and "diagnosis" in u.kinds,
+            )
             update: dict[str, Any] = {"chunks": chunks, "evidence": evidence}
             if u is not None and evidence:
                 # The topic the answer leads with: what a follow-up goes on about.

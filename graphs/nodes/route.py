@@ -62,6 +62,25 @@ def make_route(deps: GraphDeps) -> Node:
         ):
             # "Выше какой температуры не опрыскивать?" asks for a threshold, not a forecast.
             chosen, method = "agronomy", "rule:threshold_not_forecast"
+        elif (
+            chosen == "weather"
+            and place is None
+            and not asks_forecast(text)
+            and understanding.followup
+            and last == "agronomy"
+        ):
+            # "А ветровые установки?" after a frost question goes on about the practice.
+            chosen, method = "agronomy", "followup"
+        if (
+            method.startswith("semantic")
+            and chosen == "smalltalk"
+            and understanding.crops
+            and not understanding.uncovered
+        ):
+            # A question that names a crop is not small talk, whatever its nearest exemplar
+            # ("абрикос отцвёл, а на ночь обещают −2: выдержит?"). An off-topic pick stands:
+            # "акции Apple" names no fruit.
+            chosen, method = "agronomy", "rule:names_a_crop"
         guessed_human = chosen == "human" and not names_a_person(text)
         if (
             understanding.followup

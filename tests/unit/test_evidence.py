@@ -58,13 +58,16 @@ def test_a_topic_the_question_reads_comes_second_even_unretrieved() -> None:
 class _Index:
     """What `gather` reads of an index: topics' versions, titles and ranked sentences."""
 
-    group_articles: ClassVar = {"wheat": {"en": "wheat.en"}, "fertiliser": {"en": "npk.en"}}
+    group_articles: ClassVar = {
+        "wheat": {"en": "wheat.en"},
+        "fertiliser": {"en": "npk.en"},
+    }
 
-    def __init__(self, best: dict[str, list[tuple[str, float]]]) -> None:
+    def __init__(self, best: dict[str, list[tuple[Any, ...]]]) -> None:
         self.best = best
 
     def rank_sentences(self, question: str, article_id: str, cues: Any = ()) -> list[Any]:
-        return [RankedSentence(t, s) for t, s in self.best[article_id]]
+        return [RankedSentence(*row) for row in self.best[article_id]]
 
     def article_title(self, article_id: str) -> str:
         return article_id
@@ -84,3 +87,18 @@ def test_the_article_whose_best_sentence_answers_clearly_better_leads() -> None:
     close = [("Yellow rust shows as stripes of yellow pustules.", 0.86 - LEAD_MARGIN / 2)]
     evidence = gather(_Index({"wheat.en": close, "npk.en": nitrogen}), question, chunks, "en")  # type: ignore[arg-type]
     assert [e["article_id"] for e in evidence] == ["wheat.en", "npk.en"]
+
+
+def test_a_diagnosis_names_what_the_farmer_sees() -> None:
+    chunks = [chunk("wheat.en", "wheat", 0.06)]
+    symptoms = "Pale, then brown sunken spots appear on the sunny side."
+    index = _Index({"wheat.en": [(symptoms, 0.9, "Sunscald of fruit"), ("Keep leaves.", 0.8, "")]})
+    (evidence,) = gather(index, "What are these spots?", chunks, "en", name_sections=True)  # type: ignore[arg-type]
+    assert evidence["sentences"] == [f"**Sunscald of fruit:** {symptoms}", "Keep leaves."]
+    # A sentence that already holds the heading's words, or another kind of question: as written.
+    (plain,) = gather(index, "What are these spots?", chunks, "en")  # type: ignore[arg-type]
+    assert plain["sentences"][0] == symptoms
+    named = "Sunscald of fruit shows as brown sunken spots."
+    index = _Index({"wheat.en": [(named, 0.9, "Sunscald of fruit")]})
+    (evidence,) = gather(index, "What are these spots?", chunks, "en", name_sections=True)  # type: ignore[arg-type]
+    assert evidence["sentences"] == [named]

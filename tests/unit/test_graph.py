@@ -158,6 +158,51 @@ async def test_a_threshold_with_no_place_or_time_ahead_is_agronomy_not_a_forecas
     assert state.values["route"] == route
 
 
+async def test_a_question_naming_a_crop_is_not_small_talk_whatever_its_nearest_exemplar(
+    settings: Any, embeddings: Any
+) -> None:
+    text = "В Гяндже абрикос только отцвёл, а на ночь обещают −2. Выдержит?"
+    stocks = "Сколько сейчас стоят акции Apple?"
+    exemplars = {r: [f"{r} example"] for r in ROUTES}
+    exemplars["smalltalk"] = [text]
+    exemplars["off_topic"] = [stocks]
+    router = SemanticRouter(embeddings, exemplars)
+    graph = build_graph(
+        GraphDeps(settings, _embeddings=embeddings, _router=router), checkpointer=InMemorySaver()
+    )
+    nodes, _ = await _nodes_and_tokens(graph, text)
+    state = await graph.aget_state(_config())
+    assert (state.values["route"], state.values["route_method"]) == (
+        "agronomy",
+        "rule:names_a_crop",
+    )
+    assert "retrieve" in nodes
+    # An off-topic pick stands: the stocks of "Apple" are not apples.
+    await _nodes_and_tokens(graph, stocks, thread="t2")
+    state = await graph.aget_state(_config("t2"))
+    assert state.values["route"] == "off_topic"
+
+
+async def test_a_weather_word_in_a_follow_up_of_a_practice_question_stays_agronomy(
+    settings: Any, embeddings: Any
+) -> None:
+    exemplars = {r: [f"{r} example"] for r in ROUTES}
+    exemplars["agronomy"] = ["Помогает ли дождевание сада от весеннего заморозка?"]
+    exemplars["weather"] = ["А ветровые установки?", "Завтра будет ветер в Губе?"]
+    router = SemanticRouter(embeddings, exemplars)
+    graph = build_graph(
+        GraphDeps(settings, _embeddings=embeddings, _router=router), checkpointer=InMemorySaver()
+    )
+    await _nodes_and_tokens(graph, "Помогает ли дождевание сада от весеннего заморозка?")
+    await _nodes_and_tokens(graph, "А ветровые установки?")
+    state = await graph.aget_state(_config())
+    assert (state.values["route"], state.values["route_method"]) == ("agronomy", "followup")
+    # A forecast asked for goes to the weather, follow-up or not.
+    await _nodes_and_tokens(graph, "А завтра будет ветер?")
+    state = await graph.aget_state(_config())
+    assert state.values["route"] == "weather"
+
+
 async def test_per_turn_fields_reset_and_history_persists(deps: GraphDeps) -> None:
     graph = build_graph(deps, checkpointer=InMemorySaver())
     await _nodes_and_tokens(graph, "Mənə aqronomla danışmaq lazımdır", human_handoff=False)

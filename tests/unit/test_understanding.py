@@ -232,6 +232,7 @@ def test_a_question_s_own_subject_does_not_make_it_read_the_subject_s_topic() ->
     u = understand("Какая кислотность почвы нужна для чая?")
     assert u.subjects == ("soil_acidity_organic",)
     assert "soil-ph-organic-matter" not in u.groups
+    assert "soil-ph-organic-matter" not in topics_read(u)
     # A new question that names its crop and kind is not a follow-up of a subject.
     first = understand("Pambığa hektara nə qədər azot lazımdır?")
     text = "Pomidoru nə vaxt əkim?"
@@ -273,3 +274,52 @@ def test_a_follow_up_reads_the_previous_answer_s_topic_unless_it_was_the_crop_s_
     barley = understand("and barley?").following(wheat, "and barley?")
     assert barley.kept_topic is None
     assert barley.groups[0] == "barley"
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        (
+            "На солончаковом поле всходы гибнут на гребнях. Куда класть семена?",
+            "soil-salinity-kur-araz",
+        ),
+        ("Biçindən sonra küləşi yandırmaq olar?", "soil-ph-organic-matter"),
+    ],
+)
+def test_a_question_naming_no_crop_reads_the_topic_of_its_subject(text: str, topic: str) -> None:
+    u = understand(text)
+    assert u.crops == ()
+    assert u.groups[0] == topic
+    assert topic in topics_read(u)
+
+
+def test_a_longer_follow_up_that_refers_back_with_a_pronoun_keeps_the_crop() -> None:
+    first = understand("When should I pick my figs?")
+    text = "how long do fresh ones keep in a cold store?"
+    follow = understand(text).following(first, text)
+    assert follow.followup and follow.crops == ("fig_olive",)
+    # Without the pronoun, a long question that names no crop is a question of its own.
+    text = "how long does fruit keep in a cold store at home?"
+    assert not understand(text).following(first, text).followup
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "можно остатки ядохимиката перелить в бутылку из под лимонада?",
+        "Limonad şüşəsində dərman saxlamaq olar?",
+    ],
+)
+def test_lemonade_is_not_a_lemon(text: str) -> None:
+    assert understand(text).crops == ()
+    assert understand("Лимоны зимой в теплице: какая температура?").crops == ("citrus",)
+
+
+def test_a_timing_question_in_a_zone_takes_the_sentence_naming_that_zone() -> None:
+    u = understand("Qarğıdalını nə vaxt əkim?", zone="foothill")
+    cues = answer_cues(u)
+    per_zone = "dağətəyi – aprelin sonu–may; dağlıq zona – may"
+    assert any(c.search(per_zone) for c in cues)
+    assert not any(c.search("Sahəni payız şaxtasından əvvəl biçin.") for c in cues[1:])
+    # A question of another kind, or with no zone, gets no zone cue.
+    assert len(answer_cues(understand("Qarğıdalını nə vaxt əkim?"))) == len(cues) - 1
