@@ -57,7 +57,15 @@ _STOP_TEXT = (
     "nə necə niyə hansı nece hansi olar olmaq etmək etmeli etməli edim edək lazımdır var yox "
     "üçün ucun ilə ile və ve bu o mən mənim bizim sizin kimi daha çox cox qədər neçə "
     "как что чем почему какие какой какая сколько где когда нужно можно надо делать это для "
-    "при мой моя мои на в с и не ли"
+    "при мой моя мои на в с и не ли "
+    "a an of on at by be am was were been so if then than there their them they he she his her "
+    "its me us these those who would will just also very too any some all "
+    "da də ki amma ancaq yoxsa həm hər heç bir biri belə elə onun onlar onları onu ona mənə "
+    "bizə siz sən biz mi mı mu mü bəs "
+    "под над из от до по за про без у к о об же бы то так там тут уже ещё еще очень все всё "
+    "его её их им ему она они оно он мы вы я ты мне меня нас вам вас свой свои этот эта эти "
+    "тот та те который которая которые если чтобы чтоб или а но да нет только тоже также "
+    "был была были будет есть быть один одному одна одно"
 )
 
 

@@ -148,3 +148,20 @@ def test_sentences_keep_their_heading_list_label_and_table_columns() -> None:
         ("What each nutrient does", "Potassium (K): Shortage: scorched edges on older leaves."),
     ]
     assert sentences(text) == [s for _, s in headed_sentences(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "content"),
+    [
+        (
+            "чем побрызгать, чтоб вылечить, если вянут по одному кусту?",
+            {"побрыз", "вылечи", "вянут", "кусту"},
+        ),
+        ("Bəs onları da bir dəfə suvarım?", {"defe", "suvari"}),
+        ("Should I spray them if it is very windy at night?", {"spray", "windy", "night"}),
+    ],
+)
+def test_function_words_carry_no_content(text: str, content: set[str]) -> None:
+    # How much of a question a passage covers is counted on these: "чтоб" and "одному" would
+    # make a colloquial Russian question look less covered than it is.
+    assert content_stems(text) == content
