@@ -182,20 +182,41 @@ def _cells(row: str) -> list[str]:
     return [c.strip().strip("*").strip() for c in row.strip().strip("|").split("|")]
 
 
+LEAD_IN_MAX_CHARS = 120
+"""A line ending with a colon at most this long introduces the list below it (longer: it is
+a sentence of its own)."""
+
+
 def headed_sentences(text: str) -> list[tuple[str, str]]:
     """(heading, sentence) for the sentences of an article's text, each with the Markdown
     heading it stands under ("" before the first).
 
-    A list item's later sentences carry its bold label ("Potassium (K): Shortage: scorched
-    edges…"), and a table row becomes one sentence naming its columns ("Potato: N 100–150;
-    P2O5 80–120"): what the sentence is about travels with it. List markers are stripped;
+    A list item's first sentence carries the lead-in that introduces the list ("Yield starts
+    to fall at about (ECe, dS/m): barley ~8, cotton ~7.7"), its later sentences its bold label
+    ("Potassium (K): Shortage: scorched edges…"), and a table row becomes one sentence naming
+    its columns ("Potato: N 100–150; P2O5 80–120"): what the sentence is about travels with it.
+    A lead-in followed by its list is not a sentence of its own. List markers are stripped;
     fragments shorter than MIN_SENTENCE_CHARS are left out. Changing what this returns changes
     the index's sentences: bump alim.knowledge.index.FORMAT_VERSION."""
     heading = ""
     header: list[str] = []
+    lead = ""  # the lead-in of the list being read
+    led = False  # whether an item carried it
     out: list[tuple[str, str]] = []
+
+    def emit(sentence: str) -> None:
+        if len(sentence) >= MIN_SENTENCE_CHARS:
+            out.append((heading, sentence))
+
     for raw in text.splitlines():
         line = raw.strip()
+        if not line:
+            continue
+        item = bool(_LIST_MARK.match(line)) and not line.startswith("**")
+        if lead and not item:
+            if not led:
+                emit(lead)  # no list followed: the lead-in stands alone
+            lead, led = "", False
         if line.startswith("#"):
             heading, header = line.lstrip("#").strip(), []
             continue
@@ -212,12 +233,18 @@ def headed_sentences(text: str) -> list[tuple[str, str]]:
             header = []
         line = _LIST_MARK.sub("", line)
         label = _LABEL.match(line)
-        for i, sentence in enumerate(_SENTENCE_END.split(line)):
-            sentence = sentence.strip()
+        found = [part.strip() for part in _SENTENCE_END.split(line)]
+        if not item and found and found[-1].endswith(":") and len(found[-1]) <= LEAD_IN_MAX_CHARS:
+            *found, lead = found
+            led = False
+        for i, sentence in enumerate(found):
             if i and label:
                 sentence = f"{label.group(1).strip()}: {sentence}"
-            if len(sentence) >= MIN_SENTENCE_CHARS:
-                out.append((heading, sentence))
+            elif not i and item and lead:
+                sentence, led = f"{lead} {sentence}", True
+            emit(sentence)
+    if lead and not led:
+        emit(lead)
     return out
 
 

@@ -40,7 +40,7 @@ from alim.vocab import (
     SearchType,
 )
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 CHUNK_SIZE = 900
 CHUNK_OVERLAP = 120
 RRF_K = 60

@@ -150,6 +150,27 @@ def test_sentences_keep_their_heading_list_label_and_table_columns() -> None:
     assert sentences(text) == [s for _, s in headed_sentences(text)]
 
 
+def test_a_list_item_carries_the_lead_in_that_introduces_its_list() -> None:
+    text = (
+        "## Crop choice\n\n"
+        "Test the soil before you choose. Yield starts to fall at about (ECe, dS/m):\n"
+        "- barley ~8, cotton ~7.7 – tolerant;\n"
+        "- tomato ~2.5, lucerne ~2 – moderately sensitive.\n\n"
+        "Keep the seed bed moist at germination. The crops to sow first are:\n\n"
+        "## Sowing\n\n"
+        "Sow on the side of the ridge, not on its top.\n"
+    )
+    lead = "Yield starts to fall at about (ECe, dS/m):"
+    assert [s for _, s in headed_sentences(text)] == [
+        "Test the soil before you choose.",
+        f"{lead} barley ~8, cotton ~7.7 – tolerant;",
+        f"{lead} tomato ~2.5, lucerne ~2 – moderately sensitive.",
+        "Keep the seed bed moist at germination.",
+        "The crops to sow first are:",  # no list followed: it stands alone
+        "Sow on the side of the ridge, not on its top.",
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "content"),
     [
