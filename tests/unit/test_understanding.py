@@ -308,11 +308,15 @@ def test_a_longer_follow_up_that_refers_back_with_a_pronoun_keeps_the_crop() -> 
     [
         "можно остатки ядохимиката перелить в бутылку из под лимонада?",
         "Limonad şüşəsində dərman saxlamaq olar?",
+        "Есть риск заморозков этой ночью?",  # a risk is not rice
+        "Можно слить остатки раствора в арык?",  # pouring off is not a plum
     ],
 )
-def test_lemonade_is_not_a_lemon(text: str) -> None:
+def test_words_that_begin_like_a_crop_are_not_that_crop(text: str) -> None:
     assert understand(text).crops == ()
     assert understand("Лимоны зимой в теплице: какая температура?").crops == ("citrus",)
+    assert understand("Когда сеять рис?").crops == ("rice",)
+    assert understand("Когда обрезать сливу?").crops == ("stone_fruit",)
 
 
 def test_a_timing_question_in_a_zone_takes_the_sentence_naming_that_zone() -> None:
