@@ -48,8 +48,8 @@ class Lexicon:
     """Farm practices (spraying) whose topics a question reads, whatever the crop."""
     practice_groups: dict[str, tuple[str, ...]]
     subjects: dict[str, re.Pattern[str]]
-    """What a question is about besides its crop (fertilising, salinity); read only by a
-    follow-up that keeps it (`Understanding.following`)."""
+    """What a question is about besides its crop (fertilising, salinity); their topics are
+    read (`topics_read`), first when no crop is named or a follow-up keeps them."""
     subject_groups: dict[str, tuple[str, ...]]
     kinds: dict[str, re.Pattern[str]]
     zones: dict[str, re.Pattern[str]]
@@ -309,12 +309,14 @@ def answer_cues(understanding: Understanding | None) -> tuple[re.Pattern[str], .
 
 
 def topics_read(understanding: Understanding | None) -> tuple[str, ...]:
-    """The topics this kind of question reads besides its crop's (`Lexicon.topic_rules`)."""
+    """The topics this question reads besides its crop's: its kind's (`Lexicon.topic_rules`),
+    its practices' and its subjects' (kept from earlier turns, or its own). They come after the
+    crop's topic, which an article among them leads only if its sentence answers clearly
+    better (graphs.evidence): "Жара под 40, подкормить помидоры азоткой?" is answered by the
+    heat article, "Какая кислотность почвы нужна для чая?" by the tea article."""
     if understanding is None:
         return ()
-    subjects = understanding.kept_subjects or (
-        () if understanding.crops else understanding.subjects
-    )
+    subjects = understanding.kept_subjects or understanding.subjects
     groups = bundled_lexicon().groups_for(
         (), understanding.kinds, understanding.stages, understanding.practices, subjects
     )

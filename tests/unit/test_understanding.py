@@ -227,12 +227,12 @@ def test_a_follow_up_keeps_the_subject_of_the_conversation(
     assert topic in topics_read(follow)
 
 
-def test_a_question_s_own_subject_does_not_make_it_read_the_subject_s_topic() -> None:
-    # Tea's soil pH is in the tea article; the soil article is found only if retrieval finds it.
+def test_a_question_s_own_subject_is_read_after_its_crop_s_topic() -> None:
+    # Tea's soil pH is in the tea article, which comes first; the soil article is read too.
     u = understand("Какая кислотность почвы нужна для чая?")
     assert u.subjects == ("soil_acidity_organic",)
-    assert "soil-ph-organic-matter" not in u.groups
-    assert "soil-ph-organic-matter" not in topics_read(u)
+    assert u.groups == ("tea",)
+    assert "soil-ph-organic-matter" in topics_read(u)
     # A new question that names its crop and kind is not a follow-up of a subject.
     first = understand("Pambığa hektara nə qədər azot lazımdır?")
     text = "Pomidoru nə vaxt əkim?"
