@@ -71,22 +71,21 @@ def make_route(deps: GraphDeps) -> Node:
         ):
             # "А ветровые установки?" after a frost question goes on about the practice.
             chosen, method = "agronomy", "followup"
+        guessed_human = chosen == "human" and not names_a_person(text)
+        goes_on = understanding.followup and last in GROUNDED_ROUTES
         if (
             method.startswith("semantic")
-            and chosen == "smalltalk"
+            and (chosen == "smalltalk" or guessed_human)
             and understanding.crops
             and not understanding.uncovered
+            and not goes_on
         ):
-            # A question that names a crop is not small talk, whatever its nearest exemplar
-            # ("абрикос отцвёл, а на ночь обещают −2: выдержит?"). An off-topic pick stands:
-            # "акции Apple" names no fruit.
-            chosen, method = "agronomy", "rule:names_a_crop"
-        guessed_human = chosen == "human" and not names_a_person(text)
-        if (
-            understanding.followup
-            and (chosen in ("smalltalk", "off_topic") or guessed_human)
-            and last in GROUNDED_ROUTES
-        ):
+            # A question that names a crop and no person is neither small talk nor a request
+            # for a person, whatever its nearest exemplar ("абрикос отцвёл, а на ночь обещают
+            # −2: выдержит?", "ячмень сдавать на пивзавод: какой белок?"). An off-topic pick
+            # stands: "акции Apple" names no fruit.
+            chosen, method, guessed_human = "agronomy", "rule:names_a_crop", False
+        if goes_on and last is not None and (chosen in ("smalltalk", "off_topic") or guessed_human):
             # "Bəs arpanı?" after a sowing question is the same conversation, not a greeting;
             # "А вместе с картошкой можно?" asks no person, whatever its nearest exemplar.
             chosen, method = last, "followup"

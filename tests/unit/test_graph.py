@@ -183,6 +183,28 @@ async def test_a_question_naming_a_crop_is_not_small_talk_whatever_its_nearest_e
     assert state.values["route"] == "off_topic"
 
 
+async def test_a_question_naming_a_crop_and_no_person_is_not_handed_over(
+    settings: Any, embeddings: Any
+) -> None:
+    brewery = "Хочу ячмень сдавать на пивзавод, какой там белок требуют?"
+    agronomist = "Позовите агронома, у меня вопрос по ячменю"
+    exemplars = {r: [f"{r} example"] for r in ROUTES}
+    exemplars["human"] = [brewery, agronomist]
+    router = SemanticRouter(embeddings, exemplars)
+    graph = build_graph(
+        GraphDeps(settings, _embeddings=embeddings, _router=router), checkpointer=InMemorySaver()
+    )
+    nodes, _ = await _nodes_and_tokens(graph, brewery)
+    state = await graph.aget_state(_config())
+    assert state.values["route"] == "agronomy"
+    assert "escalate" not in nodes
+    # Naming a person, the farmer is handed over, crop or not.
+    nodes, _ = await _nodes_and_tokens(graph, agronomist, thread="t2")
+    state = await graph.aget_state(_config("t2"))
+    assert state.values["route"] == "human"
+    assert "escalate" in nodes
+
+
 async def test_a_weather_word_in_a_follow_up_of_a_practice_question_stays_agronomy(
     settings: Any, embeddings: Any
 ) -> None:
