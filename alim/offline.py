@@ -1,10 +1,11 @@
 """The offline model: an honest, retrieval-only answer composer, used when no LLM is configured.
 
 It is a LangChain chat model (so its output streams through LangGraph like any other model's),
-but it generates nothing: it leads with the sentences that answer (the evidence comes ranked,
-best first: graphs.evidence), adds at most two supporting points from the next article, keeps to
-about MAX_WORDS words, prefers the question's language, adds the forecast and the rule-based
-advice, cites its sources and says that it is the offline mode. It is deterministic.
+but it generates nothing: it leads with the sentence that answers (the evidence comes ranked,
+best first: graphs.evidence), then quotes the next best sentences of all the evidence by their
+scores, whichever article they come from, to about MAX_WORDS words; it prefers the question's
+language, adds the forecast and the rule-based advice, cites its sources and says that it is the
+offline mode. It is deterministic.
 """
 
 from __future__ import annotations
@@ -22,15 +23,15 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import BaseModel, Field
 
 from alim.i18n import text as _t
-from alim.text import fold, sentences, stems
+from alim.text import content_stems, fold, sentences, stems
 
 OFFLINE_MODEL_NAME = "alim-offline-retrieval"
-MAX_ARTICLES = 2
-LEAD_WORDS = 70
-"""Words of the first article's best sentences (the answer) quoted, at most."""
-SUPPORT = 2
-"""Sentences of the next article (supporting points) quoted, at most."""
+MAX_ARTICLES = 3
 MAX_WORDS = 120
+"""Words quoted, at most (the first sentence always comes, whatever its length)."""
+REPEAT_OVERLAP = 0.75
+"""Share of their content words (of all either holds) that makes two sentences say one thing:
+"sow wheat in October on lowland fields" and the same of barley share 5 of 7, and both stay."""
 
 
 class Grounding(BaseModel):
@@ -101,6 +102,54 @@ def _profile_text(profile: dict[str, Any] | None) -> str:
     return "; ".join(parts)
 
 
+def _candidates(question: str, passages: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    """(passage index, sentence) of every passage, in answer order: the first passage's best
+    sentence (the answer), then every other sentence by its evidence score, whichever article
+    it comes from (the wheat article's third sentence may answer worse than the fertiliser
+    article's first). Sentences without a score (plain passages) follow, in article order."""
+    scored: list[tuple[float, int, int, str]] = []
+    for i, p in enumerate(passages):
+        scores = p.get("scores") or []
+        for j, sentence in enumerate(_ranked(question, p)):
+            score = scores[j] if j < len(scores) else float("-inf")
+            scored.append((score, i, j, sentence))
+    if not scored:
+        return []
+    lead, rest = scored[0], sorted(scored[1:], key=lambda c: (-c[0], c[1], c[2]))
+    return [(i, sentence) for _, i, _, sentence in (lead, *rest)]
+
+
+def _repeats(words: set[str], picked: list[set[str]]) -> bool:
+    """Says nearly what a picked sentence says (two articles stating one fact): the two share
+    REPEAT_OVERLAP of their content words."""
+    return any(len(words & other) >= REPEAT_OVERLAP * len(words | other) for other in picked)
+
+
+def _body(question: str, passages: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """The quoted answer, about MAX_WORDS words of the best sentences, each run of sentences
+    from one article followed by its citation; and the passages cited."""
+    picked: list[tuple[int, str]] = []
+    seen: list[set[str]] = []
+    words = 0
+    for i, sentence in _candidates(question, passages):
+        size = len(sentence.split())
+        content = content_stems(sentence)
+        if picked and (words + size > MAX_WORDS or _repeats(content, seen)):
+            continue
+        picked.append((i, sentence))
+        seen.append(content)
+        words += size
+    runs: list[tuple[int, list[str]]] = []
+    for i, sentence in picked:
+        if runs and runs[-1][0] == i:
+            runs[-1][1].append(sentence)
+        else:
+            runs.append((i, [sentence]))
+    text = " ".join(f"{' '.join(quoted)} [{passages[i]['n']}]" for i, quoted in runs)
+    cited_at = sorted({i for i, _ in picked})
+    return text, [passages[i] for i in cited_at]
+
+
 def compose(g: Grounding) -> str:
     """The whole answer text for a grounding, in the grounding's language."""
     lang = g.language
@@ -137,23 +186,10 @@ def compose(g: Grounding) -> str:
     passages, other_language = _pick_passages(g)
     cited: list[dict[str, Any]] = []
     if passages:
-        body: list[str] = []
-        words = 0
-        budgets = ((None, LEAD_WORDS), (SUPPORT, MAX_WORDS))  # (sentences, words so far)
-        for p, (count, budget) in zip(_one_per_article(passages), budgets, strict=False):
-            picked: list[str] = []
-            for sentence in _ranked(g.question, p)[:count]:
-                size = len(sentence.split())
-                if words and words + size > budget:
-                    break
-                picked.append(sentence)
-                words += size
-            if picked:
-                body.append(" ".join(picked) + f" [{p['n']}]")
-                cited.append(p)
+        body, cited = _body(g.question, _one_per_article(passages))
         if other_language:
-            body.append(_t("other_language", lang))
-        blocks.append("\n\n".join(body))
+            body += "\n\n" + _t("other_language", lang)
+        blocks.append(body)
     elif g.route != "weather":
         blocks.append(_t("nothing", lang))
 

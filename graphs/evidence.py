@@ -109,6 +109,7 @@ def gather(
                 language=index.article_language(article_id),
                 score=score if score is not None else ranked[0].score,
                 sentences=sentences,
+                scores=[r.score for r in ranked],
                 text=" ".join(sentences),
             )
         )

@@ -41,6 +41,9 @@ class Evidence(TypedDict):
     score: float
     """Cosine similarity of the article's best retrieved passage to the question."""
     sentences: list[str]
+    scores: NotRequired[list[float]]
+    """Each sentence's score for the question (`KnowledgeIndex.rank_sentences`): comparable
+    across articles, so an answer can merge the best sentences of several."""
     text: str
     """The sentences joined, best first: what a hosted model reads."""
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage
 
 from alim.offline import (
-    LEAD_WORDS,
     MAX_WORDS,
     OFFLINE_MODEL_NAME,
-    SUPPORT,
     Grounding,
     OfflineChatModel,
     compose,
@@ -153,10 +152,10 @@ def test_agronomy_cites_numbered_titles_and_carries_the_offline_label(language: 
 
 
 def _quoted(text: str, passage: dict[str, object]) -> bool:
-    """A paragraph of the answer quotes the passage and ends with its citation."""
+    """A run of the answer's sentences quotes the passage and ends with its citation."""
     return any(
-        line.endswith(f" [{passage['n']}]") and line.split(".")[0] in str(passage["text"])
-        for line in text.splitlines()
+        n == str(passage["n"]) and run.split(".")[0].strip() in str(passage["text"])
+        for run, n in re.findall(r"([^\[\]\n]+) \[(\d+)\]", text)
     )
 
 
@@ -205,46 +204,116 @@ def test_the_answer_quotes_sentences_from_the_passages() -> None:
 
 
 def test_the_answer_leads_with_the_ranked_sentences_and_stays_short() -> None:
-    # Evidence comes ranked (graphs.evidence): the first sentence answers, and leads.
-    ranked = [f"Sentence number {i} of the first article, with a few more words." for i in range(8)]
-    first = {**DROUGHT_EN, "sentences": ranked}
-    support = [
-        f"Supporting point {i} from the second article, also fairly short." for i in range(8)
+    # Evidence comes ranked (graphs.evidence): the first sentence answers, and leads; the
+    # rest follow by their scores, whichever article they come from.
+    words = (
+        "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho".split()
+    )
+    first_sentences = [
+        f"{w} {w}s the {w}ing field, so the {w} grows and the {w}er thrives." for w in words[:8]
     ]
-    second = {**FROST_EN, "n": 2, "sentences": support}
+    second_sentences = [
+        f"{w} {w}ed each {w}, and every {w}ling kept its {w}ness intact." for w in words[8:]
+    ]
+    first = {
+        **DROUGHT_EN,
+        "sentences": first_sentences,
+        "scores": [0.90, 0.80, 0.70, 0.60, 0.50, 0.40, 0.30, 0.20],
+    }
+    second = {
+        **FROST_EN,
+        "n": 2,
+        "sentences": second_sentences,
+        "scores": [0.85, 0.75, 0.45, 0.35, 0.25, 0.15, 0.10, 0.05],
+    }
     text = compose(Grounding(question="irrigate", language="en", passages=[first, second]))
-    assert text.startswith(ranked[0])
-    lead, rest = text.split("\n\n", 1)
-    quoted = LEAD_WORDS // len(ranked[0].split())  # whole sentences within the lead's budget
-    assert lead == " ".join(ranked[:quoted]) + " [1]"
-    assert rest.startswith(" ".join(support[:SUPPORT]) + " [2]")
-    assert ranked[quoted] not in text and support[SUPPORT] not in text
-    body = "\n\n".join([lead, rest.split("\n\n")[0]])
-    assert len(body.split()) <= MAX_WORDS + 2  # two citation marks
+    body = text.split("\n\n")[0]
+    assert body.startswith(
+        f"{first_sentences[0]} [1] {second_sentences[0]} [2] {first_sentences[1]} [1] "
+        f"{second_sentences[1]} [2] {' '.join(first_sentences[2:5])} [1]"
+    )  # 9 sentences of 13 words: a tenth would pass the budget
+    assert len(body.split()) <= MAX_WORDS + 8  # citation marks
+    assert first_sentences[-1] not in text and second_sentences[-1] not in text
+    assert "Sources: [1] Irrigation in drought; [2] Frost protection for orchards" in text
+
+
+def test_the_best_sentence_leads_even_if_another_article_scores_higher() -> None:
+    # graphs.evidence already put the article that answers first; its best sentence leads.
+    first = {**DROUGHT_EN, "sentences": ["Lead sentence."], "scores": [0.5]}
+    second = {**FROST_EN, "n": 2, "sentences": ["Other sentence."], "scores": [0.9]}
+    text = compose(Grounding(question="irrigate", language="en", passages=[first, second]))
+    assert text.startswith("Lead sentence. [1] Other sentence. [2]")
+
+
+def test_a_sentence_that_repeats_a_quoted_one_is_left_out() -> None:
+    fact = "Sow winter wheat in October on the lowland fields."
+    barley = "Sow winter barley in October on the lowland fields."
+    first = {**DROUGHT_EN, "sentences": [fact, barley], "scores": [0.9, 0.5]}
+    second = {
+        **FROST_EN,
+        "n": 2,
+        "sentences": [f"On lowland fields, {fact.lower()}"],
+        "scores": [0.8],
+    }
+    text = compose(Grounding(question="sow", language="en", passages=[first, second]))
+    assert text.count("Sow winter wheat") == 1
+    assert barley in text  # another crop: another fact
+    assert "Frost protection" not in text  # not quoted, so not cited
 
 
 def test_the_answer_keeps_to_its_word_budget() -> None:
-    long = [" ".join(["word"] * 50) + f" end{i}." for i in range(8)]
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    long = [
+        " ".join(f"{letters[i]}{letters[j % 26]}{letters[j // 26]}q" for j in range(50))
+        + f" end{i}."
+        for i in range(8)
+    ]
     text = compose(
         Grounding(
             question="irrigate",
             language="en",
-            passages=[{**DROUGHT_EN, "sentences": long}, {**FROST_EN, "sentences": long}],
+            passages=[
+                {**DROUGHT_EN, "sentences": long, "scores": [0.9 - i / 10 for i in range(8)]},
+                {**FROST_EN, "sentences": long, "scores": [0.85 - i / 10 for i in range(8)]},
+            ],
         )
     )
-    # The lead's first sentence (51 words) always comes, its second would pass the lead's
-    # budget; one supporting point fits the answer's (102 words), a second would not (153).
-    assert text.count("end0.") == 2 and "end1." not in text
+    # The first sentence (51 words) always comes; a second fits the budget (102 words), a
+    # third would not (153).
+    body = text.split("\n\n")[0]
+    assert body.count("end") == 2 and len(body.split()) <= MAX_WORDS + 2
 
 
-def test_at_most_two_articles_are_used() -> None:
-    extra = {**DROUGHT_EN, "n": 4, "article_id": "other.en", "title": "Other article"}
+def test_plain_passages_are_quoted_in_article_order() -> None:
+    # Passages without sentence scores (a partner's plain passages) fill in article order.
+    text = compose(Grounding(question="irrigate", language="en", passages=[DROUGHT_EN, FROST_EN]))
+    assert text.index("critical stages") < text.index("minus two degrees")
+
+
+def test_at_most_three_articles_are_used() -> None:
+    extra = [
+        {
+            **FROST_EN,
+            "n": n,
+            "article_id": f"other{n}.en",
+            "title": f"Other article {n}",
+            "text": f"The {word} article makes a point of its own about pruning.",
+        }
+        for n, word in ((4, "fourth"), (5, "fifth"))
+    ]
     text = compose(
-        Grounding(question="irrigate", language="en", passages=[DROUGHT_EN, FROST_EN, extra])
+        Grounding(
+            question="irrigate",
+            language="en",
+            passages=[
+                {**DROUGHT_EN, "text": "Irrigate the orchards first in a drought."},
+                FROST_EN,
+                *extra,
+            ],
+        )
     )
-    assert "[1] Irrigation in drought" in text
-    assert "[3] Frost protection for orchards" in text
-    assert "Other article" not in text
+    assert "Sources: [1] Irrigation in drought; [3] Frost protection for orchards; [4]" in text
+    assert "Other article 5" not in text and "fifth" not in text
 
 
 def test_no_passages_says_nothing_was_found() -> None:
