@@ -23,6 +23,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import BaseModel, Field
 
 from alim.i18n import text as _t
+from alim.routing import THANKS
 from alim.text import content_stems, fold, sentences, stems
 
 OFFLINE_MODEL_NAME = "alim-offline-retrieval"
@@ -49,13 +50,6 @@ class Grounding(BaseModel):
     advice: list[str] = Field(default_factory=list)
     weather_unavailable: bool = False
     profile: dict[str, Any] | None = None
-
-
-# Thanks and goodbyes get a short answer instead of the introduction (matched on folded text).
-_THANKS = re.compile(
-    r"(?<!\w)(sag ?ol\w*|tesekkur\w*|minnetdar\w*|thank\w*|thx|bye|goodbye|"
-    r"спасибо|благодар\w*|пока|до свидания|helelik|gorusenedek)",
-)
 
 
 def _ranked(question: str, passage: dict[str, Any]) -> list[str]:
@@ -154,7 +148,7 @@ def compose(g: Grounding) -> str:
     """The whole answer text for a grounding, in the grounding's language."""
     lang = g.language
     if g.route == "smalltalk":
-        return _t("thanks" if _THANKS.search(fold(g.question)) else "smalltalk", lang)
+        return _t("thanks" if THANKS.search(fold(g.question)) else "smalltalk", lang)
     if g.route == "off_topic":
         return _t("off_topic", lang)
     if g.needs_question:

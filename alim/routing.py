@@ -77,6 +77,13 @@ _IDENTITY = re.compile(
             r"\bс кем я (?:говорю|разговариваю)\b",
             r"\bчто ты умеешь\b",
             r"\bчто вы умеете\b",
+            # What it can help with: "hansı suallarda kömək edə bilər?", "чем вы можете помочь?"
+            r"\bhansı suallar\w*",
+            r"\bnə ilə kömək\b",
+            r"\bwhat (?:kind of |sort of )?(?:questions|things) can\b",
+            r"\bwhat can (?:you|u|this app|this bot) help\b",
+            r"\bкакие вопросы (?:можно|ты|вы)\b",
+            r"\bчем (?:ты|вы) (?:можешь|можете) помочь\b",
         )
     ),
     re.IGNORECASE,
@@ -244,6 +251,23 @@ _OFF_TOPIC = _rx(
 )
 
 
+# Thanks and goodbyes (matched on folded text): small talk whatever the conversation.
+THANKS = re.compile(
+    r"(?<!\w)(sag ?ol\w*|tesekkur\w*|minnetdar\w*|thank\w*|thx|bye|goodbye|"
+    r"спасибо|благодар\w*|пока|до свидания|helelik|gorusenedek)",
+)
+PLEASANTRY_MAX_WORDS = 5
+
+
+def pleasantry(text: str) -> bool:
+    """A short greeting, thanks or goodbye ("Çox sağ olun!", "thanks, bye", "Привет"): it
+    ends or opens a conversation rather than going on with it."""
+    folded = fold(text)
+    return len(words(text)) <= PLEASANTRY_MAX_WORDS and bool(
+        THANKS.search(folded) or _GREETING.search(folded)
+    )
+
+
 def asks_forecast(text: str) -> bool:
     """Whether the text asks what the weather will be (a time ahead, "forecast")."""
     return bool(_FORECAST.search(fold(text)))
@@ -262,6 +286,8 @@ class RouteDecision:
     method: str
     needs_question: bool = False
     """The user announced a question without asking it: invite it, do not escalate."""
+    runner_up: Route | None = None
+    """The semantic vote's second route (what the text is, if not the first)."""
 
 
 def bundled_exemplars() -> dict[str, list[str]]:
@@ -319,9 +345,13 @@ class SemanticRouter:
             if len(route_sims):
                 scores.append((float(route_sims[-TOP_N:].mean()), route))
         scores.sort(reverse=True)
-        if scores[0][1] == "weather" and not _WEATHER.search(fold(text)) and len(scores) > 1:
-            return RouteDecision(scores[1][1], round(scores[1][0], 4), "semantic:no_weather_word")
-        return RouteDecision(scores[0][1], round(scores[0][0], 4), "semantic")
+        method = "semantic"
+        if not _WEATHER.search(fold(text)) and len(scores) > 2:
+            if scores[0][1] == "weather":
+                method = "semantic:no_weather_word"
+            scores = [s for s in scores if s[1] != "weather"]
+        runner_up = scores[1][1] if len(scores) > 1 else None
+        return RouteDecision(scores[0][1], round(scores[0][0], 4), method, runner_up=runner_up)
 
     def _cache_key(self) -> str:
         payload = json.dumps([embedder_name(self.embeddings), self.exemplars], ensure_ascii=False)

@@ -213,10 +213,14 @@ class Understanding:
                 known[key] = tuple(known[key])
         return cls(**known)
 
-    def following(self, previous: Understanding | None, text: str) -> Understanding:
+    def following(
+        self, previous: Understanding | None, text: str, *, goes_on: bool = False
+    ) -> Understanding:
         """This turn, completed from the previous one when it is an elliptical follow-up: it
         leaves out the crop or the kind of question, or names neither a crop nor a subject of
-        its own after a turn that had one ("Nə vaxt səpim?" after a liming question)."""
+        its own after a turn that had one ("Nə vaxt səpim?" after a liming question).
+        `goes_on`: the conversation is known to go on (graphs.nodes.route): whatever its
+        length or wording, the turn inherits what it leaves out."""
         if previous is None or not (previous.crops or previous.kinds or previous.subjects):
             return self
         lexicon = bundled_lexicon()
@@ -234,7 +238,7 @@ class Understanding:
         # "Bəs qovunu?" after a spacing question on watermelons is a follow-up, whatever the
         # lexicon finds missing: the marker says so.
         if self.uncovered or not (
-            ((short or marked or refers) and elliptical) or (short and marked)
+            ((short or marked or refers or goes_on) and elliptical) or (short and marked)
         ):
             return self
         inherited: list[str] = []

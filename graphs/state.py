@@ -92,6 +92,9 @@ class State(InputState):
     Kept across turns on purpose (not reset): the next turn reads it."""
     needs_question: NotRequired[bool]
     """The user announced a question without asking it."""
+    query: NotRequired[str | None]
+    """What retrieval searched with: the question, or a follow-up completed from the
+    conversation (by the rules, or a hosted model's standalone question)."""
     chunks: NotRequired[list[Chunk]]
     """Retrieved knowledge chunks, best first."""
     evidence: NotRequired[list[Evidence]]
@@ -120,6 +123,7 @@ TURN_RESET: dict[str, Any] = {
     "route": None,
     "route_method": None,
     "needs_question": False,
+    "query": None,
     "chunks": [],
     "evidence": [],
     "place": None,

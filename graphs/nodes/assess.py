@@ -57,8 +57,11 @@ async def assess(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         return {"confidence": 0.9 if state.get("forecast") else 0.5}
     if state.get("needs_question"):
         return {"confidence": 1.0}
-    confidence = confidence_of(last_user_text(state["messages"]), state.get("chunks") or [])
     understanding = Understanding.from_dict(state.get("understanding"))
+    # A follow-up is judged with what it searched for ("Hamısını birdən verim?" after a
+    # question on nitrogen for maize), not its few words alone.
+    question = state.get("query") or last_user_text(state["messages"])
+    confidence = confidence_of(question, state.get("chunks") or [])
     if understanding is not None and understanding.uncovered:
         # Livestock, bees, machinery, prices, subsidies, insurance, loans, legal questions:
         # the knowledge base does not cover them, whatever passages share their words.

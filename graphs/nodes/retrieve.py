@@ -112,7 +112,7 @@ def make_retrieve(deps: GraphDeps) -> Node:
                 topics_read(u),
                 name_sections=u is not None and "diagnosis" in u.kinds,
             )
-            update: dict[str, Any] = {"chunks": chunks, "evidence": evidence}
+            update: dict[str, Any] = {"query": query, "chunks": chunks, "evidence": evidence}
             if u is not None and evidence:
                 # The topic the answer leads with: what a follow-up goes on about.
                 update["understanding"] = replace(u, topic=evidence[0]["group"]).as_dict()

@@ -9,7 +9,7 @@ from langgraph.runtime import Runtime
 
 from alim.llm import ModelChain
 from alim.llm_router import classify_with_llm
-from alim.routing import RouteDecision, asks_forecast, names_a_person
+from alim.routing import RouteDecision, asks_forecast, names_a_person, pleasantry
 from alim.text import detect_language
 from alim.understanding import Understanding, understand
 from alim.vocab import GROUNDED_ROUTES
@@ -48,47 +48,50 @@ def make_route(deps: GraphDeps) -> Node:
         previous = Understanding.from_dict(state.get("understanding"))
         last = state.get("route")
         place = deps.gazetteer().find(text)
-        understanding = understand(
+        own = understand(
             text,
             place=place.id if place else None,
             zone=(place.zone or None) if place else None,
-        ).following(previous, text)
+        )
+        understanding = own.following(previous, text)
         chosen, method = decision.route, decision.method
+        semantic = method.startswith("semantic")
+        if semantic and chosen == "human" and not names_a_person(text):
+            # A hand-off is asked for by naming a person ("aqronomla danışmaq istəyirəm"); a
+            # nearest exemplar alone hands over neither "bu proqram hansı suallarda kömək edə
+            # bilər?" nor a loan question (which `assess` escalates as uncovered).
+            if understanding.followup and last in GROUNDED_ROUTES:
+                chosen, method = last, "followup"
+            else:
+                chosen, method = decision.runner_up or "agronomy", "semantic:no_person_named"
+        if chosen == "weather" and place is None and not asks_forecast(text):
+            if understanding.practices or THRESHOLD_KINDS & set(understanding.kinds):
+                # "Выше какой температуры не опрыскивать?" asks for a threshold, not a forecast.
+                chosen, method = "agronomy", "rule:threshold_not_forecast"
+            elif understanding.followup and last == "agronomy":
+                # "А ветровые установки?" after a frost question goes on about the practice.
+                chosen, method = "agronomy", "followup"
+        if chosen == "weather" and understanding.crops and not asks_forecast(text):
+            # "Zaqatalada fındıq tökülür, yağış da yağır: neçə gündən bir yığım?" and "ночи
+            # были холодные, может из-за этого рис пустой?" ask about the crop: no time ahead.
+            chosen, method = "agronomy", "rule:crop_not_forecast"
+        if semantic and chosen == "smalltalk" and own.crops and not own.uncovered:
+            # A question that names a crop is not small talk, whatever its nearest exemplar
+            # ("абрикос отцвёл, а на ночь обещают −2: выдержит?"). An off-topic pick stands:
+            # "акции Apple" names no fruit.
+            chosen, method = "agronomy", "rule:names_a_crop"
         if (
-            chosen == "weather"
-            and place is None
-            and not asks_forecast(text)
-            and (understanding.practices or THRESHOLD_KINDS & set(understanding.kinds))
+            chosen in ("smalltalk", "off_topic")
+            and last in GROUNDED_ROUTES
+            and (semantic or understanding.followup)
+            and not pleasantry(text)
         ):
-            # "Выше какой температуры не опрыскивать?" asks for a threshold, not a forecast.
-            chosen, method = "agronomy", "rule:threshold_not_forecast"
-        elif (
-            chosen == "weather"
-            and place is None
-            and not asks_forecast(text)
-            and understanding.followup
-            and last == "agronomy"
-        ):
-            # "А ветровые установки?" after a frost question goes on about the practice.
-            chosen, method = "agronomy", "followup"
-        guessed_human = chosen == "human" and not names_a_person(text)
-        goes_on = understanding.followup and last in GROUNDED_ROUTES
-        if (
-            method.startswith("semantic")
-            and (chosen == "smalltalk" or guessed_human)
-            and understanding.crops
-            and not understanding.uncovered
-            and not goes_on
-        ):
-            # A question that names a crop and no person is neither small talk nor a request
-            # for a person, whatever its nearest exemplar ("абрикос отцвёл, а на ночь обещают
-            # −2: выдержит?", "ячмень сдавать на пивзавод: какой белок?"). An off-topic pick
-            # stands: "акции Apple" names no fruit.
-            chosen, method, guessed_human = "agronomy", "rule:names_a_crop", False
-        if goes_on and last is not None and (chosen in ("smalltalk", "off_topic") or guessed_human):
-            # "Bəs arpanı?" after a sowing question is the same conversation, not a greeting;
-            # "А вместе с картошкой можно?" asks no person, whatever its nearest exemplar.
+            # In a conversation about farming, a question the exemplars place nowhere goes on
+            # with it: "ok so how do I deal with it?", "how level do the checks need to be?",
+            # "Bəs arpanı?" (a hosted router's pick stands unless the rules see a follow-up).
+            # Thanks and goodbyes stay small talk.
             chosen, method = last, "followup"
+            understanding = own.following(previous, text, goes_on=True)
         update: dict[str, Any] = {
             **TURN_RESET,
             "route": chosen,

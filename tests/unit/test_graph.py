@@ -287,3 +287,73 @@ def test_importing_graphs_loads_nothing() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def _graph_with_exemplars(settings: Any, embeddings: Any, exemplars: dict[str, list[str]]) -> Any:
+    router = SemanticRouter(
+        embeddings, {route: [f"{route} example"] for route in ROUTES} | exemplars
+    )
+    return build_graph(
+        GraphDeps(settings, _embeddings=embeddings, _router=router), checkpointer=InMemorySaver()
+    )
+
+
+async def test_a_nearest_human_exemplar_alone_hands_nothing_over(
+    settings: Any, embeddings: Any
+) -> None:
+    # The nearest exemplar is a "human" one, but the question names no person: the vote's
+    # runner-up (here agronomy) answers it.
+    graph = _graph_with_exemplars(
+        settings,
+        embeddings,
+        {
+            "human": ["Suvarma cədvəlini necə qurum?"],
+            "agronomy": ["Suvarma cədvəlini necə qururlar?"],
+        },
+    )
+    nodes, _ = await _nodes_and_tokens(graph, "Suvarma cədvəlini necə qurum?")
+    state = await graph.aget_state(_config())
+    assert nodes[:2] == ["route", "retrieve"]
+    assert state.values["route_method"] == "semantic:no_person_named"
+    assert not state.values["escalated"]
+
+
+async def test_in_a_farming_conversation_an_unplaced_question_goes_on_with_it(
+    settings: Any, embeddings: Any
+) -> None:
+    # The exemplars place the second question as small talk; after a farming turn it is a
+    # follow-up (and inherits the crop), while thanks stay small talk.
+    graph = _graph_with_exemplars(
+        settings,
+        embeddings,
+        {
+            "agronomy": ["Quraqlıqda pomidoru necə suvarım?"],
+            "smalltalk": ["ok so how do I deal with it?", "Thanks a lot!"],
+        },
+    )
+    await _nodes_and_tokens(graph, "Quraqlıqda pomidoru necə suvarım?")
+    nodes, _ = await _nodes_and_tokens(graph, "ok so how do I deal with it?")
+    state = await graph.aget_state(_config())
+    assert nodes[:2] == ["route", "retrieve"]
+    assert (state.values["route"], state.values["route_method"]) == ("agronomy", "followup")
+    assert state.values["understanding"]["crops"] == ["tomato"]
+    assert state.values["query"].startswith("Quraqlıqda pomidoru necə suvarım?")
+    nodes, _ = await _nodes_and_tokens(graph, "Thanks a lot!")
+    state = await graph.aget_state(_config())
+    assert nodes == ["route", "generate"] and state.values["route"] == "smalltalk"
+
+
+async def test_a_crop_question_with_weather_words_and_no_time_ahead_is_agronomy(
+    settings: Any, embeddings: Any
+) -> None:
+    question = "Zaqatalada fındıq tökülür, yağış da yağır. Neçə gündən bir yığım?"
+    graph = _graph_with_exemplars(settings, embeddings, {"weather": [question]})
+    nodes, _ = await _nodes_and_tokens(graph, question)
+    state = await graph.aget_state(_config())
+    assert nodes[:2] == ["route", "retrieve"]
+    assert state.values["route_method"] == "rule:crop_not_forecast"
+    # Asking about the days ahead is still a weather question.
+    ahead = "Zaqatalada sabah yağış yağacaq? Fındığı yığım?"
+    graph = _graph_with_exemplars(settings, embeddings, {"weather": [ahead]})
+    nodes, _ = await _nodes_and_tokens(graph, ahead, thread="t2")
+    assert nodes[:2] == ["route", "retrieve_weather"]

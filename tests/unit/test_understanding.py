@@ -327,3 +327,24 @@ def test_a_timing_question_in_a_zone_takes_the_sentence_naming_that_zone() -> No
     assert not any(c.search("Sahəni payız şaxtasından əvvəl biçin.") for c in cues[1:])
     # A question of another kind, or with no zone, gets no zone cue.
     assert len(answer_cues(understand("Qarğıdalını nə vaxt əkim?"))) == len(cues) - 1
+
+
+def test_questions_about_what_the_assistant_can_help_with_are_smalltalk() -> None:
+    for text in (
+        "Bu proqram mənə hansı suallarda kömək edə bilər?",
+        "What kind of questions can you answer?",
+        "Чем вы можете помочь?",
+    ):
+        decision = SemanticRouter.rules(text)
+        assert decision is not None and decision.route == "smalltalk", text
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("Как зарегистрировать пасеку, если ульев больше двадцати?", "bees"),
+        ("How do I get the land boundaries officially registered?", "legal"),
+    ],
+)
+def test_registering_land_or_an_apiary_is_uncovered(text: str, topic: str) -> None:
+    assert topic in understand(text).uncovered
