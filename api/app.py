@@ -22,7 +22,17 @@ from alim.webhooks import Dispatcher
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.ratelimit import MemoryCounters, RateLimiter, RedisCounters
-from api.routes import analytics, assistant, graph, handoff, health, knowledge, runs, threads
+from api.routes import (
+    analytics,
+    assistant,
+    graph,
+    handoff,
+    health,
+    inbox,
+    knowledge,
+    runs,
+    threads,
+)
 from api.schemas import COMMON_ERRORS
 from engine import Engine, GraphDeps
 
@@ -143,6 +153,7 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
         runs.router,
         threads.router,
         handoff.router,
+        inbox.router,
         analytics.router,
         knowledge.router,
         assistant.router,
