@@ -29,6 +29,7 @@ from api.routes import (
     handoff,
     health,
     inbox,
+    inbox_page,
     knowledge,
     runs,
     threads,
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
         metrics=app.state.metrics,
     )
     app.include_router(health.router)
+    app.include_router(inbox_page.router)
     routers = (
         graph.router,
         runs.router,
