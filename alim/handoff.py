@@ -28,6 +28,8 @@ from alim.timeutil import now_iso
 Status = Literal["open", "resolved", "cancelled", "closed"]
 CloseReason = Literal["duplicate", "spam", "not_farming"]
 CLOSE_REASONS: tuple[CloseReason, ...] = ("duplicate", "spam", "not_farming")
+KEPT_BY_EXPERT = "kept_by_expert"
+"""The reason of an escalation an expert opened by keeping the conversation after answering."""
 ERASED = "[deleted]"
 _COLUMNS = (
     "id, partner, user_id, thread_id, thread_key, run_id, question, reason, confidence, "
@@ -353,7 +355,7 @@ class EscalationStore(MigratedStore):
         [since, until): the hand-off analytics' raw material."""
         return await self.db.fetch_all(
             "SELECT created_at, first_claimed_at, first_claimed_by, resolved_at, agent_id, "
-            "status FROM alim_escalations WHERE partner = ? AND created_at >= ? "
+            "status, reason FROM alim_escalations WHERE partner = ? AND created_at >= ? "
             "AND created_at < ? ORDER BY created_at",
             (partner, since, until),
         )

@@ -3,7 +3,8 @@ partner as a whole and per agent. Pure functions over `EscalationStore.timings()
 
 Time to claim: creation → first claim (by the agent who first claimed it). Time to answer:
 creation → the expert's answer (by the agent who answered). Closed and cancelled escalations
-have no answer time; open ones count as waiting.
+have no answer time; open ones count as waiting. An escalation an expert kept after answering
+(`kept_by_expert`) was never waiting to be claimed: it has no claim time.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from typing_extensions import TypedDict
+
+from alim.handoff import KEPT_BY_EXPERT
 
 
 class Percentiles(TypedDict):
@@ -52,8 +55,14 @@ def _seconds(start: str, end: str | None) -> float | None:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
 
+def _claim_time(row: Mapping[str, Any]) -> float | None:
+    if row.get("reason") == KEPT_BY_EXPERT:
+        return None
+    return _seconds(row["created_at"], row["first_claimed_at"])
+
+
 def _times(rows: list[Mapping[str, Any]]) -> HandoffTimes:
-    claims = [_seconds(r["created_at"], r["first_claimed_at"]) for r in rows]
+    claims = [_claim_time(r) for r in rows]
     answers = [
         _seconds(r["created_at"], r["resolved_at"]) for r in rows if r["status"] == "resolved"
     ]
@@ -74,7 +83,7 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     agents: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"claim": [], "answer": []})
     handled: dict[str, set[int]] = defaultdict(set)
     for i, r in enumerate(rows):
-        claim = _seconds(r["created_at"], r["first_claimed_at"])
+        claim = _claim_time(r)
         if r["first_claimed_by"] and claim is not None:
             agents[r["first_claimed_by"]]["claim"].append(claim)
             handled[r["first_claimed_by"]].add(i)

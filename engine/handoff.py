@@ -16,7 +16,7 @@ from langchain_core.messages import AIMessage
 from langgraph.types import Command
 
 from alim.errors import Conflict, InvalidRequest, NotFound
-from alim.handoff import CloseReason, Escalation
+from alim.handoff import KEPT_BY_EXPERT, CloseReason, Escalation
 from alim.i18n import text
 from alim.text import detect_language
 from alim.timeutil import iso, now_iso
@@ -24,10 +24,6 @@ from graphs.nodes.escalate import HANDOFF_MODEL
 
 if TYPE_CHECKING:
     from engine.service import Engine
-
-
-KEPT_BY_EXPERT = "kept_by_expert"
-"""The reason of the escalation an expert opens by keeping the conversation after answering."""
 
 
 async def resume(

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from alim.handoff_stats import percentile
+from alim.handoff_stats import percentile, summarize
 from alim.i18n import text
 from alim.settings import Settings
 from api.app import create_app
@@ -312,6 +312,26 @@ async def test_handoff_analytics_per_partner_and_agent(app: FastAPI) -> None:
     assert report["agents"]["a1"]["time_to_answer"]["count"] == 2
     assert report["agents"]["a2"]["time_to_answer"]["count"] == 0
     assert report["agents"]["a2"]["time_to_answer"]["p50"] is None
+
+
+def test_a_kept_conversation_has_no_time_to_claim() -> None:
+    created = "2026-01-01T10:00:00.000+00:00"
+    rows = [
+        {
+            "created_at": created,
+            "first_claimed_at": "2026-01-01T10:01:00.000+00:00",
+            "first_claimed_by": "a1",
+            "resolved_at": "2026-01-01T10:03:00.000+00:00",
+            "agent_id": "a1",
+            "status": "resolved",
+            "reason": reason,
+        }
+        for reason in ("user_requested", "kept_by_expert")
+    ]
+    report = summarize(rows)
+    assert report["partner"]["time_to_claim"] == {"count": 1, "p50": 60.0, "p90": 60.0}
+    assert report["partner"]["time_to_answer"] == {"count": 2, "p50": 180.0, "p90": 180.0}
+    assert report["agents"]["a1"]["time_to_claim"]["count"] == 1
 
 
 def test_percentiles_interpolate_between_ranks() -> None:
