@@ -8,11 +8,14 @@ claim it (`claimed_by`, `claimed_at`): then no other agent can claim or answer i
 claimer releases it or leaves it idle for the claim timeout (`ALIM_CLAIM_TIMEOUT`); an idle claim
 lapses by itself, with no job to run. While a thread awaits a
 human, new messages on it are stored in the thread and kept with the escalation (`followups`,
-for the agronomist to read); the farmer gets an acknowledgement, no bot answer.
+for the agronomist to read); the farmer gets an acknowledgement, no bot answer. An agent may
+also close it without an answer (`closed`, with a `close_reason`). Every change stamps
+`updated_at`, which the inbox's event stream follows.
 """
 
 from __future__ import annotations
 
+import builtins
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -22,11 +25,17 @@ from alim.db import Database, Row
 from alim.migrations import MigratedStore, Migration
 from alim.timeutil import now_iso
 
-Status = Literal["open", "resolved", "cancelled"]
+Status = Literal["open", "resolved", "cancelled", "closed"]
+CloseReason = Literal["duplicate", "spam", "not_farming"]
+CLOSE_REASONS: tuple[CloseReason, ...] = ("duplicate", "spam", "not_farming")
+KEPT_BY_EXPERT = "kept_by_expert"
+"""The reason of an escalation an expert opened by keeping the conversation after answering."""
 ERASED = "[deleted]"
 _COLUMNS = (
     "id, partner, user_id, thread_id, thread_key, run_id, question, reason, confidence, "
-    "sources, status, created_at, resolved_at, answer, agent_id, followups, claimed_by, claimed_at"
+    "sources, status, created_at, resolved_at, answer, agent_id, followups, claimed_by, "
+    "claimed_at, updated_at, language, route, region, crops, close_reason, first_claimed_at, "
+    "first_claimed_by"
 )
 # Version 0: the schema from before versions existed (do not edit; append migrations).
 _V0 = [
@@ -62,6 +71,22 @@ _V2 = [
     "ALTER TABLE alim_escalations ADD COLUMN claimed_at TEXT",
 ]
 
+# Version 3: the inbox. When it last changed (the event stream's cursor), what the queue shows
+# and filters on (language, route, the farm's region and crops), why it was closed unanswered,
+# and its first claim (time-to-claim analytics).
+_V3 = [
+    "ALTER TABLE alim_escalations ADD COLUMN updated_at TEXT",
+    "UPDATE alim_escalations SET updated_at = COALESCE(resolved_at, claimed_at, created_at)",
+    "ALTER TABLE alim_escalations ADD COLUMN language TEXT",
+    "ALTER TABLE alim_escalations ADD COLUMN route TEXT",
+    "ALTER TABLE alim_escalations ADD COLUMN region TEXT",
+    "ALTER TABLE alim_escalations ADD COLUMN crops TEXT NOT NULL DEFAULT '[]'",
+    "ALTER TABLE alim_escalations ADD COLUMN close_reason TEXT",
+    "ALTER TABLE alim_escalations ADD COLUMN first_claimed_at TEXT",
+    "ALTER TABLE alim_escalations ADD COLUMN first_claimed_by TEXT",
+    "CREATE INDEX IF NOT EXISTS alim_escalations_updated ON alim_escalations (partner, updated_at)",
+]
+
 
 @dataclass
 class Escalation:
@@ -84,6 +109,14 @@ class Escalation:
     """What the farmer wrote while waiting, oldest first."""
     claimed_by: str | None = None
     claimed_at: str | None = None
+    updated_at: str = ""
+    language: str | None = None
+    route: str | None = None
+    region: str | None = None
+    crops: list[str] = field(default_factory=list)
+    close_reason: str | None = None
+    first_claimed_at: str | None = None
+    first_claimed_by: str | None = None
 
     def holder(self, stale_before: str) -> str | None:
         """The agent whose claim still holds (claimed at or after `stale_before`), if any."""
@@ -113,12 +146,20 @@ class Escalation:
             followups=json.loads(row["followups"] or "[]"),
             claimed_by=row["claimed_by"],
             claimed_at=row["claimed_at"],
+            updated_at=row["updated_at"] or row["created_at"],
+            language=row["language"],
+            route=row["route"],
+            region=row["region"],
+            crops=json.loads(row["crops"] or "[]"),
+            close_reason=row["close_reason"],
+            first_claimed_at=row["first_claimed_at"],
+            first_claimed_by=row["first_claimed_by"],
         )
 
 
 class EscalationStore(MigratedStore):
     STORE: ClassVar[str] = "escalations"
-    MIGRATIONS: ClassVar[list[Migration]] = [_V0, _V1, _V2]
+    MIGRATIONS: ClassVar[list[Migration]] = [_V0, _V1, _V2, _V3]
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -139,8 +180,8 @@ class EscalationStore(MigratedStore):
         )
         followups = [*json.loads((row or {}).get("followups") or "[]"), text]
         await self.db.run(
-            "UPDATE alim_escalations SET followups = ? WHERE id = ?",
-            (json.dumps(followups, ensure_ascii=False), escalation_id),
+            "UPDATE alim_escalations SET followups = ?, updated_at = ? WHERE id = ?",
+            (json.dumps(followups, ensure_ascii=False), now_iso(), escalation_id),
         )
 
     async def open(
@@ -155,7 +196,12 @@ class EscalationStore(MigratedStore):
         reason: str,
         confidence: float | None,
         sources: list[dict[str, Any]],
+        language: str | None = None,
+        route: str | None = None,
+        region: str | None = None,
+        crops: list[str] | None = None,
     ) -> Escalation:
+        created = now_iso()
         esc = Escalation(
             id=f"esc_{uuid.uuid4().hex[:16]}",
             partner=partner,
@@ -167,7 +213,12 @@ class EscalationStore(MigratedStore):
             reason=reason,
             confidence=confidence,
             sources=sources,
-            created_at=now_iso(),
+            created_at=created,
+            updated_at=created,
+            language=language,
+            route=route,
+            region=region,
+            crops=list(crops or []),
         )
         await self.db.insert(
             "alim_escalations",
@@ -184,6 +235,11 @@ class EscalationStore(MigratedStore):
                 "sources": json.dumps(esc.sources, ensure_ascii=False),
                 "status": esc.status,
                 "created_at": esc.created_at,
+                "updated_at": esc.updated_at,
+                "language": esc.language,
+                "route": esc.route,
+                "region": esc.region,
+                "crops": json.dumps(esc.crops, ensure_ascii=False),
             },
         )
         return esc
@@ -212,9 +268,9 @@ class EscalationStore(MigratedStore):
         """The thread is gone (deleted, or expired by retention): close its open escalations
         and erase the conversation text they kept (question, answer)."""
         await self.db.run(
-            "UPDATE alim_escalations SET status = 'cancelled', resolved_at = ? "
+            "UPDATE alim_escalations SET status = 'cancelled', resolved_at = ?, updated_at = ? "
             "WHERE thread_key = ? AND status = 'open'",
-            (now_iso(), thread_key),
+            (now_iso(), now_iso(), thread_key),
         )
         await self.db.run(
             "UPDATE alim_escalations SET question = ?, answer = NULL, followups = '[]' "
@@ -228,24 +284,78 @@ class EscalationStore(MigratedStore):
         """Claim it for `agent_id` (or renew that agent's claim) unless another agent's claim
         still holds or it is no longer open; whether it is now this agent's. One statement, so
         two agents claiming at once cannot both win."""
+        now = now_iso()
         row = await self.db.run(
-            "UPDATE alim_escalations SET claimed_by = ?, claimed_at = ? "
+            "UPDATE alim_escalations SET claimed_by = ?, claimed_at = ?, updated_at = ?, "
+            "first_claimed_at = COALESCE(first_claimed_at, ?), "
+            "first_claimed_by = COALESCE(first_claimed_by, ?) "
             "WHERE id = ? AND partner = ? AND status = 'open' "
             "AND (claimed_by IS NULL OR claimed_by = ? OR claimed_at < ?) RETURNING id",
-            (agent_id, now_iso(), escalation_id, partner, agent_id, stale_before),
+            (agent_id, now, now, now, agent_id, escalation_id, partner, agent_id, stale_before),
             "one",
         )
         return row is not None
 
     async def release(self, escalation_id: str) -> None:
         await self.db.run(
-            "UPDATE alim_escalations SET claimed_by = NULL, claimed_at = NULL WHERE id = ?",
-            (escalation_id,),
+            "UPDATE alim_escalations SET claimed_by = NULL, claimed_at = NULL, updated_at = ? "
+            "WHERE id = ?",
+            (now_iso(), escalation_id),
         )
 
     async def resolve(self, escalation_id: str, answer: str, agent_id: str) -> None:
+        now = now_iso()
         await self.db.run(
-            "UPDATE alim_escalations SET status = 'resolved', resolved_at = ?, answer = ?, "
-            "agent_id = ? WHERE id = ?",
-            (now_iso(), answer, agent_id, escalation_id),
+            "UPDATE alim_escalations SET status = 'resolved', resolved_at = ?, updated_at = ?, "
+            "answer = ?, agent_id = ? WHERE id = ?",
+            (now, now, answer, agent_id, escalation_id),
+        )
+
+    async def close(self, escalation_id: str, reason: CloseReason, agent_id: str) -> None:
+        """Closed without an answer (the farmer gets a polite notice instead)."""
+        now = now_iso()
+        await self.db.run(
+            "UPDATE alim_escalations SET status = 'closed', resolved_at = ?, updated_at = ?, "
+            "close_reason = ?, agent_id = ? WHERE id = ?",
+            (now, now, reason, agent_id, escalation_id),
+        )
+
+    async def queue(
+        self,
+        partner: str,
+        *,
+        reason: str | None = None,
+        language: str | None = None,
+        region: str | None = None,
+        limit: int = 200,
+    ) -> builtins.list[Escalation]:
+        """Open escalations, oldest first (the one waiting longest leads), filtered."""
+        sql = f"SELECT {_COLUMNS} FROM alim_escalations WHERE partner = ? AND status = 'open'"
+        params: tuple[Any, ...] = (partner,)
+        for column, value in (("reason", reason), ("language", language), ("region", region)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                params += (value,)
+        rows = await self.db.fetch_all(sql + " ORDER BY created_at, id LIMIT ?", (*params, limit))
+        return [Escalation.from_row(r) for r in rows]
+
+    async def changed_since(
+        self, partner: str, since: str, limit: int = 500
+    ) -> builtins.list[Escalation]:
+        """Escalations changed at or after `since` (an `updated_at`), oldest change first."""
+        rows = await self.db.fetch_all(
+            f"SELECT {_COLUMNS} FROM alim_escalations WHERE partner = ? AND updated_at >= ? "
+            "ORDER BY updated_at, id LIMIT ?",
+            (partner, since, limit),
+        )
+        return [Escalation.from_row(r) for r in rows]
+
+    async def timings(self, partner: str, since: str, until: str) -> builtins.list[Row]:
+        """Created, first-claimed and answered times (with who) of escalations created in
+        [since, until): the hand-off analytics' raw material."""
+        return await self.db.fetch_all(
+            "SELECT created_at, first_claimed_at, first_claimed_by, resolved_at, agent_id, "
+            "status, reason FROM alim_escalations WHERE partner = ? AND created_at >= ? "
+            "AND created_at < ? ORDER BY created_at",
+            (partner, since, until),
         )

@@ -11,6 +11,30 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "I have added this to your question; the agronomist will see it when they answer.",
         "ru": "Я добавил это к вашему вопросу; агроном увидит это, когда будет отвечать.",
     },
+    "closed_duplicate": {
+        "az": "Təşəkkür edirik! Bu sual artıq başqa müraciətinizdə cavablandırılır, ona görə bu "
+        "söhbəti bağladıq. Yeni sualınız olsa, buraya yaza bilərsiniz.",
+        "en": "Thank you! This question is already being answered in another of your requests, "
+        "so we have closed this one. You are welcome to ask something new here.",
+        "ru": "Спасибо! На этот вопрос уже отвечают в другом вашем обращении, поэтому мы "
+        "закрыли это. Если появится новый вопрос, пишите сюда.",
+    },
+    "closed_spam": {
+        "az": "Bu müraciəti aqronom cavabı olmadan bağladıq. Əkin, suvarma, gübrə və ya hava "
+        "barədə sualınız olsa, məmnuniyyətlə kömək edərik.",
+        "en": "We have closed this request without an agronomist's answer. If you have a "
+        "question about crops, irrigation, fertiliser or the weather, we are glad to help.",
+        "ru": "Мы закрыли это обращение без ответа агронома. Если у вас есть вопрос о посевах, "
+        "поливе, удобрениях или погоде, будем рады помочь.",
+    },
+    "closed_not_farming": {
+        "az": "Bağışlayın, aqronomlarımız yalnız kənd təsərrüfatı suallarına cavab verir, ona görə "
+        "bu sualı bağladıq. Əkin, heyvandarlıq və ya hava barədə soruşa bilərsiniz.",
+        "en": "Sorry, our agronomists answer farming questions only, so we have closed this one. "
+        "You are welcome to ask about crops, livestock or the weather.",
+        "ru": "Извините, наши агрономы отвечают только на вопросы о сельском хозяйстве, поэтому "
+        "мы закрыли этот вопрос. Спрашивайте о посевах, животноводстве или погоде.",
+    },
     "other_language": {
         "az": "(Bu mövzuda material hələlik yalnız başqa dildədir.)",
         "en": "(On this topic our material is only in another language for now.)",

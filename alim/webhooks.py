@@ -1,7 +1,7 @@
 """Signed webhooks through a transactional outbox.
 
 - Partners register endpoints for events (`conversation.created`, `conversation.escalated`,
-  `conversation.resolved`, `message.received`, `feedback.submitted`).
+  `conversation.resolved`, `conversation.closed`, `message.received`, `feedback.submitted`).
 - `Outbox.emit()` writes one delivery row per subscribed endpoint; callers do it inside the same
   database transaction as the change the event describes, so an event exists iff the change does.
 - `Dispatcher` delivers due rows: POST of the JSON payload `{id, event, timestamp, created_at,
@@ -51,6 +51,7 @@ EVENTS = (
     "conversation.escalated",
     "conversation.claimed",
     "conversation.resolved",
+    "conversation.closed",
     "message.received",
     "feedback.submitted",
 )

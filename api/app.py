@@ -22,7 +22,18 @@ from alim.webhooks import Dispatcher
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.ratelimit import MemoryCounters, RateLimiter, RedisCounters
-from api.routes import analytics, assistant, graph, handoff, health, knowledge, runs, threads
+from api.routes import (
+    analytics,
+    assistant,
+    graph,
+    handoff,
+    health,
+    inbox,
+    inbox_page,
+    knowledge,
+    runs,
+    threads,
+)
 from api.schemas import COMMON_ERRORS
 from engine import Engine, GraphDeps
 
@@ -138,11 +149,13 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
         metrics=app.state.metrics,
     )
     app.include_router(health.router)
+    app.include_router(inbox_page.router)
     routers = (
         graph.router,
         runs.router,
         threads.router,
         handoff.router,
+        inbox.router,
         analytics.router,
         knowledge.router,
         assistant.router,

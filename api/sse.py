@@ -4,7 +4,8 @@ Event order: `metadata` (thread_id, run_id) → `node` (each node as it starts) 
 chunks; sse-starlette splits a chunk with newlines into several `data:` lines, so a spec parser
 gets the text back exactly) → `sources` → `error` (on failure) → `done` (`[DONE]`, always last).
 Every event of a run carries `id: <run_id>:<seq>` (seq from 1), so a client that lost the
-connection resumes with `Last-Event-ID` (`GET /runs/{run_id}/stream`).
+connection resumes with `Last-Event-ID` (`GET /runs/{run_id}/stream`). The inbox's stream of
+escalation changes (`escalation_stream`) is endless, with ids `<updated_at>|<escalation id>`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from alim.errors import AlimError
 from alim.events import DoneEvent, ErrorEvent, Event, wire
+from alim.handoff import Escalation
 from alim.runs import LoggedEvent
+from engine.inbox import event_id as inbox_event_id
 
 
 def to_sse(event: Event) -> ServerSentEvent:
@@ -126,4 +129,30 @@ def run_stream(
         headers={"X-Accel-Buffering": "no", **(headers or {})},
         shutdown_event=shutdown,
         shutdown_grace_period=grace,
+    )
+
+
+def escalation_stream(
+    changes: AsyncGenerator[Escalation],
+    render: Callable[[Escalation], str],
+    *,
+    shutdown: Any,
+    ping: float,
+) -> EventSourceResponse:
+    """The inbox's endless stream: one `escalation` event per change, its id the resume cursor.
+    It ends when the server shuts down (`shutdown` is set; the changes generator watches it)."""
+
+    async def body() -> AsyncIterator[ServerSentEvent]:
+        async with aclosing(changes) as followed:
+            async for escalation in followed:
+                yield ServerSentEvent(
+                    data=render(escalation), event="escalation", id=inbox_event_id(escalation)
+                )
+
+    return EventSourceResponse(
+        body(),
+        ping=ping,
+        headers={"X-Accel-Buffering": "no"},
+        shutdown_event=shutdown,
+        shutdown_grace_period=2.0,
     )

@@ -92,6 +92,10 @@ class Bookkeeper:
                     reason=final.get("escalation_reason") or "low_confidence",
                     confidence=final.get("confidence"),
                     sources=final.get("sources") or [],
+                    language=final.get("language"),
+                    route=final.get("route"),
+                    region=(final.get("profile") or {}).get("region"),
+                    crops=list((final.get("profile") or {}).get("crops") or []),
                 )
                 escalation_id = escalation.id
                 await self.threads.set_status(info.key, "awaiting_human")

@@ -1,4 +1,6 @@
-"""An agronomist answers an escalation: the paused graph resumes with the answer.
+"""An agronomist answers an escalation: the paused graph resumes with the answer; or closes it
+without one (duplicate, spam, not farming): the graph ends the turn with a polite notice in the
+farmer's language, written as if `await_human` had run.
 
 Idempotent against the graph: the graph step commits the answer before the bookkeeping does, so
 a reply whose bookkeeping failed (the process died, the database refused) leaves a graph with no
@@ -10,19 +12,30 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from langchain_core.messages import AIMessage
 from langgraph.types import Command
 
 from alim.errors import Conflict, InvalidRequest, NotFound
-from alim.handoff import Escalation
-from alim.timeutil import iso
+from alim.handoff import KEPT_BY_EXPERT, CloseReason, Escalation
+from alim.i18n import text
+from alim.text import detect_language
+from alim.timeutil import iso, now_iso
+from graphs.nodes.escalate import HANDOFF_MODEL
 
 if TYPE_CHECKING:
     from engine.service import Engine
 
 
 async def resume(
-    engine: Engine, partner: str, escalation_id: str, answer: str, agent_id: str
+    engine: Engine,
+    partner: str,
+    escalation_id: str,
+    answer: str,
+    agent_id: str,
+    keep: bool = False,
 ) -> Escalation:
+    """Answer; with `keep`, the farmer's next messages stay with this expert (a new escalation,
+    claimed by them, waits) instead of going back to ALİM."""
     answer = answer.strip()
     if not answer:
         raise InvalidRequest("answer is empty", code="answer_empty")
@@ -61,6 +74,8 @@ async def resume(
                     "assigned_agent": agent_id,
                 },
             )
+        if keep:
+            await _keep_with_expert(engine, escalation, agent_id, config)
     resolved = await engine.escalations.get(partner, escalation_id)
     if resolved is None:  # deleted between the reply and now
         raise NotFound("escalation not found", code="escalation_not_found")
@@ -140,3 +155,96 @@ async def release(engine: Engine, partner: str, escalation_id: str, agent_id: st
     if escalation.claimed_by is not None:
         await engine.escalations.release(escalation_id)
     return await _open_escalation(engine, partner, escalation_id)
+
+
+async def _keep_with_expert(
+    engine: Engine, answered: Escalation, agent_id: str, config: dict[str, Any]
+) -> None:
+    """The thread waits for the same expert again: the graph is set just after `escalate` (so
+    the farmer's next messages are kept for the expert, as while any escalation waits) and a
+    new escalation, claimed by the agent, takes them."""
+    await engine.graph.aupdate_state(config, {"handoff": None}, as_node="escalate")
+    async with engine.persistence.db.transaction():
+        kept = await engine.escalations.open(
+            partner=answered.partner,
+            user_id=answered.user_id,
+            thread_id=answered.thread_id,
+            thread_key=answered.thread_key,
+            run_id=answered.run_id,
+            question=answered.question,
+            reason=KEPT_BY_EXPERT,
+            confidence=answered.confidence,
+            sources=answered.sources,
+            language=answered.language,
+            route=answered.route,
+            region=answered.region,
+            crops=answered.crops,
+        )
+        await engine.escalations.claim(answered.partner, kept.id, agent_id, stale_before(engine))
+        await engine.threads.set_status(answered.thread_key, "awaiting_human")
+        await engine.outbox.emit(
+            answered.partner,
+            "conversation.escalated",
+            {
+                "conversation_id": answered.thread_id,
+                "user_id": answered.user_id,
+                "escalation_id": kept.id,
+                "reason": KEPT_BY_EXPERT,
+                "assigned_agent": agent_id,
+            },
+        )
+
+
+def closing_notice(reason: CloseReason, language: str) -> str:
+    """What the farmer reads when an expert closes the question without an answer."""
+    return text(f"closed_{reason}", language)
+
+
+async def close(
+    engine: Engine, partner: str, escalation_id: str, agent_id: str, reason: CloseReason
+) -> Escalation:
+    """Close without an answer: the farmer gets a polite notice in their language, the thread
+    takes new questions again, `conversation.closed` goes out (ids and the reason code)."""
+    escalation = await _open_escalation(engine, partner, escalation_id)
+    holder = escalation.holder(stale_before(engine))
+    if holder is not None and holder != agent_id:
+        raise _claimed(holder)
+    config = {"configurable": {"thread_id": escalation.thread_key}}
+    async with engine.threads.lock(escalation.thread_key):
+        state = await engine.graph.aget_state(config)
+        if "await_human" in (state.next or ()):
+            language = escalation.language or detect_language(escalation.question)
+            notice = AIMessage(
+                content=closing_notice(reason, language),
+                response_metadata={
+                    "model_name": HANDOFF_MODEL,
+                    "created_at": now_iso(),
+                    "sources": [],
+                    "closed": reason,
+                },
+            )
+            await engine.graph.aupdate_state(
+                config, {"messages": [notice], "model": HANDOFF_MODEL}, as_node="await_human"
+            )
+            state = await engine.graph.aget_state(config)
+        async with engine.persistence.db.transaction():
+            await engine.escalations.close(escalation_id, reason, agent_id)
+            await engine.threads.set_status(escalation.thread_key, "active")
+            await engine.threads.record_messages(
+                escalation.thread_key, len(state.values.get("messages", []))
+            )
+            await engine.outbox.emit(
+                partner,
+                "conversation.closed",
+                {
+                    "conversation_id": escalation.thread_id,
+                    "user_id": escalation.user_id,
+                    "escalation_id": escalation_id,
+                    "assigned_agent": agent_id,
+                    "reason": reason,
+                },
+            )
+    closed = await engine.escalations.get(partner, escalation_id)
+    if closed is None:  # deleted between the close and now
+        raise NotFound("escalation not found", code="escalation_not_found")
+    return closed

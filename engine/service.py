@@ -11,15 +11,17 @@ async for event in engine.runs.follow(run.run_id, after=seq): ...
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import AsyncExitStack, aclosing, asynccontextmanager
+from datetime import date, timedelta
 from typing import Any
 
+from alim import handoff_stats
 from alim.analytics import Analytics, Feedback
 from alim.assistants import AssistantStore
 from alim.errors import AwaitingHuman, NotFound
 from alim.events import Event, SourcesEvent, TokenEvent, TurnResult
-from alim.handoff import Escalation, EscalationStore
+from alim.handoff import CloseReason, Escalation, EscalationStore
 from alim.metrics import Metrics
 from alim.netguard import networks
 from alim.persistence import Persistence, open_persistence
@@ -27,7 +29,7 @@ from alim.runs import RunStore
 from alim.settings import Settings
 from alim.threads import Owner, ThreadInfo, thread_key
 from alim.webhooks import Outbox, WebhookStore
-from engine import handoff
+from engine import handoff, inbox
 from engine.bookkeeping import Bookkeeper
 from engine.history import HistoryMessage, render
 from engine.request import TurnRequest, validate, with_assistant
@@ -61,13 +63,18 @@ class Engine:
             log_events=settings.run_event_log,
         )
         self.metrics: Metrics | None = None
+        self.deps: GraphDeps | None = None
+        """The graph's dependencies (the knowledge index: the inbox's drafts search it)."""
 
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings, deps: GraphDeps | None = None) -> AsyncIterator[Engine]:
         async with open_persistence(settings) as persistence:
-            graph = build_graph(deps or GraphDeps(settings), checkpointer=persistence.checkpointer)
-            yield cls(graph, persistence, settings)
+            deps = deps or GraphDeps(settings)
+            graph = build_graph(deps, checkpointer=persistence.checkpointer)
+            engine = cls(graph, persistence, settings)
+            engine.deps = deps
+            yield engine
 
     # ------------------------------------------------------------------ turns
     def check(self, request: TurnRequest) -> TurnRequest:
@@ -169,15 +176,41 @@ class Engine:
 
     # ------------------------------------------------------------------ hand-off
     async def resume(
-        self, partner: str, escalation_id: str, answer: str, agent_id: str
+        self, partner: str, escalation_id: str, answer: str, agent_id: str, keep: bool = False
     ) -> Escalation:
-        return await handoff.resume(self, partner, escalation_id, answer, agent_id)
+        return await handoff.resume(self, partner, escalation_id, answer, agent_id, keep)
+
+    async def close(
+        self, partner: str, escalation_id: str, agent_id: str, reason: CloseReason
+    ) -> Escalation:
+        return await handoff.close(self, partner, escalation_id, agent_id, reason)
+
+    async def escalation_detail(self, partner: str, escalation_id: str) -> inbox.Detail:
+        return await inbox.detail(self, partner, escalation_id)
+
+    def escalation_changes(
+        self, partner: str, after: str | None, stopping: Callable[[], bool]
+    ) -> AsyncGenerator[Escalation]:
+        """The partner's escalation changes after the event id `after` (validated now: 422
+        `invalid_last_event_id`), until `stopping()`."""
+        inbox.cursor_of(after)
+        return inbox.changes(self, partner, after, stopping)
 
     async def claim(self, partner: str, escalation_id: str, agent_id: str) -> Escalation:
         return await handoff.claim(self, partner, escalation_id, agent_id)
 
     async def release(self, partner: str, escalation_id: str, agent_id: str) -> Escalation:
         return await handoff.release(self, partner, escalation_id, agent_id)
+
+    async def handoff_times(self, partner: str, start: date, end: date) -> dict[str, Any]:
+        """Time to claim and to answer, p50/p90, of escalations created in [start, end]."""
+        rows = await self.escalations.timings(
+            partner, start.isoformat(), (end + timedelta(days=1)).isoformat()
+        )
+        return {
+            "period": {"start": start.isoformat(), "end": end.isoformat()},
+            **handoff_stats.summarize(rows),
+        }
 
     def claim_holder(self, escalation: Escalation) -> str | None:
         """Who holds the escalation now (None when unclaimed or the claim lapsed)."""

@@ -150,6 +150,7 @@ class Turn:
     async def _run(self) -> AsyncIterator[Event]:
         final: dict[str, Any] = {}
         message_count = 0  # from the last full state the graph streamed
+        profile = None  # the thread's farm profile (given now or in an earlier turn)
         node_started: dict[str, float] = {}
         interrupted = False
         metrics = self.engine.metrics
@@ -170,6 +171,7 @@ class Turn:
                         yield self._token(text)
             elif mode == "values":
                 message_count = len(payload.get("messages", []))
+                profile = payload.get("profile") or profile
             elif mode == "updates":
                 for node, update in payload.items():
                     if node == "__interrupt__":
@@ -185,7 +187,7 @@ class Turn:
             raise ProviderUnavailable("the run produced no answer")
         escalation_id = await self.engine.books.finished(
             self.record,
-            final,
+            {"profile": profile, **final},
             question=self.request.message,
             interrupted=interrupted,
             message_count=message_count,

@@ -31,6 +31,12 @@ if TYPE_CHECKING:
     from engine.service import Engine
 
 
+def farmer_reason(reason: str) -> str:
+    """The reason a farmer's client is told: a conversation an expert kept after answering
+    (`kept_by_expert`, the inbox's own reason) waits for that person as if asked for."""
+    return reason if reason in ("low_confidence", "user_requested") else "user_requested"
+
+
 class WaitingTurn(Turn):
     def __init__(
         self,
@@ -74,7 +80,7 @@ class WaitingTurn(Turn):
                 sources=[],
                 confidence=None,
                 escalated=True,
-                escalation_reason=self.escalation.reason,
+                escalation_reason=farmer_reason(self.escalation.reason),
                 route="human",
                 model=HANDOFF_MODEL,
                 escalation_id=self.escalation.id,

@@ -55,6 +55,22 @@ async def analytics(
     return report
 
 
+@router.get("/analytics/handoff", responses={422: {"model": ErrorBody}})
+async def handoff_analytics(
+    partner: ChatPartner,
+    engine: EngineDep,
+    start_date: Annotated[date, Query(description="ISO 8601 date, inclusive.")],
+    end_date: Annotated[date, Query(description="ISO 8601 date, inclusive.")],
+) -> dict[str, Any]:
+    """Escalations created in the range: how many are open, answered, closed, and how long they
+    waited to be claimed and answered (seconds, p50/p90), for the partner and per agent."""
+    if end_date < start_date:
+        raise InvalidRequest("end_date is before start_date", code="invalid_date_range")
+    if (end_date - start_date).days > MAX_RANGE_DAYS:
+        raise InvalidRequest(f"at most {MAX_RANGE_DAYS} days", code="invalid_date_range")
+    return await engine.handoff_times(partner.name, start_date, end_date)
+
+
 @router.post(
     "/threads/{thread_id}/feedback", status_code=201, responses={404: {"model": ErrorBody}}
 )

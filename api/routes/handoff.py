@@ -25,7 +25,7 @@ class EscalationOut(BaseModel):
     reason: Literal["low_confidence", "user_requested"] | str
     confidence: float | None
     sources: list[Source]
-    status: Literal["open", "resolved", "cancelled"] | str
+    status: Literal["open", "resolved", "cancelled", "closed"] | str
     created_at: str
     resolved_at: str | None = None
     answer: str | None = None
@@ -40,6 +40,14 @@ class EscalationOut(BaseModel):
         "release it or leave it idle for the claim timeout (then this is null again).",
     )
     claimed_at: str | None = None
+    updated_at: str = Field("", description="When it last changed (claim, message, answer…).")
+    language: str | None = Field(None, description="The farmer's language (az, en, ru).")
+    route: str | None = Field(None, description="How ALİM read the question.")
+    region: str | None = Field(None, description="The farm profile's region.")
+    crops: list[str] = Field(default_factory=list, description="The farm profile's crops.")
+    close_reason: Literal["duplicate", "spam", "not_farming"] | None = Field(
+        None, description="Why it was closed without an answer (status `closed`)."
+    )
 
 
 class EscalationList(BaseModel):
@@ -55,6 +63,11 @@ class ReplyIn(BaseModel):
         examples=["Damcı suvarmanı gecə aparın, malç çəkin."],
     )
     agent_id: str = Field(min_length=1, max_length=128, examples=["agronomist_17"])
+    next: Literal["alim", "expert"] = Field(
+        "alim",
+        description="Who takes the farmer's next message: ALİM (default), or this expert (a new "
+        "escalation, claimed by them, waits for it).",
+    )
 
 
 class AgentIn(BaseModel):
@@ -82,7 +95,8 @@ class WebhookOut(BaseModel):
     )
 
 
-def _out(e: Any, holder: str | None) -> EscalationOut:
+def escalation_out(e: Any, holder: str | None) -> EscalationOut:
+    """The API's view of an escalation; `holder` is whoever's claim still holds."""
     fields = {k: v for k, v in vars(e).items() if k in EscalationOut.model_fields}
     if holder is None:  # unclaimed, or the claim lapsed
         fields.update(claimed_by=None, claimed_at=None)
@@ -99,7 +113,7 @@ async def list_escalations(
 ) -> EscalationList:
     """Escalated questions of this partner, newest first, with the evidence the graph had."""
     items = await engine.escalations.list(partner.name, status, limit, offset)
-    return EscalationList(escalations=[_out(e, engine.claim_holder(e)) for e in items])
+    return EscalationList(escalations=[escalation_out(e, engine.claim_holder(e)) for e in items])
 
 
 @router.post(
@@ -119,8 +133,10 @@ async def reply(
     `Idempotency-Key`, a repeat returns the first reply's result and answers nothing twice."""
 
     async def act() -> EscalationOut:
-        escalation = await engine.resume(partner.name, escalation_id, body.answer, body.agent_id)
-        return _out(escalation, None)
+        escalation = await engine.resume(
+            partner.name, escalation_id, body.answer, body.agent_id, keep=body.next == "expert"
+        )
+        return escalation_out(escalation, None)
 
     return await idempotency.once(request, engine.runs.store, partner.name, body, act)
 
@@ -136,7 +152,7 @@ async def claim(
     """Take an open escalation: until released, or idle for the claim timeout, no other agent
     can claim (409 `escalation_claimed`) or answer it. Claiming again renews the claim."""
     escalation = await engine.claim(partner.name, escalation_id, body.agent_id)
-    return _out(escalation, engine.claim_holder(escalation))
+    return escalation_out(escalation, engine.claim_holder(escalation))
 
 
 @router.post(
@@ -149,7 +165,7 @@ async def release(
 ) -> EscalationOut:
     """Give a claimed escalation back to the queue (its claimer only)."""
     escalation = await engine.release(partner.name, escalation_id, body.agent_id)
-    return _out(escalation, engine.claim_holder(escalation))
+    return escalation_out(escalation, engine.claim_holder(escalation))
 
 
 @router.post("/webhooks", response_model=WebhookOut, status_code=201)

@@ -57,6 +57,12 @@ ESCALATION_KEYS = {
     "agent_id",
     "claimed_by",
     "claimed_at",
+    "updated_at",
+    "language",
+    "route",
+    "region",
+    "crops",
+    "close_reason",
 }
 
 

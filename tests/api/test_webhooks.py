@@ -294,6 +294,35 @@ async def test_events_arrive_signed_and_shaped_like_the_seed(
     assert [d["event"] for d in narrow_log] == ["conversation.escalated"]
 
 
+async def test_a_closed_escalation_sends_conversation_closed_with_ids_only(
+    app: FastAPI, partner: tuple[str, str], receiver: tuple[Receiver, str]
+) -> None:
+    rec, url = receiver
+    _, key = partner
+    user = new_user()
+    async with api_client(app, key) as client:
+        hook = await register(client, url, ["conversation.closed"])
+        rec.secret = hook["secret"]
+        escalated = await ask(client, ASK_HUMAN, user)
+        closed = await client.post(
+            f"{ESCALATIONS}/{escalated['escalation_id']}/close",
+            json={"agent_id": "agro_4", "reason": "spam"},
+        )
+        assert closed.status_code == 200, closed.text
+        await drive(app.state.engine.persistence.db, [hook["id"]], lambda: len(rec.processed) >= 1)
+
+    (event,) = rec.events()
+    assert event["event"] == "conversation.closed"
+    assert event["data"] == {
+        "conversation_id": escalated["thread_id"],
+        "user_id": user,
+        "escalation_id": escalated["escalation_id"],
+        "assigned_agent": "agro_4",
+        "reason": "spam",
+    }
+    assert all(a.verified for a in rec.attempts)
+
+
 async def test_created_is_sent_for_the_first_turn_of_a_thread_only(
     app: FastAPI, partner: tuple[str, str], receiver: tuple[Receiver, str]
 ) -> None:
