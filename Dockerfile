@@ -10,7 +10,8 @@ COPY alim ./alim
 COPY graphs ./graphs
 COPY tools ./tools
 COPY api ./api
-RUN pip install --no-cache-dir . \
+COPY clients/python ./clients/python
+RUN pip install --no-cache-dir ./clients/python . \
  && useradd --system --uid 10001 alim && mkdir -p /data && chown alim /data
 USER alim
 

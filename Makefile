@@ -6,10 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install serve test test-fast lint format eval bench bench-quick clean
 
-$(STAMP): pyproject.toml
+# The server imports its wire types from the client package (clients/python, not on any
+# registry), so the client is installed first.
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY)"; exit 1; }
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e clients/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
