@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from functools import cache
 from importlib import resources
@@ -326,6 +327,18 @@ def topics_read(understanding: Understanding | None) -> tuple[str, ...]:
     )
     kept = understanding.kept_topic
     return groups if kept is None else (kept, *(g for g in groups if g != kept))
+
+
+def foreign_topics(understanding: Understanding | None) -> frozenset[str]:
+    """The articles of crops the question does not name, when it names one: none of them
+    answers it (the wheat article's seed rate for an onion question). Topics shared by
+    several crops (greenhouse vegetables, seedlings) are general, never foreign."""
+    if understanding is None or not understanding.crops:
+        return frozenset()
+    crop_groups = bundled_lexicon().crop_groups
+    counts = Counter(g for groups in crop_groups.values() for g in groups)
+    own = {g for c in understanding.crops for g in crop_groups.get(c, ())}
+    return frozenset(g for g, n in counts.items() if n == 1 and g not in own)
 
 
 def without_crops(text: str) -> str:

@@ -15,7 +15,7 @@ lower leaves are yellow: what is missing?").
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from alim.knowledge.index import KnowledgeIndex, RankedSentence
 from alim.text import fold, stems
@@ -35,6 +35,7 @@ def choose_articles(
     language: str,
     versions: dict[str, dict[str, str]],
     read_too: Sequence[str] = (),
+    foreign: Collection[str] = (),
 ) -> list[tuple[str, str, float | None]]:
     """(article id, group, its best retrieved chunk's cosine) for the topics worth citing, best
     first.
@@ -42,10 +43,14 @@ def choose_articles(
     `versions`: article group -> {language: article id}. Topics far less relevant than the best
     one are left out, unless they name what the question names (a variety, a product).
     `read_too`: topics the kind of question reads (the sowing calendar for "when to sow"),
-    retrieved or not; they come right after the first topic (cosine None when not retrieved)."""
+    retrieved or not; they come right after the first topic (cosine None when not retrieved).
+    `foreign`: topics of crops the question does not name: never cited (the wheat article's
+    seed rate is no answer to "how much onion seed per hectare?")."""
     best: dict[str, Chunk] = {}  # group -> its best retrieved chunk (chunks come best first)
     for c in chunks:
-        best.setdefault(c.get("group") or c["article_id"], c)
+        group = c.get("group") or c["article_id"]
+        if group not in foreign:
+            best.setdefault(group, c)
     picked: list[str] = []
     top: float | None = None
     for group, chunk in best.items():
@@ -75,18 +80,20 @@ def gather(
     language: str,
     cues: Sequence[re.Pattern[str]] = (),
     read_too: Sequence[str] = (),
+    foreign: Collection[str] = (),
     *,
     name_sections: bool = False,
 ) -> list[Evidence]:
     """The numbered evidence for a question from its retrieved chunks; `cues`: what a sentence
-    answering it holds (alim.understanding.answer_cues); `read_too`: see `choose_articles`;
+    answering it holds (alim.understanding.answer_cues); `read_too`, `foreign`: see
+    `choose_articles`;
     `name_sections`: lead each article with the heading of its best sentence's section when
     the sentence does not say it (a diagnosis: the symptoms sentence under "Sunscald of fruit"
     is quoted as "**Sunscald of fruit:** …", so the answer names what the farmer sees)."""
     ranked_articles = [
         (article_id, group, score, ranked)
         for article_id, group, score in choose_articles(
-            chunks, language, index.group_articles, read_too
+            chunks, language, index.group_articles, read_too, foreign
         )
         if (ranked := index.rank_sentences(question, article_id, cues)[:SENTENCES_KEPT])
     ]

@@ -16,6 +16,7 @@ from alim.llm import ModelChain
 from alim.understanding import (
     Understanding,
     answer_cues,
+    foreign_topics,
     topics_read,
     understand,
     without_crops,
@@ -110,6 +111,7 @@ def make_retrieve(deps: GraphDeps) -> Node:
                 language,
                 answer_cues(u),
                 topics_read(u),
+                foreign_topics(u),
                 name_sections=u is not None and "diagnosis" in u.kinds,
             )
             update: dict[str, Any] = {"query": query, "chunks": chunks, "evidence": evidence}

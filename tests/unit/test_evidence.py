@@ -102,3 +102,13 @@ def test_a_diagnosis_names_what_the_farmer_sees() -> None:
     index = _Index({"wheat.en": [(named, 0.9, "Sunscald of fruit")]})
     (evidence,) = gather(index, "What are these spots?", chunks, "en", name_sections=True)  # type: ignore[arg-type]
     assert evidence["sentences"] == [named]
+
+
+def test_articles_of_crops_the_question_does_not_name_are_not_cited() -> None:
+    chunks = [
+        {"group": "wheat", "article_id": "wheat.en", "relevance": 0.9, "score": 0.9},
+        {"group": "onion-garlic", "article_id": "onion-garlic.en", "relevance": 0.8, "score": 0.8},
+    ]
+    versions = {"wheat": {"en": "wheat.en"}, "onion-garlic": {"en": "onion-garlic.en"}}
+    chosen = choose_articles(chunks, "en", versions, foreign={"wheat"})  # type: ignore[arg-type]
+    assert [a for a, _, _ in chosen] == ["onion-garlic.en"]

@@ -9,7 +9,14 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from alim.routing import SemanticRouter
-from alim.understanding import Understanding, answer_cues, topics_read, understand, without_crops
+from alim.understanding import (
+    Understanding,
+    answer_cues,
+    foreign_topics,
+    topics_read,
+    understand,
+    without_crops,
+)
 from graphs.nodes.retrieve import entity_first, search_query
 from graphs.state import State
 
@@ -348,3 +355,29 @@ def test_questions_about_what_the_assistant_can_help_with_are_smalltalk() -> Non
 )
 def test_registering_land_or_an_apiary_is_uncovered(text: str, topic: str) -> None:
     assert topic in understand(text).uncovered
+
+
+def test_the_articles_of_crops_not_named_are_foreign() -> None:
+    onion = understand("Soğanın toxumundan hektara nə qədər lazımdır?")
+    foreign = foreign_topics(onion)
+    assert "wheat" in foreign and "apples" in foreign
+    assert "onion-garlic" not in foreign
+    # Topics several crops share are general: the seedlings article answers apple seedlings.
+    assert "seedlings-nursery" not in foreign and "greenhouse-vegetables" not in foreign
+    assert foreign_topics(understand("Torpağın turşuluğunu necə yoxlayım?")) == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("Dərmanı quyunun yanında qarışdırıram, olar?", "safe-pesticide-use"),
+        ("Можно хранить остатки химиката в сарае?", "safe-pesticide-use"),
+    ],
+)
+def test_pesticide_words_read_the_safety_topic(text: str, topic: str) -> None:
+    assert topic in topics_read(understand(text))
+
+
+def test_which_time_asks_when_and_mowing_is_harvest() -> None:
+    u = understand("Silosluq qarğıdalını hansı vaxtda biçək?")
+    assert "timing" in u.kinds and "harvest" in u.stages
