@@ -263,6 +263,8 @@ async def test_the_widget_script_is_small_cacheable_and_served_without_a_key(
     assert "max-age" in first.headers["cache-control"]
     assert len(gzip.compress(first.content, 9)) <= 30 * 1024
     assert b"attachShadow" in first.content and b"innerHTML" not in first.content
+    for opener in ("ALİM söhbətini aç", "Open the ALİM chat", "Открыть чат ALİM"):
+        assert opener.encode() in first.content
     assert again.status_code == 304
 
 
