@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from fastapi import FastAPI
 
 from alim.errors import ConfigError, InvalidRequest
@@ -230,10 +231,24 @@ async def test_a_partner_names_its_logged_in_user_with_user_hash(
         assert_error(refused, 401, "invalid_user_hash")
 
 
+@pytest.fixture(params=["memory", "redis"])
+def counters(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The limiter's counters: in memory, or in the real Redis (db 15, flushed first)."""
+    if request.param == "memory":
+        return {}
+    url = request.getfixturevalue("redis_url")
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+    return {"redis_url": url}
+
+
 async def test_each_visitor_has_its_own_rate_limit(
-    api_settings_factory: Callable[..., Settings],
+    api_settings_factory: Callable[..., Settings], counters: dict[str, Any]
 ) -> None:
-    settings = api_settings_factory(rate_limit_per_visitor=2, rate_limit_per_minute=50)
+    settings = api_settings_factory(rate_limit_per_visitor=2, rate_limit_per_minute=50, **counters)
     async with running_app(settings) as app:
         key, _, _ = await app.state.keys.create_public("shop", [ORIGIN])
         async with api_client(app, key=key) as client:
