@@ -76,9 +76,12 @@ def user_hash(identity_secret: str, user_id: str) -> str:
 
 def verify_user_hash(identity_secret: str | None, user_id: str, given: str) -> str:
     """`user_id` when `given` is its hash under the key's identity secret; else 401
-    `invalid_user_hash`. Visitor ids cannot be claimed this way."""
+    `invalid_user_hash`. Visitor ids cannot be claimed this way, nor ids that a request's
+    `user_id` could not carry (empty, over 128 characters, control characters)."""
     if (
         identity_secret is None
+        or not 0 < len(user_id) <= 128
+        or not user_id.isprintable()
         or user_id.startswith(VISITOR_PREFIX)
         or not hmac.compare_digest(user_hash(identity_secret, user_id), given.strip().lower())
     ):

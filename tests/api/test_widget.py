@@ -215,6 +215,10 @@ async def test_a_partner_names_its_logged_in_user_with_user_hash(
         listed = await client.get(THREADS, params={"user_id": "x"}, headers=good)
         wrong = await ask(client, {**good, "X-User-Hash": user_hash("guess", "farmer-42")})
         swapped = await ask(client, {**good, "X-User-Id": "farmer-43"})
+        long_id = "f" * 129
+        too_long = await ask(
+            client, {**good, "X-User-Id": long_id, "X-User-Hash": user_hash(secret, long_id)}
+        )
         visitor = await new_visitor(client)
         as_visitor_id = await ask(
             client,
@@ -227,7 +231,7 @@ async def test_a_partner_names_its_logged_in_user_with_user_hash(
 
     assert answered.status_code == 200, answered.text
     assert [t["thread_id"] for t in listed.json()["threads"]] == [answered.json()["thread_id"]]
-    for refused in (wrong, swapped, as_visitor_id):
+    for refused in (wrong, swapped, too_long, as_visitor_id):
         assert_error(refused, 401, "invalid_user_hash")
 
 
