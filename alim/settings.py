@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The seed's development key; refused in production.
 DEV_API_KEY = "dev-api-key-change-in-production"  # pragma: allowlist secret
+# The development secret that signs widget visitor tokens; refused in production.
+DEV_VISITOR_SECRET = "dev-visitor-secret-change-in-production"  # pragma: allowlist secret
 
 ProviderName = Literal["groq", "openai", "offline"]
 
@@ -82,6 +84,14 @@ class Settings(BaseSettings):
     run_timeout: float = Field(120.0, gt=0, description="Deadline of one turn, in seconds.")
     rate_limit_per_minute: int = Field(120, ge=1, description="Default requests/minute per key.")
     max_streams_per_key: int = Field(20, ge=1, description="Default concurrent streams per key.")
+    rate_limit_per_visitor: int = Field(
+        20, ge=1, description="Requests/minute per widget visitor (publishable keys)."
+    )
+    visitor_secret: SecretStr = Field(
+        SecretStr(DEV_VISITOR_SECRET),
+        description="Signs the widget's visitor tokens; the default is refused in production.",
+    )
+    visitor_token_days: int = Field(365, ge=1, description="Days a visitor token stays valid.")
     redis_url: str | None = Field(None, description="Shared rate-limit counters (replicas).")
     shutdown_grace_seconds: float = Field(10.0, ge=0)
     webhook_allowed_networks: list[str] = Field(

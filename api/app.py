@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from alim import __version__
 from alim.keys import KeyStore, check_production_keys
@@ -19,6 +18,7 @@ from alim.metrics import Metrics
 from alim.netguard import networks
 from alim.settings import Settings, get_settings
 from alim.webhooks import Dispatcher
+from api.cors import KeyOriginsCORS
 from api.errors import install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.ratelimit import MemoryCounters, RateLimiter, RedisCounters
@@ -33,6 +33,7 @@ from api.routes import (
     knowledge,
     runs,
     threads,
+    widget,
 )
 from api.schemas import COMMON_ERRORS
 from engine import Engine, GraphDeps
@@ -120,27 +121,7 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
     app.state.settings = settings
     app.state.metrics = Metrics()
     install_error_handlers(app)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "DELETE", "PUT"],
-            allow_headers=[
-                "X-API-Key",
-                "Content-Type",
-                "X-Request-ID",
-                "Idempotency-Key",
-                "Last-Event-ID",
-            ],
-            expose_headers=[
-                "X-Request-ID",
-                "Retry-After",
-                "X-RateLimit-Limit",
-                "X-RateLimit-Remaining",
-                "X-RateLimit-Reset",
-                "Idempotent-Replayed",
-            ],
-        )
+    app.add_middleware(KeyOriginsCORS, allow_origins=settings.cors_origins)
     app.add_middleware(
         RequestContextMiddleware,
         max_body=settings.max_body_bytes,
@@ -150,6 +131,7 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
     )
     app.include_router(health.router)
     app.include_router(inbox_page.router)
+    app.include_router(widget.script_router)
     routers = (
         graph.router,
         runs.router,
@@ -159,6 +141,7 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
         analytics.router,
         knowledge.router,
         assistant.router,
+        widget.router,
     )
     for router in routers:
         app.include_router(router, prefix="/api/v1", responses=COMMON_ERRORS)

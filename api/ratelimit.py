@@ -1,7 +1,8 @@
 """Per-partner-key rate limits: requests per minute (a sliding one-minute window: the requests
 of the last 60 seconds, so no burst of twice the limit across a minute boundary) and concurrent
-streams. In memory by default; with `ALIM_REDIS_URL` the counters live in Redis (a sorted set of
-request times per key, updated atomically by a script), so the limits hold across replicas.
+streams, and for publishable keys also requests per minute per visitor. In memory by default;
+with `ALIM_REDIS_URL` the counters live in Redis (a sorted set of request times per key, updated
+atomically by a script), so the limits hold across replicas.
 
 Every authenticated response carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
 `X-RateLimit-Reset` (Unix time the oldest counted request leaves the window); over the limit:
@@ -129,6 +130,22 @@ class RateLimiter:
             self._refused("requests")
             raise RateLimited(
                 f"more than {limit} requests per minute for this key",
+                retry_after=max(1, math.ceil(oldest + WINDOW - now)),
+            )
+
+    async def check_visitor(
+        self, request: Request, partner: Partner, user_id: str, limit: int
+    ) -> None:
+        """The per-visitor limit of a publishable key, counted on top of the key's own."""
+        now = time.time()
+        counted, count, oldest = await self.counters.hit(
+            f"{partner.key_id}:u:{user_id}", now, limit
+        )
+        request.state.ratelimit = (limit, max(0, limit - count), math.ceil(oldest + WINDOW))
+        if not counted:
+            self._refused("visitor")
+            raise RateLimited(
+                f"more than {limit} requests per minute for this visitor",
                 retry_after=max(1, math.ceil(oldest + WINDOW - now)),
             )
 

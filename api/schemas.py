@@ -179,8 +179,16 @@ class Ready(BaseModel):
 
 COMMON_ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorBody, "description": "Malformed JSON (`malformed_json`)."},
-    401: {"model": ErrorBody, "description": "Missing or unknown X-API-Key."},
-    403: {"model": ErrorBody, "description": "The key lacks the scope this endpoint needs."},
+    401: {
+        "model": ErrorBody,
+        "description": "Missing or unknown X-API-Key (`invalid_api_key`); for a publishable key "
+        "also `visitor_identity_required`, `invalid_visitor_token` or `invalid_user_hash`.",
+    },
+    403: {
+        "model": ErrorBody,
+        "description": "The key lacks the scope this endpoint needs (`insufficient_scope`), or "
+        "a publishable key is used from an origin not on its list (`origin_not_allowed`).",
+    },
     404: {"model": ErrorBody, "description": "Not found (or not yours)."},
     413: {"model": ErrorBody, "description": "Request body too large."},
     422: {"model": ErrorBody, "description": "Invalid input; `code` says which rule."},

@@ -73,22 +73,46 @@ def keys_create(
     name: Annotated[str, typer.Argument(help="Partner name (threads belong to it).")],
     scope: Annotated[
         list[str] | None,
-        typer.Option("--scope", help="chat | agent | admin; repeat it or join with + (chat+agent)"),
+        typer.Option(
+            "--scope",
+            help="chat | agent | admin | public; repeat it or join with + (chat+agent)",
+        ),
+    ] = None,
+    origin: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--origin",
+            help="With --scope public: a website origin the key may be used from (repeatable).",
+        ),
     ] = None,
     rate_limit: Annotated[int | None, typer.Option(help="Requests per minute.")] = None,
     max_streams: Annotated[int | None, typer.Option(help="Concurrent streams.")] = None,
 ) -> None:
-    """Create a key; it is printed once, alone on the last line."""
+    """Create a key; it is printed once, alone on the last line. A publishable key (`--scope
+    public`, for the website widget) needs `--origin`s and also gets an identity secret for
+    `user_hash`, printed once too (keep it on your server, never in a page)."""
 
     scopes = [part for value in scope or ["chat"] for part in re.split(r"[+,\s]+", value) if part]
+    limits = {"rate_limit_per_minute": rate_limit, "max_streams": max_streams}
+    if "public" not in scopes and origin:
+        err.print("[red]invalid_request[/red]: --origin is only for --scope public")
+        raise typer.Exit(code=2)
 
-    async def action(store: Any) -> tuple[str, dict[str, Any]]:
-        return await store.create(
-            name, scopes, rate_limit_per_minute=rate_limit, max_streams=max_streams
-        )
+    async def action(store: Any) -> tuple[str, str | None, dict[str, Any]]:
+        if "public" in scopes:
+            from alim.keys import parse_scopes
 
-    key, record = run_async(_with_keys(action))
+            parse_scopes(scopes)  # refuses 'public' with other scopes
+            return await store.create_public(name, origin or [], **limits)
+        key, record = await store.create(name, scopes, **limits)
+        return key, None, record
+
+    key, identity_secret, record = run_async(_with_keys(action))
     print(f"partner {record['partner']} · id {record['id']} · scopes {record['scopes']}")
+    if identity_secret is not None:
+        print(f"origins {record['origins']}")
+        print("Identity secret for user_hash (server side only; it cannot be shown again):")
+        print(identity_secret)
     print("Store this key now; it cannot be shown again:")
     print(key)
 
@@ -104,6 +128,7 @@ def keys_list() -> None:
         state = f"revoked {r['revoked_at']}" if r["revoked_at"] else "active"
         print(
             f"{r['id']}\t{r['partner']}\t{r['prefix']}…\t{r['scopes']}\t{r['created_at']}\t{state}"
+            + (f"\t{r['origins']}" if r["origins"] else "")
         )
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from alim.errors import InvalidRequest
 from alim.threads import Owner
 from api import idempotency
-from api.deps import ChatPartner, EngineDep
+from api.deps import ChatCaller, ChatPartner, EngineDep
 from api.schemas import THREAD_ID_PATTERN, USER_ID_PATTERN, ErrorBody
 
 router = APIRouter(tags=["analytics"])
@@ -78,12 +78,13 @@ async def feedback(
     thread_id: Annotated[str, Path(pattern=THREAD_ID_PATTERN)],
     body: FeedbackIn,
     request: Request,
-    partner: ChatPartner,
+    caller: ChatCaller,
     engine: EngineDep,
     idempotency_key: idempotency.KeyHeader = None,
 ) -> Any:
     """Rate one answer of a thread (owner only). With an `Idempotency-Key`, a repeat returns
     the first rating and records nothing twice."""
+    body, partner = caller.bind(body), caller.partner
 
     async def act() -> dict[str, Any]:
         record = await engine.feedback(

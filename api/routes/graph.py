@@ -13,7 +13,7 @@ from alim.errors import AlimError, InvalidRequest, ThreadBusy
 from alim.keys import Partner
 from alim.threads import Owner, thread_key
 from api import idempotency
-from api.deps import ChatPartner, EngineDep, LimiterDep, SettingsDep
+from api.deps import ChatCaller, EngineDep, LimiterDep, SettingsDep
 from api.schemas import ChatRequest, ErrorBody, InvokeResponse
 from api.sse import run_stream
 from engine import Context, Engine, LiveRun, TurnRequest, parse_event_id
@@ -129,7 +129,7 @@ async def invoke(
     body: ChatRequest,
     request: Request,
     response: Response,
-    partner: ChatPartner,
+    caller: ChatCaller,
     engine: EngineDep,
     idempotency_key: idempotency.KeyHeader = None,
 ) -> InvokeResponse:
@@ -137,6 +137,7 @@ async def invoke(
 
     With an `Idempotency-Key` header, a repeat of the same request returns the first one's
     answer (`Idempotent-Replayed: true`) and adds no second turn."""
+    body, partner = caller.bind(body), caller.partner
     run_id, replayed = await start_run(engine, request, body, partner)
     info = await engine.runs.wait(Owner(partner.name, body.user_id), run_id)
     response.headers.update(replayed_header(replayed))
@@ -159,7 +160,7 @@ async def invoke(
 async def stream(
     body: ChatRequest,
     request: Request,
-    partner: ChatPartner,
+    caller: ChatCaller,
     engine: EngineDep,
     settings: SettingsDep,
     limiter: LimiterDep,
@@ -167,6 +168,7 @@ async def stream(
     last_event_id: idempotency.LastEventIdHeader = None,
 ) -> EventSourceResponse:
     """Send a message and receive the answer as it is generated."""
+    body, partner = caller.bind(body), caller.partner
     held = AsyncExitStack()  # the stream slot, released when the run ends
     await held.enter_async_context(limiter.stream_slot(partner))
     run_id, replayed = await start_run(engine, request, body, partner, held)

@@ -1,4 +1,5 @@
-"""Thread list, history and deletion, for the owner (partner key + user_id) only."""
+"""Thread list, history and deletion, for the owner (partner key + user_id) only; with a
+publishable key the owner is the verified visitor, whatever `user_id` says."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from alim.threads import Owner
-from api.deps import ChatPartner, EngineDep
+from api.deps import ChatCaller, EngineDep
 from api.schemas import (
     THREAD_ID_PATTERN,
     USER_ID_PATTERN,
@@ -29,13 +30,15 @@ NOT_FOUND: dict[int | str, dict[str, object]] = {
 @router.get("", response_model=ThreadList)
 async def list_threads(
     user_id: UserId,
-    partner: ChatPartner,
+    caller: ChatCaller,
     engine: EngineDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> ThreadList:
     """The user's threads, newest first."""
-    infos = await engine.threads.list(Owner(partner.name, user_id), limit, offset)
+    infos = await engine.threads.list(
+        Owner(caller.partner.name, caller.user(user_id)), limit, offset
+    )
     return ThreadList(
         threads=[
             ThreadSummary(
@@ -53,10 +56,12 @@ async def list_threads(
 
 @router.get("/{thread_id}", response_model=ThreadDetail, responses=NOT_FOUND)
 async def get_thread(
-    thread_id: ThreadId, user_id: UserId, partner: ChatPartner, engine: EngineDep
+    thread_id: ThreadId, user_id: UserId, caller: ChatCaller, engine: EngineDep
 ) -> ThreadDetail:
     """A thread's messages, oldest first."""
-    info, messages = await engine.history(Owner(partner.name, user_id), thread_id)
+    info, messages = await engine.history(
+        Owner(caller.partner.name, caller.user(user_id)), thread_id
+    )
     return ThreadDetail(
         thread_id=info.thread_id,
         title=info.title,
@@ -69,8 +74,8 @@ async def get_thread(
 
 @router.delete("/{thread_id}", status_code=204, responses=NOT_FOUND)
 async def delete_thread(
-    thread_id: ThreadId, user_id: UserId, partner: ChatPartner, engine: EngineDep
+    thread_id: ThreadId, user_id: UserId, caller: ChatCaller, engine: EngineDep
 ) -> Response:
     """Delete a thread with all its checkpoints."""
-    await engine.delete_thread(Owner(partner.name, user_id), thread_id)
+    await engine.delete_thread(Owner(caller.partner.name, caller.user(user_id)), thread_id)
     return Response(status_code=204)

@@ -29,3 +29,36 @@ def test_serve_refuses_several_workers_on_sqlite(tmp_path: Path) -> None:
     done = cli(env, "serve", "--workers", "2", "--port", "9", ok=False)
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "config_error" in done.stderr and "ALIM_CHECKPOINTER=postgres" in done.stderr
+
+
+def test_cli_creates_a_publishable_key_with_origins_and_an_identity_secret(tmp_path: Path) -> None:
+    env = server_env(tmp_path)
+    env.pop("VIRTUAL_ENV", None)
+    made = (
+        cli(
+            env,
+            "keys",
+            "create",
+            "shop",
+            "--scope",
+            "public",
+            "--origin",
+            "https://Shop.example/",
+            "--origin",
+            "http://127.0.0.1:8123",
+        )
+        .stdout.strip()
+        .splitlines()
+    )
+    assert made[0].endswith("scopes public")
+    assert made[1] == "origins http://127.0.0.1:8123 https://shop.example"
+    assert made[3].startswith("alim_ids_") and made[-1].startswith("alim_pk_")
+    (row,) = [line.split("\t") for line in cli(env, "keys", "list").stdout.strip().splitlines()]
+    assert row[3] == "public" and row[-1] == "http://127.0.0.1:8123 https://shop.example"
+    assert made[3] not in cli(env, "keys", "list").stdout
+    no_origin = cli(env, "keys", "create", "x", "--scope", "public", ok=False)
+    assert no_origin.returncode != 0 and "invalid_origin" in no_origin.stderr
+    mixed = cli(
+        env, "keys", "create", "x", "--scope", "public+chat", "--origin", "https://a.b", ok=False
+    )
+    assert mixed.returncode != 0

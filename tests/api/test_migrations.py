@@ -144,6 +144,9 @@ async def test_a_legacy_database_is_upgraded_with_its_rows(
         info = await persistence.threads.get(OWNER, "legacy-thread")
         assert info is not None and (info.title, info.message_count) == ("Pomidor", 2)
         assert [k["id"] for k in await KeyStore(db).list()] == ["k1"]
+        # Migration 1 of the keys: publishable keys' origins and identity secret.
+        assert {"origins", "identity_secret"} <= set(await columns(db, "alim_api_keys"))
+        assert [k["origins"] for k in await KeyStore(db).list()] == [""]
         assert await Analytics(db).run_exists("acme", KEY, "run-1")
         assert [f["comment"] for f in await Analytics(db).feedback("acme", KEY)] == [
             "yarpaqlar saralır"

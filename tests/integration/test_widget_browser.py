@@ -1,0 +1,195 @@
+"""The embeddable widget in real headless Chromium: a partner's page on a second local origin
+(a tiny static server on 127.0.0.1, under a strict CSP) embeds `widget.js` from a real
+`alim serve`, with a publishable key created by `alim keys create --scope public --origin`."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from tests.api.helpers import cli
+from tests.support.alim_serve import running_server, server_env
+from tests.support.servers import free_port, serve_in_thread
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+QUESTION = "Quraqlıqda suvarmanı necə aparım?"
+WIDGET = "#alim-widget"
+
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Green Farm shop</title>
+</head><body><h1>Green Farm shop</h1><p>Seeds, tools and advice.</p>
+<script nonce="{nonce}">window.AlimConfig = {{ key: "{key}", position: "bottom-right",
+  greeting: "Hello from Green Farm!", language: "en",
+  theme: {{ primaryColor: "#1565c0" }} }};</script>
+<script src="{alim}/widget.js" async nonce="{nonce}"></script></body></html>"""
+
+
+@contextmanager
+def partner_site(alim: str, key: str, port: int) -> Iterator[str]:
+    """The partner's page on 127.0.0.1:port; its CSP allows no inline style and only ALİM."""
+
+    async def page(request: Request) -> HTMLResponse:
+        nonce = secrets.token_urlsafe(12)
+        csp = (
+            f"default-src 'none'; script-src 'nonce-{nonce}' {alim}; connect-src {alim}; "
+            "style-src 'none'; img-src 'none'; base-uri 'none'"
+        )
+        html = PAGE.format(nonce=nonce, key=key, alim=alim)
+        return HTMLResponse(html, headers={"Content-Security-Policy": csp})
+
+    with serve_in_thread(Starlette(routes=[Route("/", page)]), port) as url:
+        yield url
+
+
+def widget(page: Any, selector: str) -> Any:
+    """A locator inside the widget's (open) shadow root."""
+    return page.locator(f"{WIDGET} {selector}")
+
+
+def count_text_changes(page: Any) -> None:
+    page.evaluate(
+        """() => {
+        window.__alimChanges = 0;
+        const log = document.querySelector('#alim-widget').shadowRoot.querySelector('.log');
+        new MutationObserver((list) => { window.__alimChanges += list.length; })
+            .observe(log, { subtree: true, childList: true, characterData: true });
+    }"""
+    )
+
+
+@pytest.mark.timeout(300)
+def test_a_partner_page_embeds_the_widget(tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is required (apt-get install chromium); .ci/run installs it")
+    site_port, stranger_port = free_port(), free_port()
+    site_origin = f"http://127.0.0.1:{site_port}"
+    env = server_env(tmp_path)
+    env.pop("VIRTUAL_ENV", None)
+    made = cli(env, "keys", "create", "green-farm", "--scope", "public", "--origin", site_origin)
+    key = made.stdout.strip().splitlines()[-1]
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    with (
+        running_server(tmp_path, ALIM_OFFLINE_DELAY="0.02") as alim,
+        partner_site(alim, key, site_port) as site,
+        partner_site(alim, key, stranger_port) as stranger,
+        sync_playwright() as pw,
+    ):
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 860})
+            page = context.new_page()
+            page.goto(site)
+            opener = page.get_by_role("button", name="Open the ALİM chat")
+            opener.click()
+            expect(widget(page, "textarea")).to_be_focused()
+            expect(widget(page, ".msg.greeting")).to_have_text("ALİMHello from Green Farm!")
+            # Styled inside the shadow root although the page allows no inline style.
+            radius = widget(page, ".bubble").evaluate("b => getComputedStyle(b).borderRadius")
+            assert radius == "50%"
+            color = widget(page, ".bubble").evaluate("b => getComputedStyle(b).backgroundColor")
+            assert color == "rgb(21, 101, 192)"
+
+            count_text_changes(page)
+            widget(page, "textarea").fill(QUESTION)
+            widget(page, "textarea").press("Enter")
+            answer = widget(page, ".msg.assistant").last
+            expect(answer).to_have_attribute("data-state", "done", timeout=90_000)
+            expect(answer.locator(".text")).to_contain_text("Quraqlıqda suvarma")
+            expect(answer.locator(".sources li").first).to_contain_text("Quraqlıqda suvarma")
+            assert page.evaluate("window.__alimChanges") > 5  # the answer arrived in pieces
+            shown = answer.locator(".text").text_content()
+            live = widget(page, "[aria-live=polite]")
+            expect(live).to_have_text(shown)
+            page.get_by_role("button", name="The answer helped").click()
+            expect(page.get_by_role("button", name="The answer helped")).to_have_attribute(
+                "aria-pressed", "true"
+            )
+            expect(live).to_have_text("Thank you for your feedback!")
+            page.screenshot(path=str(ARTIFACTS / "widget-answer.png"))
+
+            # A reload keeps the conversation: token and thread in localStorage, history
+            # from the API.
+            page.reload()
+            page.get_by_role("button", name="Open the ALİM chat").click()
+            expect(widget(page, ".msg.user")).to_have_count(1)
+            expect(widget(page, ".msg.user")).to_contain_text(QUESTION)
+            restored = widget(page, ".msg.assistant").last
+            expect(restored.locator(".text")).to_have_text(shown)
+            expect(restored.locator(".sources li").first).to_contain_text("Quraqlıqda suvarma")
+
+            # Asking for a person: the "passed to an agronomist" state.
+            widget(page, "textarea").fill("Mənə aqronomla danışmaq lazımdır")
+            widget(page, ".send").click()
+            expect(widget(page, ".escalated")).to_be_visible(timeout=90_000)
+            expect(widget(page, ".escalated")).to_contain_text("passed to an agronomist")
+            page.screenshot(path=str(ARTIFACTS / "widget-escalated.png"))
+
+            # Escape closes the panel and gives the focus back to the bubble.
+            widget(page, "textarea").press("Escape")
+            expect(widget(page, ".panel")).to_be_hidden()
+            expect(widget(page, ".bubble")).to_be_focused()
+
+            # A forged visitor token shows nothing of the thread: the widget starts afresh.
+            storage = page.evaluate("Object.keys(localStorage)")
+            (name,) = [k for k in storage if k.startswith("alim-widget:")]
+            page.evaluate(
+                """(name) => { const s = JSON.parse(localStorage.getItem(name));
+                s.token = s.token.slice(0, -4) + (s.token.endsWith('AAAA') ? 'BBBB' : 'AAAA');
+                localStorage.setItem(name, JSON.stringify(s)); }""",
+                name,
+            )
+            page.reload()
+            page.get_by_role("button", name="Open the ALİM chat").click()
+            expect(widget(page, ".msg.greeting")).to_be_visible()
+            expect(widget(page, ".msg.user")).to_have_count(0)
+            expect(widget(page, ".status")).to_be_empty()
+
+            # A phone-sized screen: the panel takes the whole screen.
+            phone = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True)
+            small = phone.new_page()
+            small.goto(site)
+            small.get_by_role("button", name="Open the ALİM chat").click()
+            box = widget(small, ".panel").bounding_box()
+            assert box is not None and box["width"] == 375 and box["height"] == 740
+            expect(widget(small, ".bubble")).to_be_hidden()  # it would cover the send button
+            expect(widget(small, ".send")).to_be_in_viewport()
+            small.screenshot(path=str(ARTIFACTS / "widget-phone.png"))
+
+            # A page on an origin not on the key's list is refused.
+            other = context.new_page()
+            other.goto(stranger)
+            other.get_by_role("button", name="Open the ALİM chat").click()
+            expect(widget(other, ".status")).to_contain_text("not available", timeout=30_000)
+            expect(widget(other, ".msg.user")).to_have_count(0)
+            other.screenshot(path=str(ARTIFACTS / "widget-refused.png"))
+        finally:
+            browser.close()
+        refused = httpx.post(
+            f"{alim}/api/v1/widget/visitor",
+            headers={"X-API-Key": key, "Origin": stranger},
+            trust_env=False,
+        )
+        preflight = httpx.options(
+            f"{alim}/api/v1/widget/visitor",
+            headers={"Origin": stranger, "Access-Control-Request-Method": "POST"},
+            trust_env=False,
+        )
+    assert refused.status_code == 403 and refused.json()["code"] == "origin_not_allowed"
+    assert "access-control-allow-origin" not in preflight.headers
+    assert (ARTIFACTS / "widget-answer.png").stat().st_size > 10_000
