@@ -41,13 +41,7 @@ async def resume(
         raise InvalidRequest("answer is empty", code="answer_empty")
     if "\x00" in answer or "\x00" in agent_id:
         raise InvalidRequest("the answer contains a NUL character", code="invalid_characters")
-    escalation = await engine.escalations.get(partner, escalation_id)
-    if escalation is None:
-        raise NotFound("escalation not found", code="escalation_not_found")
-    _check_open(escalation)
-    holder = escalation.holder(stale_before(engine))
-    if holder is not None and holder != agent_id:
-        raise _claimed(holder)
+    escalation = await _held_by(engine, partner, escalation_id, agent_id)
     config = {"configurable": {"thread_id": escalation.thread_key}}
     async with engine.threads.lock(escalation.thread_key):
         state = await engine.graph.aget_state(config)
@@ -60,26 +54,55 @@ async def resume(
             answer, agent_id = _given_answer(state, answer, agent_id)
         async with engine.persistence.db.transaction():
             await engine.escalations.resolve(escalation_id, answer, agent_id)
-            await engine.threads.set_status(escalation.thread_key, "active")
-            await engine.threads.record_messages(
-                escalation.thread_key, len(state.values.get("messages", []))
-            )
-            await engine.outbox.emit(
-                partner,
-                "conversation.resolved",
-                {
-                    "conversation_id": escalation.thread_id,
-                    "user_id": escalation.user_id,
-                    "escalation_id": escalation_id,
-                    "assigned_agent": agent_id,
-                },
-            )
+            await _hand_back(engine, partner, escalation, state, "conversation.resolved", agent_id)
         if keep:
             await _keep_with_expert(engine, escalation, agent_id, config)
-    resolved = await engine.escalations.get(partner, escalation_id)
-    if resolved is None:  # deleted between the reply and now
+    return await _reloaded(engine, partner, escalation_id)
+
+
+async def _held_by(engine: Engine, partner: str, escalation_id: str, agent_id: str) -> Escalation:
+    """The open escalation, which no other agent's claim holds (409 `escalation_claimed`)."""
+    escalation = await _open_escalation(engine, partner, escalation_id)
+    holder = escalation.holder(stale_before(engine))
+    if holder is not None and holder != agent_id:
+        raise _claimed(holder)
+    return escalation
+
+
+async def _hand_back(
+    engine: Engine,
+    partner: str,
+    escalation: Escalation,
+    state: Any,
+    event: str,
+    agent_id: str,
+    **extra: str,
+) -> None:
+    """In the caller's transaction: the thread takes bot questions again, its message count is
+    the graph's, and partners hear of it (`event`, ids only plus `extra`)."""
+    await engine.threads.set_status(escalation.thread_key, "active")
+    await engine.threads.record_messages(
+        escalation.thread_key, len(state.values.get("messages", []))
+    )
+    await engine.outbox.emit(
+        partner,
+        event,
+        {
+            "conversation_id": escalation.thread_id,
+            "user_id": escalation.user_id,
+            "escalation_id": escalation.id,
+            "assigned_agent": agent_id,
+            **extra,
+        },
+    )
+
+
+async def _reloaded(engine: Engine, partner: str, escalation_id: str) -> Escalation:
+    """The escalation as stored after a change (404 if its thread was deleted meanwhile)."""
+    found = await engine.escalations.get(partner, escalation_id)
+    if found is None:
         raise NotFound("escalation not found", code="escalation_not_found")
-    return resolved
+    return found
 
 
 def _given_answer(state: Any, answer: str, agent_id: str) -> tuple[str, str]:
@@ -205,10 +228,7 @@ async def close(
 ) -> Escalation:
     """Close without an answer: the farmer gets a polite notice in their language, the thread
     takes new questions again, `conversation.closed` goes out (ids and the reason code)."""
-    escalation = await _open_escalation(engine, partner, escalation_id)
-    holder = escalation.holder(stale_before(engine))
-    if holder is not None and holder != agent_id:
-        raise _claimed(holder)
+    escalation = await _held_by(engine, partner, escalation_id, agent_id)
     config = {"configurable": {"thread_id": escalation.thread_key}}
     async with engine.threads.lock(escalation.thread_key):
         state = await engine.graph.aget_state(config)
@@ -229,22 +249,7 @@ async def close(
             state = await engine.graph.aget_state(config)
         async with engine.persistence.db.transaction():
             await engine.escalations.close(escalation_id, reason, agent_id)
-            await engine.threads.set_status(escalation.thread_key, "active")
-            await engine.threads.record_messages(
-                escalation.thread_key, len(state.values.get("messages", []))
+            await _hand_back(
+                engine, partner, escalation, state, "conversation.closed", agent_id, reason=reason
             )
-            await engine.outbox.emit(
-                partner,
-                "conversation.closed",
-                {
-                    "conversation_id": escalation.thread_id,
-                    "user_id": escalation.user_id,
-                    "escalation_id": escalation_id,
-                    "assigned_agent": agent_id,
-                    "reason": reason,
-                },
-            )
-    closed = await engine.escalations.get(partner, escalation_id)
-    if closed is None:  # deleted between the close and now
-        raise NotFound("escalation not found", code="escalation_not_found")
-    return closed
+    return await _reloaded(engine, partner, escalation_id)
