@@ -381,3 +381,21 @@ def test_pesticide_words_read_the_safety_topic(text: str, topic: str) -> None:
 def test_which_time_asks_when_and_mowing_is_harvest() -> None:
     u = understand("Silosluq qarğıdalını hansı vaxtda biçək?")
     assert "timing" in u.kinds and "harvest" in u.stages
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("How often should I water young apricots?", "amount"),
+        ("Как часто поливать молодой абрикос?", "amount"),
+        ("Cavan əriyi neçə gündən bir suvarım?", "amount"),
+        ("Почему у перца желтеют нижние листья?", "diagnosis"),
+        ("Niyə narın meyvələri çatlayır?", "diagnosis"),
+    ],
+)
+def test_how_often_asks_an_amount_and_why_a_diagnosis(text: str, kind: str) -> None:
+    assert kind in understand(text).kinds
+
+
+def test_colloquial_russian_spraying_reads_the_safety_topic() -> None:
+    assert "safe-pesticide-use" in topics_read(understand("Чем побрызгать помидоры от тли?"))
