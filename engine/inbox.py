@@ -87,16 +87,15 @@ async def detail(engine: Engine, partner: str, escalation_id: str) -> Detail:
 def search(deps: GraphDeps, escalation: Escalation) -> list[Any]:
     """The evidence for the escalated question, as the `retrieve` node would gather it."""
     from alim.knowledge.index import SearchOptions
-    from alim.understanding import answer_cues, topics_read, understand
-    from graphs.evidence import gather
-    from tools.knowledge import hit_to_dict
+    from alim.understanding import understand
+    from graphs.evidence import evidence_for
 
-    index = deps.index()
     question = escalation.question
     language = escalation.language or detect_language(question)
-    u = understand(question)
-    hits = [hit_to_dict(h) for h in index.search(question, SearchOptions(k=12))]
-    return list(gather(index, question, hits[:4], language, answer_cues(u), topics_read(u)))
+    _, evidence = evidence_for(
+        deps.index(), question, understand(question), language, SearchOptions()
+    )
+    return list(evidence)
 
 
 def draft(escalation: Escalation, evidence: list[Any], profile: Any) -> str:

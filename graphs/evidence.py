@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 
-from alim.knowledge.index import KnowledgeIndex, RankedSentence
+from alim.knowledge.index import KnowledgeIndex, RankedSentence, SearchOptions
 from alim.text import fold, stems
+from alim.understanding import Understanding, answer_cues, foreign_topics, topics_read
 from graphs.state import Chunk, Evidence, Source
+from tools.knowledge import hit_to_dict
 
 MAX_ARTICLES = 3
 RELATIVE_RELEVANCE = 0.7
@@ -28,6 +31,48 @@ SENTENCES_KEPT = 8
 """Sentences kept per article: more than any answer quotes, few enough for a model's context."""
 LEAD_MARGIN = 0.01
 """How much better (in sentence score) another article's best sentence must be to lead."""
+
+
+ENTITY_POOL = 3
+"""Candidates per wanted chunk, among which passages about the question's crop move up."""
+
+
+def entity_first(chunks: list[Chunk], groups: tuple[str, ...], k: int) -> list[Chunk]:
+    """The k best chunks: those naming what the question names (a variety, a product) first,
+    then those of the question's crop topics, then the rest (each in retrieval order)."""
+    named = [c for c in chunks if c.get("named")]
+    wanted = [c for c in chunks if c["group"] in groups and not c.get("named")]
+    rest = [c for c in chunks if c["group"] not in groups and not c.get("named")]
+    return (named + wanted + rest)[:k]
+
+
+def evidence_for(
+    index: KnowledgeIndex,
+    query: str,
+    understanding: Understanding | None,
+    language: str,
+    options: SearchOptions,
+) -> tuple[list[Chunk], list[Evidence]]:
+    """What a turn searches and quotes, for the `retrieve` node and for anyone who must show
+    the same (the agronomists' inbox): the `options.k` best chunks, those of the question's
+    topics first among ENTITY_POOL times as many candidates, and the evidence `gather` makes
+    of them with what the question asks."""
+    u = understanding
+    groups = u.groups if u is not None else ()
+    wide = replace(options, k=options.k * ENTITY_POOL) if groups else options
+    hits = [hit_to_dict(h) for h in index.search(query, wide)]
+    chunks = entity_first(hits, groups, options.k)
+    evidence = gather(
+        index,
+        query,
+        chunks,
+        language,
+        answer_cues(u),
+        topics_read(u),
+        foreign_topics(u),
+        name_sections=u is not None and "diagnosis" in u.kinds,
+    )
+    return chunks, evidence
 
 
 def choose_articles(

@@ -13,27 +13,15 @@ from langgraph.runtime import Runtime
 from alim.condense import condense_with_llm
 from alim.knowledge.index import SearchOptions
 from alim.llm import ModelChain
-from alim.understanding import (
-    Understanding,
-    answer_cues,
-    foreign_topics,
-    topics_read,
-    understand,
-    without_crops,
-)
+from alim.understanding import Understanding, understand, without_crops
 from graphs.context import Context, context_of
 from graphs.deps import GraphDeps
-from graphs.evidence import gather
+from graphs.evidence import evidence_for
 from graphs.messages import text_of
 from graphs.nodes import Node
-from graphs.state import Chunk, State
-from tools.knowledge import hit_to_dict
+from graphs.state import State
 
 WEATHER_TOPICS = ("weather-protection", "irrigation")
-
-
-ENTITY_POOL = 3
-"""Candidates per wanted chunk, among which passages about the question's crop move up."""
 
 
 def _questions(state: State) -> list[str]:
@@ -75,23 +63,13 @@ async def condensed_query(
     return standalone, replace(own, followup=True, inherited=u.inherited)
 
 
-def entity_first(chunks: list[Chunk], groups: tuple[str, ...], k: int) -> list[Chunk]:
-    """The k best chunks: those naming what the question names (a variety, a product) first,
-    then those of the question's crop topics, then the rest (each in retrieval order)."""
-    named = [c for c in chunks if c.get("named")]
-    wanted = [c for c in chunks if c["group"] in groups and not c.get("named")]
-    rest = [c for c in chunks if c["group"] not in groups and not c.get("named")]
-    return (named + wanted + rest)[:k]
-
-
 def make_retrieve(deps: GraphDeps) -> Node:
     async def retrieve(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         ctx = context_of(runtime)
         query, u = await condensed_query(deps, ctx, state)
-        groups = u.groups if u is not None else ()
         options = SearchOptions(
             search_type=ctx.search_type,
-            k=ctx.k * ENTITY_POOL if groups else ctx.k,
+            k=ctx.k,
             score_threshold=ctx.score_threshold,
             fetch_k=ctx.fetch_k,
             lambda_mult=ctx.lambda_mult,
@@ -101,19 +79,7 @@ def make_retrieve(deps: GraphDeps) -> Node:
         language = state.get("language") or "az"
 
         def search() -> dict[str, Any]:
-            index = deps.index()
-            hits = [hit_to_dict(h) for h in index.search(query, options)]
-            chunks = entity_first(hits, groups, ctx.k)
-            evidence = gather(
-                index,
-                query,
-                chunks,
-                language,
-                answer_cues(u),
-                topics_read(u),
-                foreign_topics(u),
-                name_sections=u is not None and "diagnosis" in u.kinds,
-            )
+            chunks, evidence = evidence_for(deps.index(), query, u, language, options)
             update: dict[str, Any] = {"query": query, "chunks": chunks, "evidence": evidence}
             if u is not None and evidence:
                 # The topic the answer leads with: what a follow-up goes on about.

@@ -17,7 +17,8 @@ from alim.understanding import (
     understand,
     without_crops,
 )
-from graphs.nodes.retrieve import entity_first, search_query
+from graphs.evidence import entity_first
+from graphs.nodes.retrieve import search_query
 from graphs.state import State
 
 
