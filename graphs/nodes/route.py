@@ -83,13 +83,15 @@ def make_route(deps: GraphDeps) -> Node:
         if (
             chosen in ("smalltalk", "off_topic")
             and last in GROUNDED_ROUTES
+            and not method.startswith("rule:")
             and (semantic or understanding.followup)
             and not pleasantry(text)
         ):
             # In a conversation about farming, a question the exemplars place nowhere goes on
             # with it: "ok so how do I deal with it?", "how level do the checks need to be?",
             # "Bəs arpanı?" (a hosted router's pick stands unless the rules see a follow-up).
-            # Thanks and goodbyes stay small talk.
+            # Thanks and goodbyes stay small talk, and so does what a rule decided ("Кто ты?",
+            # "а биткоин?").
             chosen, method = last, "followup"
             understanding = own.following(previous, text, goes_on=True)
         update: dict[str, Any] = {

@@ -357,3 +357,15 @@ async def test_a_crop_question_with_weather_words_and_no_time_ahead_is_agronomy(
     graph = _graph_with_exemplars(settings, embeddings, {"weather": [ahead]})
     nodes, _ = await _nodes_and_tokens(graph, ahead, thread="t2")
     assert nodes[:2] == ["route", "retrieve_weather"]
+
+
+async def test_an_identity_question_in_a_farming_conversation_stays_small_talk(
+    deps: GraphDeps,
+) -> None:
+    graph = build_graph(deps, checkpointer=InMemorySaver())
+    await _nodes_and_tokens(graph, "Quraqlıqda suvarmanı necə aparım?")
+    nodes, _ = await _nodes_and_tokens(graph, "Кто ты?")
+    state = await graph.aget_state(_config())
+    assert nodes == ["route", "generate"]
+    assert (state.values["route"], state.values["route_method"]) == ("smalltalk", "rule:identity")
+    assert not state.values["escalated"]
