@@ -55,7 +55,8 @@ _STOP_TEXT = (
     "how what when why which should can could do does did is are the my our your i we it this "
     "that for with from into about near per and or not have has need want get "
     "nə necə niyə hansı nece hansi olar olmaq etmək etmeli etməli edim edək lazımdır var yox "
-    "üçün ucun ilə ile və ve bu o mən mənim bizim sizin kimi daha çox cox qədər neçə "
+    "üçün ucun ilə ile və ve bu o mən mənim bizim sizin kimi daha çox cox qədər neçə vaxt zaman "
+    "olsun olur "
     "как что чем почему какие какой какая сколько где когда нужно можно надо делать это для "
     "при мой моя мои на в с и не ли "
     "a an of on at by be am was were been so if then than there their them they he she his her "
@@ -171,7 +172,10 @@ def _latin_log_odds(text: str) -> float:
 STOP_STEMS = frozenset(stems(_STOP_TEXT))
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?![a-zа-яёəğıöşüç]{2})")
+"""A sentence ends at '.', '!' or '?' and a space, unless a word in lower case goes on: the dot
+of an abbreviation ('80–120 тыс. растений', 'e.g. compost', '(см. этикетку)'). 'pH' starts a
+sentence."""
 _LIST_MARK = re.compile(r"^[-*•]\s*|^\d+[.)]\s+")
 _LABEL = re.compile(r"^\*\*([^*]{2,80}?)[:：]?\*\*[:：]?\s*")
 _TABLE_RULE = re.compile(r"^\|[\s:|-]+\|?$")

@@ -41,6 +41,12 @@ def _pattern(terms: list[str]) -> re.Pattern[str] | None:
     return re.compile(r"(?<!\w)(?:" + "|".join(parts) + ")")
 
 
+def _written(terms: list[str]) -> re.Pattern[str]:
+    """The terms as written (not folded), each at a word start, for an article's sentences."""
+    parts = [re.escape(t.removesuffix("=")) + (r"(?!\w)" if t.endswith("=") else "") for t in terms]
+    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + ")", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class Lexicon:
     crops: dict[str, re.Pattern[str]]
@@ -56,6 +62,9 @@ class Lexicon:
     zones: dict[str, re.Pattern[str]]
     zone_cues: dict[str, re.Pattern[str]]
     """Zone -> its terms as written (not folded), to find in an article's sentences."""
+    stage_cues: dict[str, re.Pattern[str]]
+    """Growth stage -> its terms as written, to find in an article's sentences: the sentence
+    on lifting onions answers "when do I harvest onions?", the sowing dates do not."""
     stages: dict[str, re.Pattern[str]]
     uncovered: dict[str, re.Pattern[str]]
     uncovered_with_crop: dict[str, re.Pattern[str]]
@@ -117,13 +126,13 @@ class Lexicon:
             subject_groups={k: tuple(v["groups"]) for k, v in subjects.items()},
             kinds=table(data["kinds"]),
             zones=table(data["zones"]),
-            zone_cues={
-                zone: re.compile(
-                    r"(?<!\w)(?:" + "|".join(re.escape(t) for t in terms) + ")", re.IGNORECASE
-                )
-                for zone, terms in data["zones"].items()
-            },
+            zone_cues={zone: _written(terms) for zone, terms in data["zones"].items()},
             stages=table(data["stages"]),
+            stage_cues={
+                stage: _written(terms)
+                for stage, terms in data.get("stage_cues", {}).items()
+                if not stage.startswith("_")
+            },
             uncovered=table(data["uncovered"]),
             uncovered_with_crop=table(
                 {k: v for k, v in data["uncovered_with_crop"].items() if not k.startswith("_")}
@@ -256,6 +265,8 @@ class Understanding:
         if self.zone is None and previous.zone is not None:
             changes["zone"] = previous.zone
             inherited.append("zone")
+        if self.place is None and previous.place is not None:
+            changes["place"] = previous.place
         if not self.stages and previous.stages:
             changes["stages"] = previous.stages
         changes["inherited"] = tuple(inherited)
@@ -302,7 +313,8 @@ def understand(text: str, *, place: str | None = None, zone: str | None = None) 
 
 
 def answer_cues(understanding: Understanding | None) -> tuple[re.Pattern[str], ...]:
-    """What a sentence answering this question holds, by the question's kinds."""
+    """What a sentence answering this question holds: by the question's kinds, its zone (for
+    "when") and its growth stage. A sentence scores for each cue it holds."""
     if understanding is None:
         return ()
     lexicon = bundled_lexicon()
@@ -310,7 +322,9 @@ def answer_cues(understanding: Understanding | None) -> tuple[re.Pattern[str], .
     if "timing" in understanding.kinds and understanding.zone in lexicon.zone_cues:
         # Sowing dates are given per zone: the sentence naming the farmer's zone answers.
         found.append(lexicon.zone_cues[understanding.zone])
-    return tuple(found)
+    found.extend(lexicon.stage_cues[s] for s in understanding.stages if s in lexicon.stage_cues)
+    # Each cue counts once: "how" and "how much" look for the same figures.
+    return tuple({c.pattern: c for c in found}.values())
 
 
 def topics_read(understanding: Understanding | None) -> tuple[str, ...]:

@@ -40,7 +40,7 @@ from alim.vocab import (
     SearchType,
 )
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 CHUNK_SIZE = 900
 CHUNK_OVERLAP = 120
 RRF_K = 60
@@ -52,8 +52,10 @@ SENTENCE_KEYWORD_WEIGHT = 0.1
 its cosine similarity: a rare word the question shares (a variety, a pest) moves it up."""
 UNSEEN_IDF = 8.0
 CUE_WEIGHT = 0.02
-"""Added to a sentence holding a cue of the question's kind (a month for "when", a rate for
-"how much"): about the gap between a sentence on the topic and one that answers it."""
+"""Added to a sentence for each cue of the question it holds (a month for "when", a rate for
+"how much", the farmer's zone, the question's growth stage): about the gap between a sentence
+on the topic and one that answers it. Cues add up, so the sowing date for the farmer's zone
+outranks a harvest date and another zone's sowing date."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ class RankedSentence:
     text: str
     score: float
     """Cosine similarity to the question, plus SENTENCE_KEYWORD_WEIGHT × its keyword share,
-    plus CUE_WEIGHT when it holds a cue of the question's kind."""
+    plus CUE_WEIGHT for each of the question's cues it holds."""
     heading: str = ""
     """The heading the sentence stands under in its article ("" before the first)."""
 
@@ -311,8 +313,7 @@ class KnowledgeIndex:
                 else 0.0
             )
             score = float(vector @ q) + SENTENCE_KEYWORD_WEIGHT * share
-            if any(c.search(text) for c in cues):
-                score += CUE_WEIGHT
+            score += CUE_WEIGHT * sum(1 for c in cues if c.search(text))
             ranked.append(RankedSentence(text, round(score, 4), self._sentence_heading[j]))
         ranked.sort(key=lambda r: -r.score)
         return ranked

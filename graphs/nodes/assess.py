@@ -18,6 +18,7 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
+from alim.places import Gazetteer
 from alim.text import content_stems, stems
 from alim.understanding import Understanding
 from graphs.context import Context, context_of
@@ -34,10 +35,22 @@ def _chunk_stems(title: str, tags: str, text: str) -> frozenset[str]:
     return frozenset(stems(f"{title} {tags} {text}"))
 
 
-def confidence_of(question: str, chunks: Sequence[Chunk]) -> float:
+def place_stems(place_id: str | None) -> frozenset[str]:
+    """The stems of a place's names: the knowledge base speaks of zones, not districts, so a
+    district the question names is no word it should cover ("... Saatlıda?")."""
+    place = Gazetteer.bundled().get(place_id) if place_id else None
+    if place is None:
+        return frozenset()
+    return frozenset(stems(f"{place.az} {place.en} {place.ru}"))
+
+
+def confidence_of(
+    question: str, chunks: Sequence[Chunk], ignored: frozenset[str] = frozenset()
+) -> float:
+    """`ignored`: stems that do not count as the question's content (its place's names)."""
     if not chunks:
         return 0.0
-    wanted = content_stems(question)
+    wanted = content_stems(question) - ignored
     coverage = 0.0
     if wanted:
         coverage = max(
@@ -61,7 +74,8 @@ async def assess(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     # A follow-up is judged with what it searched for ("Hamısını birdən verim?" after a
     # question on nitrogen for maize), not its few words alone.
     question = state.get("query") or last_user_text(state["messages"])
-    confidence = confidence_of(question, state.get("chunks") or [])
+    place = understanding.place if understanding is not None else None
+    confidence = confidence_of(question, state.get("chunks") or [], place_stems(place))
     if understanding is not None and understanding.uncovered:
         # Livestock, bees, machinery, prices, subsidies, insurance, loans, legal questions:
         # the knowledge base does not cover them, whatever passages share their words.

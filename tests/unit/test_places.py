@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from alim.places import Gazetteer, Place
+from graphs.nodes.assess import confidence_of, place_stems
+from graphs.state import Chunk
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +119,21 @@ def test_place_name_in_each_language(gazetteer: Gazetteer) -> None:
     assert place.name("en") == "Shaki"
     assert place.name("ru") == "Шеки"
     assert place.name("de") == "Shaki"  # other languages fall back to English
+
+
+def test_a_district_the_question_names_is_no_content_the_knowledge_must_cover() -> None:
+    # The knowledge base speaks of zones, not districts: "Saatlıda" counted as a word no
+    # passage holds, and a follow-up on sowing depth was handed to an agronomist.
+    chunk: Chunk = {
+        "article_id": "cotton.az",
+        "group": "cotton",
+        "title": "Pambıq",
+        "text": "Pambığı aprelin ortasından səpin. Səpin dərinliyi 3–5 sm.",
+        "relevance": 0.05,
+    }
+    question = "Pambığı Saatlıda nə vaxt səpim?"
+    place = Gazetteer.bundled().find(question)
+    assert place is not None
+    plain = confidence_of(question, [chunk])
+    assert confidence_of(question, [chunk], place_stems(place.id)) > plain
+    assert place_stems(None) == frozenset()

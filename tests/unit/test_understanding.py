@@ -201,13 +201,22 @@ def test_how_is_not_how_many_once_folded() -> None:
 
 
 def test_an_answer_cue_matches_what_the_kind_of_question_asks_for() -> None:
-    (timing,) = answer_cues(understand("Когда сажать картофель?"))
+    timing, sowing = answer_cues(understand("Когда сажать картофель?"))
     assert timing.search("Сажайте в апреле, когда почва прогреется.")
+    # The sentence about the question's stage: planting, not harvesting in September.
+    assert sowing.search("Сажайте в апреле.") and not sowing.search("Убирайте в сентябре.")
+    *_, harvest = answer_cues(understand("When should I harvest my onions?"))
+    assert harvest.search("Lift when 50–80% of the tops have fallen over.")
+    assert not harvest.search("Onion from seed: lowland February–March.")
     (amount,) = answer_cues(understand("Buğdaya nə qədər azot verim?"))
     assert amount.search("hektara 90–120 kq azot") and not amount.search("azotu yazda verin")
     # A how-to answer is the sentence with the figures to act on.
-    (howto,) = answer_cues(understand("How do I plant garlic?"))
+    howto, _planting = answer_cues(understand("How do I plant garlic?"))
     assert howto.search("Plant cloves 4–5 cm deep.")
+    # Spacing: the sentence with the planting pattern, not any figure.
+    cues = answer_cues(understand("Ağacların arası nə qədər olsun?"))
+    spacing = cues[-1]
+    assert spacing.search("Əkin sxemi 5–6 m × 4–5 m.") and not spacing.search("1–2 həftə saxlanır.")
 
 
 @pytest.mark.parametrize(
@@ -255,6 +264,10 @@ def test_a_question_s_own_subject_is_read_after_its_crop_s_topic() -> None:
         "Is it safe to combine fertilisers in one tank?",
         "Weeds in my lawn near the orchard, what can I do?",
         "Какой курс обработок нужен винограду?",
+        # "почём" asks a price, "почему" why: before, every Russian "why" question about a
+        # crop was taken for a price question and handed to an agronomist.
+        "Почему гранаты трескаются прямо на дереве?",
+        "Почему в Сальяне поле засоляется?",
     ],
 )
 def test_common_words_in_another_language_do_not_make_a_question_uncovered(text: str) -> None:
@@ -352,6 +365,9 @@ def test_questions_about_what_the_assistant_can_help_with_are_smalltalk() -> Non
     [
         ("Как зарегистрировать пасеку, если ульев больше двадцати?", "bees"),
         ("How do I get the land boundaries officially registered?", "legal"),
+        ("Какие документы нужны, чтобы зарегистрировать фермерское хозяйство?", "legal"),
+        ("How do I treat varroa mites in my beehives?", "bees"),
+        ("Почём сейчас пшеница на рынке?", "prices"),
     ],
 )
 def test_registering_land_or_an_apiary_is_uncovered(text: str, topic: str) -> None:
