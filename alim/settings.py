@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     body_read_timeout: float = Field(
         30.0, gt=0, description="Seconds a request body may stop arriving (408 after that)."
     )
+    header_read_timeout: float = Field(
+        15.0,
+        ge=0,
+        description="Seconds a connection may take to send a request's headers (0: no limit).",
+    )
+    max_connections_per_ip: int = Field(
+        256, ge=0, description="Open connections per client address (0: no cap; behind a proxy)."
+    )
     max_upload_bytes: int = Field(5_000_000, ge=1024, description="Largest knowledge upload.")
     sse_ping_seconds: float = Field(15.0, gt=0, description="Heartbeat comment interval.")
     cors_origins: list[str] = Field(default_factory=list)
