@@ -107,6 +107,18 @@ class Settings(BaseSettings):
         description="Private networks webhooks may reach (CIDR, e.g. '10.8.0.0/16'); public "
         "addresses are always allowed, loopback/private/link-local ones only when listed here.",
     )
+    webhook_max_endpoints: int = Field(
+        10, ge=1, le=1000, description="Webhook endpoints per partner (409 beyond)."
+    )
+    webhook_breaker_failures: int = Field(
+        5, ge=1, description="Failed attempts in a row that open an endpoint's circuit breaker."
+    )
+    webhook_breaker_cooldown: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds an endpoint's breaker first stays open; doubled for each further "
+        "opening in a row, up to an hour.",
+    )
     retention_idle_days: float | None = Field(
         None, gt=0, description="Delete threads idle longer than this (off when unset)."
     )

@@ -48,7 +48,9 @@ class Engine:
         self.threads = persistence.threads
         self.escalations = EscalationStore(persistence.db)
         self.webhooks = WebhookStore(
-            persistence.db, allowed=networks(settings.webhook_allowed_networks)
+            persistence.db,
+            allowed=networks(settings.webhook_allowed_networks),
+            max_endpoints=settings.webhook_max_endpoints,
         )
         self.outbox = Outbox(persistence.db)
         self.analytics = Analytics(persistence.db)
