@@ -93,7 +93,12 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
                 allowed=networks(settings.webhook_allowed_networks),
                 breaker=Breaker.of(settings),
             )
-            background = [asyncio.create_task(dispatcher.run_forever(), name="alim-webhooks")]
+            # Half turns left by a crash or a failed bookkeeping step, before serving.
+            await engine.reconciler.sweep_logged()
+            background = [
+                asyncio.create_task(dispatcher.run_forever(), name="alim-webhooks"),
+                asyncio.create_task(engine.reconciler.forever(), name="alim-reconcile"),
+            ]
             engine.runs.start()
             retention = start_retention(settings, engine)
             if retention is not None:
