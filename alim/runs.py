@@ -133,7 +133,11 @@ class IdempotencyClaim:
 
 class RunStore(MigratedStore):
     STORE: ClassVar[str] = "runs"
-    MIGRATIONS: ClassVar[list[Migration]] = [_V0]
+    MIGRATIONS: ClassVar[list[Migration]] = [
+        _V0,
+        # 1: runs that did not complete are reconciled with their thread once (engine.reconcile).
+        ["ALTER TABLE alim_run_records ADD COLUMN reconciled_at TEXT"],
+    ]
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -230,6 +234,25 @@ class RunStore(MigratedStore):
             tuple(run_ids),
         )
         return {r["run_id"] for r in rows}
+
+    async def unreconciled(self, lost_after: float, limit: int = 100) -> list[RunInfo]:
+        """Runs that did not complete and whose thread was not reconciled yet: ended with an
+        error or cancelled, or still marked running or pending by a process silent for more
+        than `lost_after` seconds (killed)."""
+        cutoff = (datetime.now(UTC) - timedelta(seconds=lost_after)).isoformat()
+        rows = await self.db.fetch_all(
+            "SELECT * FROM alim_run_records WHERE reconciled_at IS NULL "
+            "AND (status IN ('error', 'cancelled') "
+            "OR (status IN ('running', 'pending') AND heartbeat_at < ?)) "
+            "ORDER BY created_at LIMIT ?",
+            (cutoff, limit),
+        )
+        return [RunInfo.from_row(r) for r in rows]
+
+    async def mark_reconciled(self, run_id: str) -> None:
+        await self.db.run(
+            "UPDATE alim_run_records SET reconciled_at = ? WHERE run_id = ?", (now_iso(), run_id)
+        )
 
     # ------------------------------------------------------------------ events
     async def append(self, run_id: str, events: Sequence[LoggedEvent]) -> None:

@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     body_read_timeout: float = Field(
         30.0, gt=0, description="Seconds a request body may stop arriving (408 after that)."
     )
+    header_read_timeout: float = Field(
+        15.0,
+        ge=0,
+        description="Seconds a connection may take to send a request's headers (0: no limit).",
+    )
+    max_connections_per_ip: int = Field(
+        256, ge=0, description="Open connections per client address (0: no cap; behind a proxy)."
+    )
     max_upload_bytes: int = Field(5_000_000, ge=1024, description="Largest knowledge upload.")
     sse_ping_seconds: float = Field(15.0, gt=0, description="Heartbeat comment interval.")
     cors_origins: list[str] = Field(default_factory=list)
@@ -98,6 +106,18 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Private networks webhooks may reach (CIDR, e.g. '10.8.0.0/16'); public "
         "addresses are always allowed, loopback/private/link-local ones only when listed here.",
+    )
+    webhook_max_endpoints: int = Field(
+        10, ge=1, le=1000, description="Webhook endpoints per partner (409 beyond)."
+    )
+    webhook_breaker_failures: int = Field(
+        5, ge=1, description="Failed attempts in a row that open an endpoint's circuit breaker."
+    )
+    webhook_breaker_cooldown: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds an endpoint's breaker first stays open; doubled for each further "
+        "opening in a row, up to an hour.",
     )
     retention_idle_days: float | None = Field(
         None, gt=0, description="Delete threads idle longer than this (off when unset)."

@@ -13,7 +13,11 @@
   with exponential backoff and jitter, at least once, across restarts (rows live in the database),
   up to MAX_ATTEMPTS; every attempt is logged in the row (the endpoint's delivery log).
   Deliveries run concurrently (CONCURRENCY per dispatcher), one at a time per endpoint, so a
-  slow endpoint holds one slot and its own queue, not every partner's.
+  slow endpoint holds one slot and its own queue, not every partner's. An endpoint that keeps
+  failing is cut off for a while by its circuit breaker (`alim.webhook_breaker`): its
+  deliveries are parked, not attempted, then one trial decides.
+- A partner has at most `max_endpoints` endpoints (ALIM_WEBHOOK_MAX_ENDPOINTS): one more is
+  409 `too_many_webhooks`.
 - Each outbox row knows its thread (`thread_key`, derived from the partner and the payload's
   `user_id` and `conversation_id`): `Outbox.forget_thread()` strips a deleted thread's pending
   and logged payloads down to ids (`PAYLOAD_IDS`), so no conversation text outlives it there.
@@ -38,11 +42,13 @@ import httpx
 from typing_extensions import TypedDict
 
 from alim.db import Database, Row
-from alim.errors import InvalidRequest, NotFound
+from alim.errors import Conflict, InvalidRequest, NotFound
 from alim.migrations import MigratedStore, Migration
 from alim.netguard import IpNetwork, check_target
 from alim.threads import Owner, thread_key
 from alim.timeutil import iso, now_iso
+from alim.webhook_breaker import MIGRATION as BREAKER_MIGRATION
+from alim.webhook_breaker import PARKED, Breaker, BreakerState, state_of
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +112,15 @@ _V0 = [
 
 
 class Webhook(TypedDict):
-    """A registered endpoint as listed (never its secret)."""
+    """A registered endpoint as listed (never its secret), with its circuit breaker."""
 
     id: str
     url: str
     events: list[str]
     created_at: str
+    state: BreakerState
+    consecutive_failures: int
+    disabled_until: str | None
 
 
 class NewWebhook(TypedDict):
@@ -144,6 +153,22 @@ class _Claimed(TypedDict):
     webhook_id: str
     payload: str
     attempts: int
+
+
+def _webhook(row: Row) -> Webhook:
+    state = state_of(row)
+    return Webhook(
+        id=row["id"],
+        url=row["url"],
+        events=row["events"].split(","),
+        created_at=row["created_at"],
+        state=state,
+        consecutive_failures=int(row["consecutive_failures"]),
+        disabled_until=row["disabled_until"] if state == "open" else None,
+    )
+
+
+_WEBHOOK_COLUMNS = "id, url, events, created_at, breaker, consecutive_failures, disabled_until"
 
 
 def payload_thread_key(partner: str, data: dict[str, Any]) -> str | None:
@@ -185,6 +210,8 @@ _MIGRATIONS: list[Migration] = [
         "CREATE INDEX IF NOT EXISTS alim_outbox_thread ON alim_outbox (thread_key)",
         _backfill_thread_keys,
     ],
+    # 2: each endpoint's circuit breaker.
+    BREAKER_MIGRATION,
 ]
 
 
@@ -209,10 +236,13 @@ class WebhookStore(MigratedStore):
     STORE: ClassVar[str] = "webhooks"
     MIGRATIONS: ClassVar[list[Migration]] = _MIGRATIONS
 
-    def __init__(self, db: Database, allowed: Sequence[IpNetwork] = ()) -> None:
+    def __init__(
+        self, db: Database, allowed: Sequence[IpNetwork] = (), max_endpoints: int = 10
+    ) -> None:
         self.db = db
         self.allowed = tuple(allowed)
         """Private networks endpoints may be in (alim.netguard)."""
+        self.max_endpoints = max_endpoints
 
     async def register(self, partner: str, url: str, events: list[str]) -> NewWebhook:
         if not url.startswith(("http://", "https://")):
@@ -229,31 +259,49 @@ class WebhookStore(MigratedStore):
             events=sorted(set(events)),
             created_at=now_iso(),
         )
-        await self.db.insert(
-            "alim_webhooks",
-            {
-                "id": hook["id"],
-                "partner": hook["partner"],
-                "url": hook["url"],
-                "secret": hook["secret"],
-                "events": ",".join(hook["events"]),
-                "created_at": hook["created_at"],
-            },
-        )
+        # Counted and added under a lock: two concurrent registrations cannot both take the
+        # last place.
+        async with self.db.locked_transaction(f"alim:webhooks:{partner}"):
+            row = await self.db.fetch_one(
+                "SELECT COUNT(*) AS n FROM alim_webhooks WHERE partner = ? AND deleted_at IS NULL",
+                (partner,),
+            )
+            if row is not None and int(row["n"]) >= self.max_endpoints:
+                cap = self.max_endpoints
+                raise Conflict(
+                    f"at most {cap} webhook endpoints per partner; delete one first",
+                    code="too_many_webhooks",
+                )
+            await self.db.insert(
+                "alim_webhooks",
+                {
+                    "id": hook["id"],
+                    "partner": hook["partner"],
+                    "url": hook["url"],
+                    "secret": hook["secret"],
+                    "events": ",".join(hook["events"]),
+                    "created_at": hook["created_at"],
+                },
+            )
         return hook
 
     async def list(self, partner: str) -> builtins.list[Webhook]:
         rows = await self.db.fetch_all(
-            "SELECT id, url, events, created_at FROM alim_webhooks "
+            f"SELECT {_WEBHOOK_COLUMNS} FROM alim_webhooks "
             "WHERE partner = ? AND deleted_at IS NULL ORDER BY created_at, id",
             (partner,),
         )
-        return [
-            Webhook(
-                id=r["id"], url=r["url"], events=r["events"].split(","), created_at=r["created_at"]
-            )
-            for r in rows
-        ]
+        return [_webhook(r) for r in rows]
+
+    async def get(self, partner: str, webhook_id: str) -> Webhook:
+        row = await self.db.fetch_one(
+            f"SELECT {_WEBHOOK_COLUMNS} FROM alim_webhooks "
+            "WHERE id = ? AND partner = ? AND deleted_at IS NULL",
+            (webhook_id, partner),
+        )
+        if row is None:
+            raise NotFound("webhook not found", code="webhook_not_found")
+        return _webhook(row)
 
     async def delete(self, partner: str, webhook_id: str) -> None:
         row = await self.db.fetch_one(
@@ -314,7 +362,8 @@ class Outbox:
         is `thread_key`, else derived from `data`'s `user_id` and `conversation_id`."""
         assert event in EVENTS, event
         hooks = await self.db.fetch_all(
-            "SELECT id, events FROM alim_webhooks WHERE partner = ? AND deleted_at IS NULL",
+            "SELECT id, events, breaker, disabled_until FROM alim_webhooks "
+            "WHERE partner = ? AND deleted_at IS NULL",
             (partner,),
         )
         key = thread_key if thread_key is not None else payload_thread_key(partner, data)
@@ -325,6 +374,7 @@ class Outbox:
                 continue
             delivery_id = f"evt_{uuid.uuid4().hex}"
             payload = {"id": delivery_id, "event": event, "timestamp": now, "data": data}
+            parked = state_of(hook) == "open"  # waits for the breaker, and says so
             await self.db.insert(
                 "alim_outbox",
                 {
@@ -332,9 +382,10 @@ class Outbox:
                     "webhook_id": hook["id"],
                     "event": event,
                     "payload": json.dumps(payload, ensure_ascii=False),
-                    "next_attempt_at": now,
+                    "next_attempt_at": hook["disabled_until"] if parked else now,
                     "created_at": now,
                     "thread_key": key,
+                    "last_error": PARKED if parked else None,
                 },
             )
             count += 1
@@ -380,8 +431,10 @@ class Dispatcher:
         timeout: float = 5.0,
         poll_seconds: float = 0.5,
         allowed: Sequence[IpNetwork] = (),
+        breaker: Breaker | None = None,
     ) -> None:
         self.db = db
+        self.breaker = breaker or Breaker()
         self.allowed = tuple(allowed)
         """Private networks endpoints may be in; checked again before every attempt."""
         self.timeout = timeout
@@ -390,17 +443,20 @@ class Dispatcher:
 
     async def _claim(self, busy: Sequence[str] = ()) -> _Claimed | None:
         """The next due delivery of an endpoint not in `busy` (none is sent to an endpoint that
-        has an attempt in flight here: a slow endpoint holds one slot, in order)."""
+        has an attempt in flight here: a slow endpoint holds one slot, in order) whose breaker
+        is not open (nor held by another dispatcher's trial)."""
         now = datetime.now(UTC)
         skip = ""
         if busy:
-            skip = f" AND webhook_id NOT IN ({', '.join('?' for _ in busy)})"
+            skip = f" AND o.webhook_id NOT IN ({', '.join('?' for _ in busy)})"
         row = await self.db.fetch_one(
             "UPDATE alim_outbox SET next_attempt_at = ? WHERE id = ("
-            " SELECT id FROM alim_outbox WHERE status = 'pending' AND next_attempt_at <= ?"
-            f"{skip} ORDER BY next_attempt_at LIMIT 1) AND next_attempt_at <= ? "
+            " SELECT o.id FROM alim_outbox o JOIN alim_webhooks w ON w.id = o.webhook_id"
+            " WHERE o.status = 'pending' AND o.next_attempt_at <= ?"
+            " AND (w.disabled_until IS NULL OR w.disabled_until <= ?)"
+            f"{skip} ORDER BY o.next_attempt_at LIMIT 1) AND next_attempt_at <= ? "
             "RETURNING id, webhook_id, payload, attempts",
-            (iso(now + timedelta(seconds=LEASE_SECONDS)), iso(now), *busy, iso(now)),
+            (iso(now + timedelta(seconds=LEASE_SECONDS)), iso(now), iso(now), *busy, iso(now)),
         )
         if row is None:
             return None
@@ -442,11 +498,28 @@ class Dispatcher:
 
     async def _attempt(self, row: _Claimed) -> None:
         hook: Row | None = await self.db.fetch_one(
-            "SELECT url, secret, deleted_at FROM alim_webhooks WHERE id = ?", (row["webhook_id"],)
+            "SELECT url, secret, deleted_at, disabled_until FROM alim_webhooks WHERE id = ?",
+            (row["webhook_id"],),
         )
         attempts = row["attempts"] + 1
         if hook is None or hook["deleted_at"] is not None:
             await self._finish(row["id"], "cancelled", attempts, None, "endpoint deleted")
+            return
+        until = hook["disabled_until"]
+        if until is not None and until > now_iso():
+            # The breaker opened after this delivery was claimed: parked, not attempted.
+            await self.db.run(
+                "UPDATE alim_outbox SET next_attempt_at = ?, last_error = ? WHERE id = ?",
+                (until, PARKED, row["id"]),
+            )
+            return
+        if until is not None and not await self.breaker.take_trial(
+            self.db, row["webhook_id"], until
+        ):
+            # Another dispatcher took the trial: this one waits for its verdict, unattempted.
+            await self.db.run(
+                "UPDATE alim_outbox SET next_attempt_at = ? WHERE id = ?", (now_iso(), row["id"])
+            )
             return
         payload = json.loads(row["payload"])
         payload["created_at"] = payload.get("created_at") or payload["timestamp"]
@@ -470,6 +543,7 @@ class Dispatcher:
             status = response.status_code
             if 200 <= status < 300:
                 await self._finish(row["id"], "delivered", attempts, status, None)
+                await self.breaker.succeeded(self.db, row["webhook_id"])
                 return
             error = f"HTTP {status}"
         except InvalidRequest:
@@ -479,13 +553,14 @@ class Dispatcher:
             error = "no response"
         if attempts >= MAX_ATTEMPTS:
             await self._finish(row["id"], "failed", attempts, status, error)
-            return
-        next_at = iso(datetime.now(UTC) + timedelta(seconds=backoff(attempts)))
-        await self.db.run(
-            "UPDATE alim_outbox SET attempts = ?, next_attempt_at = ?, last_status = ?, "
-            "last_error = ? WHERE id = ?",
-            (attempts, next_at, status, error, row["id"]),
-        )
+        else:
+            next_at = iso(datetime.now(UTC) + timedelta(seconds=backoff(attempts)))
+            await self.db.run(
+                "UPDATE alim_outbox SET attempts = ?, next_attempt_at = ?, last_status = ?, "
+                "last_error = ? WHERE id = ?",
+                (attempts, next_at, status, error, row["id"]),
+            )
+        await self.breaker.failed(self.db, row["webhook_id"], row["id"])
 
     async def _finish(
         self,

@@ -17,6 +17,7 @@ from alim.llm import ModelChain
 from alim.metrics import Metrics
 from alim.netguard import networks
 from alim.settings import Settings, get_settings
+from alim.webhook_breaker import Breaker
 from alim.webhooks import Dispatcher
 from api.cors import KeyOriginsCORS
 from api.errors import install_error_handlers
@@ -88,9 +89,16 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
             app.state.limiter = make_limiter(settings)
             app.state.limiter.metrics = app.state.metrics
             dispatcher = Dispatcher(
-                engine.persistence.db, allowed=networks(settings.webhook_allowed_networks)
+                engine.persistence.db,
+                allowed=networks(settings.webhook_allowed_networks),
+                breaker=Breaker.of(settings),
             )
-            background = [asyncio.create_task(dispatcher.run_forever(), name="alim-webhooks")]
+            # Half turns left by a crash or a failed bookkeeping step, before serving.
+            await engine.reconciler.sweep_logged()
+            background = [
+                asyncio.create_task(dispatcher.run_forever(), name="alim-webhooks"),
+                asyncio.create_task(engine.reconciler.forever(), name="alim-reconcile"),
+            ]
             engine.runs.start()
             retention = start_retention(settings, engine)
             if retention is not None:

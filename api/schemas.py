@@ -151,6 +151,12 @@ class MessageOut(BaseModel):
     created_at: str | None = None
     sources: list[Source] | None = None
     from_human: bool = Field(False, description="Written by a human agronomist.")
+    aborted: str | None = Field(
+        None,
+        description="Set when the turn ended without an answer (the content is then empty): "
+        "`run_lost` (the server stopped), `cancelled`, or the run's error code. Send the "
+        "message again for an answer.",
+    )
 
 
 class ThreadDetail(BaseModel):

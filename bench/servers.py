@@ -17,6 +17,7 @@ REAL_INDEX = REAL_CACHE / "index"
 OPEN_LIMITS = {
     "ALIM_RATE_LIMIT_PER_MINUTE": "100000000",
     "ALIM_MAX_STREAMS_PER_KEY": "1000000",
+    "ALIM_MAX_CONNECTIONS_PER_IP": "0",  # every load-generator connection is from 127.0.0.1
 }
 START_TIMEOUT = 180.0
 QUOTE_CHARS = 4000  # of a server's log, in the error when it does not start

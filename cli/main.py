@@ -279,6 +279,7 @@ def serve(
 
     from alim.logs import configure_logging
     from alim.settings import get_settings
+    from api.connections import protocol_class
 
     settings = get_settings()
     if workers > 1 and (settings.checkpointer != "postgres" or not settings.redis_url):
@@ -295,6 +296,8 @@ def serve(
     configure_logging(settings.log_level)
     uvicorn.run(
         "api.app:served_app",
+        # uvicorn's protocol plus a deadline for request headers and a per-address cap.
+        http=protocol_class(),
         factory=True,
         host=host,
         port=port,

@@ -18,6 +18,9 @@ class HistoryMessage(TypedDict, total=False):
     """Assistant messages only: what the answer cites."""
     from_human: bool
     """Assistant messages only: an agronomist wrote it."""
+    aborted: str
+    """Assistant messages only, when the turn ended without an answer: why (`run_lost`,
+    `cancelled`, an error code); the content is empty."""
 
 
 def render(messages: Sequence[BaseMessage]) -> list[HistoryMessage]:
@@ -34,13 +37,14 @@ def render(messages: Sequence[BaseMessage]) -> list[HistoryMessage]:
             )
         elif m.type == "ai":
             meta = m.response_metadata or {}
-            out.append(
-                {
-                    "role": "assistant",
-                    "content": text_of(m),
-                    "created_at": meta.get("created_at"),
-                    "sources": meta.get("sources") or [],
-                    "from_human": bool(meta.get("from_human")),
-                }
-            )
+            entry: HistoryMessage = {
+                "role": "assistant",
+                "content": text_of(m),
+                "created_at": meta.get("created_at"),
+                "sources": meta.get("sources") or [],
+                "from_human": bool(meta.get("from_human")),
+            }
+            if meta.get("aborted"):
+                entry["aborted"] = str(meta["aborted"])
+            out.append(entry)
     return out

@@ -347,7 +347,7 @@ class RunManager:
         if info is None:
             raise NotFound("run not found", code="run_not_found")
         if not info.finished and run_id not in self.live and info.silent_for() > self.lost_after:
-            await self._declare_lost(info)
+            await self.declare_lost(info)
             info = await self.store.get_owned(owner, run_id) or info
         return info
 
@@ -404,7 +404,7 @@ class RunManager:
                     return  # finished, nothing more logged (its end was not written)
                 continue
             if run_id not in self.live and info.silent_for() > self.lost_after:
-                await self._declare_lost(info)
+                await self.declare_lost(info)
                 continue
             await asyncio.sleep(POLL_SECONDS)
 
@@ -420,7 +420,8 @@ class RunManager:
                 return
             await changed.wait()
 
-    async def _declare_lost(self, info: RunInfo) -> None:
+    async def declare_lost(self, info: RunInfo) -> None:
+        """End a run whose process is gone: `error` (`run_lost`) in its record and its log."""
         error: dict[str, Any] = {"code": "run_lost", "detail": LOST_DETAIL, "status": 503}
         if not await self.store.finish(info.run_id, "error", error=error, only_if_unfinished=True):
             return  # someone else noticed first

@@ -32,6 +32,7 @@ from alim.webhooks import Outbox, WebhookStore
 from engine import handoff, inbox
 from engine.bookkeeping import Bookkeeper
 from engine.history import HistoryMessage, render
+from engine.reconcile import Reconciler
 from engine.request import TurnRequest, validate, with_assistant
 from engine.runs import RunManager
 from engine.turn import Turn
@@ -48,7 +49,9 @@ class Engine:
         self.threads = persistence.threads
         self.escalations = EscalationStore(persistence.db)
         self.webhooks = WebhookStore(
-            persistence.db, allowed=networks(settings.webhook_allowed_networks)
+            persistence.db,
+            allowed=networks(settings.webhook_allowed_networks),
+            max_endpoints=settings.webhook_max_endpoints,
         )
         self.outbox = Outbox(persistence.db)
         self.analytics = Analytics(persistence.db)
@@ -62,6 +65,7 @@ class Engine:
             ttl=settings.run_events_ttl,
             log_events=settings.run_event_log,
         )
+        self.reconciler = Reconciler(self)
         self.metrics: Metrics | None = None
         self.deps: GraphDeps | None = None
         """The graph's dependencies (the knowledge index: the inbox's drafts search it)."""

@@ -117,7 +117,10 @@ class Turn:
     def _input(self) -> dict[str, Any]:
         req = self.request
         message = HumanMessage(
-            req.message, id=str(uuid.uuid4()), additional_kwargs={"created_at": now_iso()}
+            req.message,
+            id=str(uuid.uuid4()),
+            # The run's id: a turn that does not complete is found by it (engine.reconcile).
+            additional_kwargs={"created_at": now_iso(), "run_id": self.run_id},
         )
         state_in: dict[str, Any] = {"messages": [message], "user_id": req.owner.user_id}
         if req.profile is not None:

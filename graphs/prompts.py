@@ -53,7 +53,12 @@ def build_messages(
         context.append("The user announced a question without asking it: invite it.")
     clean = mask_pii if mask else (lambda text: text)
     prior: list[BaseMessage] = []
-    for m in [m for m in history[:-1] if m.type in ("human", "ai")][-HISTORY_MESSAGES:]:
+    said = [
+        m
+        for m in history[:-1]
+        if m.type == "human" or (m.type == "ai" and not m.response_metadata.get("aborted"))
+    ]  # an aborted turn's empty answer (engine.reconcile) is no part of the conversation
+    for m in said[-HISTORY_MESSAGES:]:
         cls = HumanMessage if m.type == "human" else AIMessage
         prior.append(cls(clean(text_of(m))))
     question = clean(g.question)

@@ -88,6 +88,18 @@ class WebhookOut(BaseModel):
     url: str
     events: list[str]
     created_at: str
+    state: Literal["closed", "open", "half_open"] = Field(
+        "closed",
+        description="The endpoint's circuit breaker: `closed` (deliveries are attempted), "
+        "`open` (after repeated failures deliveries are parked, not attempted, until "
+        "`disabled_until`; their log says `circuit open`), `half_open` (one trial delivery "
+        "decides: success closes it and the parked deliveries follow, failure opens it again "
+        "for longer).",
+    )
+    consecutive_failures: int = Field(0, description="Failed attempts in a row.")
+    disabled_until: str | None = Field(
+        None, description="While `open`: when the trial delivery is due (ISO 8601, UTC)."
+    )
     secret: str | None = Field(
         None,
         description="Signing secret: returned once, at creation. Verify "
@@ -168,9 +180,16 @@ async def release(
     return escalation_out(escalation, engine.claim_holder(escalation))
 
 
-@router.post("/webhooks", response_model=WebhookOut, status_code=201)
+@router.post(
+    "/webhooks",
+    response_model=WebhookOut,
+    status_code=201,
+    responses={409: {"model": ErrorBody, "description": "`too_many_webhooks`"}},
+)
 async def create_webhook(body: WebhookIn, partner: ChatPartner, engine: EngineDep) -> WebhookOut:
-    """Register an endpoint; the response carries its signing secret (shown once)."""
+    """Register an endpoint; the response carries its signing secret (shown once). A partner
+    has at most ALIM_WEBHOOK_MAX_ENDPOINTS endpoints (default 10): one more is 409
+    `too_many_webhooks`."""
     return WebhookOut.model_validate(
         await engine.webhooks.register(partner.name, body.url, list(body.events))
     )
@@ -179,6 +198,15 @@ async def create_webhook(body: WebhookIn, partner: ChatPartner, engine: EngineDe
 @router.get("/webhooks", response_model=list[WebhookOut])
 async def list_webhooks(partner: ChatPartner, engine: EngineDep) -> list[WebhookOut]:
     return [WebhookOut.model_validate(w) for w in await engine.webhooks.list(partner.name)]
+
+
+@router.get(
+    "/webhooks/{webhook_id}", response_model=WebhookOut, responses={404: {"model": ErrorBody}}
+)
+async def get_webhook(webhook_id: WebhookId, partner: ChatPartner, engine: EngineDep) -> WebhookOut:
+    """The endpoint and its circuit breaker (`state`, `consecutive_failures`,
+    `disabled_until`)."""
+    return WebhookOut.model_validate(await engine.webhooks.get(partner.name, webhook_id))
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204, responses={404: {"model": ErrorBody}})

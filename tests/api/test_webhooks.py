@@ -641,3 +641,145 @@ async def test_each_delivery_checks_the_target_again(
         logged = await attempt_each_once(client, strict, hook["id"])
     assert rec.attempts == []
     assert logged and all(d["last_error"] == "address not allowed" for d in logged)
+
+
+# --------------------------------------------------------------------------- limits
+
+
+async def test_a_partner_has_at_most_the_configured_number_of_endpoints(
+    api_settings_factory: Callable[..., Any],
+) -> None:
+    async with running_app(api_settings_factory(webhook_max_endpoints=2)) as app:
+        key, _ = await app.state.keys.create(f"cap-{new_user()}", ["chat"])
+        other, _ = await app.state.keys.create(f"cap-{new_user()}", ["chat"])
+        target = "http://127.0.0.1:9/hook"
+        async with api_client(app, key) as client, api_client(app, other) as neighbour:
+            first = await register(client, target, ["message.received"])
+            await register(client, target, ["message.received"])
+            refused = await client.post(WEBHOOKS, json={"url": target, "events": EVENTS[:1]})
+            assert_error(refused, 409, "too_many_webhooks")
+            assert len((await client.get(WEBHOOKS)).json()) == 2
+            await register(neighbour, target, ["message.received"])  # a cap per partner
+            assert (await client.delete(f"{WEBHOOKS}/{first['id']}")).status_code == 204
+            await register(client, target, ["message.received"])  # a place is free again
+
+
+COOLDOWN = 2.0
+THRESHOLD = 3
+
+
+async def _breaker_of(client: httpx.AsyncClient, webhook_id: str) -> dict[str, Any]:
+    response = await client.get(f"{WEBHOOKS}/{webhook_id}")
+    assert response.status_code == 200, response.text
+    hook: dict[str, Any] = response.json()
+    assert {"state", "consecutive_failures", "disabled_until"} <= set(hook)
+    return hook
+
+
+async def _due_now(db: Database, webhook_id: str) -> None:
+    """Retries due at once (no real backoff); an open breaker still holds its deliveries."""
+    await db.run(
+        "UPDATE alim_outbox SET next_attempt_at = ? WHERE webhook_id = ? AND status = 'pending' "
+        "AND next_attempt_at < ?",
+        (
+            _iso(datetime.now(UTC) - timedelta(seconds=1)),
+            webhook_id,
+            _iso(datetime.now(UTC) + timedelta(seconds=LEASE_SECONDS / 2)),  # not leased ones
+        ),
+    )
+
+
+async def _until(condition: Callable[[], Any], db: Database, webhook_id: str) -> None:
+    """Make retries due and let the app's own dispatcher work until `condition()` holds."""
+    for _ in range(150):
+        if await condition():
+            return
+        await _due_now(db, webhook_id)
+        await asyncio.sleep(0.1)
+    raise AssertionError("the dispatcher did not get there")
+
+
+async def _wait_until(moment: str) -> None:
+    await asyncio.sleep(max(0.0, (parse_ts(moment) - datetime.now(UTC)).total_seconds()) + 0.05)
+
+
+async def test_a_failing_endpoint_is_cut_off_by_its_breaker_and_nothing_is_lost(
+    api_settings_factory: Callable[..., Any], receiver: tuple[Receiver, str]
+) -> None:
+    """Three failures in a row open the breaker: the endpoint's other deliveries are parked
+    (not attempted; the log says `circuit open`), new events too. After the cool-down one trial
+    is sent; it fails, and the breaker opens for twice as long. A delivery parked longer than
+    the limit is recorded as failed. Once the endpoint answers, the trial closes the breaker
+    and every parked delivery arrives. (The app's own dispatcher delivers.)"""
+    rec, url = receiver
+    rec.fail_first = 1000
+    settings = api_settings_factory(
+        webhook_breaker_failures=THRESHOLD, webhook_breaker_cooldown=COOLDOWN
+    )
+    async with running_app(settings) as app:
+        key, _ = await app.state.keys.create(f"breaker-{new_user()}", ["chat"])
+        db = app.state.engine.persistence.db
+        async with api_client(app, key) as client:
+            hook = await register(client, url, ["message.received"])
+            rec.secret = hook["secret"]
+
+            async def state_is(state: str) -> bool:
+                return (await _breaker_of(client, hook["id"]))["state"] == state
+
+            for _ in range(5):
+                await ask(client, DROUGHT, new_user())
+            await _until(lambda: state_is("open"), db, hook["id"])
+            opened = await _breaker_of(client, hook["id"])
+            assert opened["consecutive_failures"] == THRESHOLD
+            assert len(rec.attempts) == THRESHOLD
+            log = await deliveries(client, hook["id"])
+            assert sum(d["attempts"] for d in log) == THRESHOLD
+            parked = [d for d in log if d["attempts"] == 0]
+            assert len(parked) >= 5 - THRESHOLD
+            assert {d["last_error"] for d in parked} == {"circuit open"}
+            assert {d["next_attempt_at"] for d in parked} == {opened["disabled_until"]}
+            assert all(d["next_attempt_at"] >= opened["disabled_until"] for d in log)
+
+            # Open: a new event is parked at once; nothing is attempted, even when due.
+            await ask(client, DROUGHT, new_user())
+            await _due_now(db, hook["id"])
+            await asyncio.sleep(0.7)  # the dispatcher polls every 0.5 s
+            assert len(rec.attempts) == THRESHOLD
+            newest = (await deliveries(client, hook["id"]))[0]
+            assert (newest["attempts"], newest["last_error"]) == (0, "circuit open")
+            assert await state_is("open")
+            # One parked delivery is older than the park limit (a day): given up, on record.
+            await db.run(
+                "UPDATE alim_outbox SET created_at = ? WHERE id = ?",
+                (_iso(datetime.now(UTC) - timedelta(days=2)), parked[-1]["id"]),
+            )
+
+            # Half open: one trial, which fails; open again, for twice the cool-down.
+            await _wait_until(opened["disabled_until"])
+            tried_at = datetime.now(UTC)
+            await _until(lambda: state_is("open"), db, hook["id"])
+            reopened = await _breaker_of(client, hook["id"])
+            assert len(rec.attempts) == THRESHOLD + 1  # one trial
+            again = (parse_ts(reopened["disabled_until"]) - tried_at).total_seconds()
+            assert 1.5 * COOLDOWN <= again <= 2 * COOLDOWN + 1, again
+            gave_up = {d["id"]: d for d in await deliveries(client, hook["id"])}[parked[-1]["id"]]
+            assert (gave_up["status"], gave_up["last_error"]) == ("failed", "circuit open")
+
+            # The endpoint recovers: the next trial closes the breaker, the rest follow.
+            rec.fail_first = 0
+            await _wait_until(reopened["disabled_until"])
+
+            async def all_arrived() -> bool:
+                return len(rec.processed) == 5
+
+            await _until(all_arrived, db, hook["id"])
+            closed = await _breaker_of(client, hook["id"])
+            final = await deliveries(client, hook["id"])
+    assert (closed["state"], closed["consecutive_failures"], closed["disabled_until"]) == (
+        "closed",
+        0,
+        None,
+    )
+    assert sorted(d["status"] for d in final) == ["delivered"] * 5 + ["failed"]
+    assert set(rec.processed) == {d["id"] for d in final if d["status"] == "delivered"}
+    assert all(a.verified for a in rec.attempts)

@@ -1,8 +1,10 @@
 """SIGKILL in the middle of a streamed answer, then a restart on the same data.
 
 Nothing of the interrupted turn's answer may survive: every completed turn is in the history, the
-interrupted question is there at most once (its answer never), and the thread takes new turns
-(on Postgres the dead server's advisory lock goes with its connections). The interrupted stream
+interrupted question is there once, followed by an empty assistant entry marked `aborted`
+(`run_lost`) that the restarted server's reconciliation writes (issue 16, item 7), the thread's
+message count equals its history, and the thread takes new turns (on Postgres the dead server's
+advisory lock goes with its connections). The interrupted stream
 resumes on the restarted server: every event the client saw was logged, and the run ends with
 `error` (`run_lost`) and `done`, with no event id missing or repeated.
 """
@@ -10,8 +12,11 @@ resumes on the restarted server: every event the client saw was logged, and the 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from httpx_sse import ServerSentEvent
 
@@ -26,6 +31,22 @@ AFTER_RESTART = "Buğdanı nə vaxt suvarmaq lazımdır?"
 TOKENS_BEFORE_KILL = 3
 LOCK_RELEASE_WAIT = 15.0
 LOST_AFTER = "2"  # seconds without a heartbeat: the killed server's run is lost
+RECONCILE_WAIT = 20.0  # the reconciliation sweeps every 5 s
+
+
+def reconciled_history(c: httpx.Client, thread: str, user: str) -> list[dict[str, Any]]:
+    """The thread's history once the interrupted turn has been closed as aborted."""
+    deadline = time.monotonic() + RECONCILE_WAIT
+    while True:
+        messages = live.history(c, thread, user)
+        if any(m.get("aborted") for m in messages) or time.monotonic() > deadline:
+            return messages
+        time.sleep(0.25)
+
+
+def message_count(c: httpx.Client, thread: str, user: str) -> int:
+    listed = c.get("/api/v1/threads", params={"user_id": user}).json()["threads"]
+    return next(int(t["message_count"]) for t in listed if t["thread_id"] == thread)
 
 
 @pytest.mark.timeout(240)
@@ -80,13 +101,18 @@ def test_sigkill_mid_stream_keeps_completed_turns_and_no_half_answer(
             status = c.get(f"/api/v1/runs/{run_id}", params={"user_id": user}).json()
             assert (status["status"], status["error"]["code"]) == ("error", "run_lost")
 
-            messages = live.history(c, thread, user)
+            messages = reconciled_history(c, thread, user)
             users = [m["content"] for m in messages if m["role"] == "user"]
-            answers = [m["content"] for m in messages if m["role"] == "assistant"]
-            assert users[:2] == [DROUGHT_QUESTION, SHORT_QUESTION], messages
-            assert users.count(INTERRUPTED) <= 1, messages
+            answers = [
+                m["content"] for m in messages if m["role"] == "assistant" and not m.get("aborted")
+            ]
+            assert users == [DROUGHT_QUESTION, SHORT_QUESTION, INTERRUPTED], messages
             assert answers == completed, messages  # no third (half) answer was stored
             assert partial not in answers
+            # The interrupted turn is closed as aborted, and the books agree with the history.
+            assert messages[-1]["role"] == "assistant", messages
+            assert (messages[-1]["aborted"], messages[-1]["content"]) == ("run_lost", "")
+            assert message_count(c, thread, user) == len(messages)
 
             # The thread takes a new turn (a lasting 409 would mean a leaked lock).
             after, busy = live.invoke_when_free(c, AFTER_RESTART, user, thread, LOCK_RELEASE_WAIT)
@@ -96,10 +122,11 @@ def test_sigkill_mid_stream_keeps_completed_turns_and_no_half_answer(
                 f"{users.count(INTERRUPTED)}x; 409s before the next turn: {busy}"
             )
             messages = live.history(c, thread, user)
+            assert message_count(c, thread, user) == len(messages)
 
     users = [m["content"] for m in messages if m["role"] == "user"]
-    answers = [m["content"] for m in messages if m["role"] == "assistant"]
-    assert users.count(INTERRUPTED) <= 1, messages
+    answers = [m["content"] for m in messages if m["role"] == "assistant" and not m.get("aborted")]
+    assert users.count(INTERRUPTED) == 1, messages
     assert users[:2] == [DROUGHT_QUESTION, SHORT_QUESTION] and users[-1] == AFTER_RESTART
     assert answers == [*completed, after.json()["response"]], messages
     assert messages[-1]["role"] == "assistant"

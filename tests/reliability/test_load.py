@@ -78,6 +78,7 @@ def load_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadServer
         ALIM_OFFLINE_DELAY=f"{delay:.4f}",
         ALIM_SSE_PING_SECONDS=str(PING_SECONDS),
         ALIM_MAX_STREAMS_PER_KEY="1000",
+        ALIM_MAX_CONNECTIONS_PER_IP="0",  # 200 streams from one address
         ALIM_RATE_LIMIT_PER_MINUTE="100000",
     )
     with supervised(server):

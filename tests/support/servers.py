@@ -16,11 +16,14 @@ __all__ = ["free_port", "serve_in_thread"]
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
-    """Serve `app` on 127.0.0.1 until the block ends; yields the base URL."""
+def serve_in_thread(app: Any, port: int | None = None, **config: Any) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1 until the block ends; yields the base URL. `config`: more
+    `uvicorn.Config` arguments (e.g. `http=`)."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
+    server_config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **config
+    )
+    server = uvicorn.Server(server_config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
