@@ -25,6 +25,7 @@ from api.ratelimit import MemoryCounters, RateLimiter, RedisCounters
 from api.routes import (
     analytics,
     assistant,
+    datasets,
     graph,
     handoff,
     health,
@@ -91,6 +92,13 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
                 engine.persistence.db, allowed=networks(settings.webhook_allowed_networks)
             )
             background = [asyncio.create_task(dispatcher.run_forever(), name="alim-webhooks")]
+            if engine.knowledge is not None:
+                background.append(
+                    asyncio.create_task(
+                        engine.knowledge.follow(settings.knowledge_poll_seconds),
+                        name="alim-knowledge-sync",
+                    )
+                )
             engine.runs.start()
             retention = start_retention(settings, engine)
             if retention is not None:
@@ -126,7 +134,10 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
         RequestContextMiddleware,
         max_body=settings.max_body_bytes,
         body_timeout=settings.body_read_timeout,
-        upload_paths={"/api/v1/knowledge": settings.max_upload_bytes},
+        upload_paths={
+            "/api/v1/knowledge": settings.max_upload_bytes,
+            "/api/v1/documents": settings.max_upload_bytes,
+        },
         metrics=app.state.metrics,
     )
     app.include_router(health.router)
@@ -140,6 +151,7 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
         inbox.router,
         analytics.router,
         knowledge.router,
+        datasets.router,
         assistant.router,
         widget.router,
     )
