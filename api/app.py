@@ -26,6 +26,7 @@ from api.routes import (
     analytics,
     assistant,
     datasets,
+    documents,
     graph,
     handoff,
     health,
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
         analytics.router,
         knowledge.router,
         datasets.router,
+        documents.router,
         assistant.router,
         widget.router,
     )

@@ -12,11 +12,11 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from alim.errors import Conflict, InvalidRequest, NotFound
-from alim.knowledge.datasets import PartnerKnowledge
+from alim.knowledge.datasets import PartnerKnowledge, Upload
 from alim.knowledge.documents import Article
 from alim.knowledge.index import BUNDLED
 from alim.knowledge.store import StoredDocument
-from alim.knowledge.uploads import parse_upload
+from alim.knowledge.uploads import UnsupportedDocument, parse_upload
 from api import idempotency
 from api.deps import AdminPartner, DepsDep, EngineDep
 from api.schemas import ErrorBody
@@ -160,37 +160,43 @@ def _form_text(form: Any, name: str, max_length: int = 200) -> str | None:
     return value
 
 
+async def form_upload(request: Request) -> dict[str, Any]:
+    """A multipart upload's file parsed into the fields of `PartnerKnowledge.add` (`upload`
+    included). Text extraction (PDF, DOCX above all) is CPU work: off the event loop, or every
+    partner's requests (health checks included) wait for it."""
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise InvalidRequest("multipart body needs a 'file' part", code="missing_file")
+    tags = [t.strip() for t in str(form.get("tags") or "").split(",") if t.strip()]
+    language = str(form.get("language") or "") or None
+    if language not in (None, "az", "en", "ru"):
+        raise InvalidRequest("language must be az, en or ru", code="validation_error")
+    data = await upload.read()
+    doc = await asyncio.to_thread(
+        parse_upload,
+        upload.filename or "",
+        data,
+        title=str(form.get("title") or "") or None,
+        language=language,
+        tags=tags,
+    )
+    return {
+        "title": doc.title[:200],
+        "content": doc.content,
+        "language": doc.language,
+        "tags": list(doc.tags),
+        "topic": doc.topic,
+        "dataset_id": _form_text(form, "dataset_id", 64),
+        "external_id": _form_text(form, "external_id"),
+        "upload": Upload(filename=upload.filename, file_type=doc.file_type, pages=doc.pages),
+    }
+
+
 async def _add(request: Request, partner: str, knowledge: PartnerKnowledge) -> ArticleOut:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        form = await request.form()
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise InvalidRequest("multipart body needs a 'file' part", code="missing_file")
-        tags = [t.strip() for t in str(form.get("tags") or "").split(",") if t.strip()]
-        language = str(form.get("language") or "") or None
-        if language not in (None, "az", "en", "ru"):
-            raise InvalidRequest("language must be az, en or ru", code="validation_error")
-        data = await upload.read()
-        # Text extraction (PDF above all) is CPU work: off the event loop, or every partner's
-        # requests (health checks included) wait for it.
-        doc = await asyncio.to_thread(
-            parse_upload,
-            upload.filename or "",
-            data,
-            title=str(form.get("title") or "") or None,
-            language=language,
-            tags=tags,
-        )
-        fields: dict[str, Any] = {
-            "title": doc.title[:200],
-            "content": doc.content,
-            "language": doc.language,
-            "tags": list(doc.tags),
-            "topic": doc.topic,
-            "dataset_id": _form_text(form, "dataset_id", 64),
-            "external_id": _form_text(form, "external_id"),
-        }
+        fields = await form_upload(request)
     elif content_type.startswith("application/json"):
         try:
             body = ArticleIn.model_validate_json(await request.body())
@@ -201,8 +207,6 @@ async def _add(request: Request, partner: str, knowledge: PartnerKnowledge) -> A
             raise InvalidRequest(f"{where}: {first.get('msg')}", code=code) from None
         fields = body.model_dump()
     else:
-        from alim.knowledge.uploads import UnsupportedDocument
-
         raise UnsupportedDocument("send application/json or multipart/form-data")
     dataset_id = fields.pop("dataset_id")
     document, created = await knowledge.add(partner, dataset_id, **fields)

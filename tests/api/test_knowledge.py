@@ -305,14 +305,15 @@ async def test_one_line_document_upload_is_accepted_and_searchable(
 @pytest.mark.parametrize(
     ("name", "data", "status", "code"),
     [
-        ("report.docx", b"PK\x03\x04 not for us", 415, "unsupported_document"),
+        ("report.xlsx", b"PK\x03\x04 not for us", 415, "unsupported_document"),
+        ("report.docx", b"PK\x03\x04 not a zip", 422, "invalid_document"),
         ("no-extension", b"some text", 415, "unsupported_document"),
         ("empty.md", b"", 422, "empty_document"),
         ("blank.txt", b"  \n\n ", 422, "empty_document"),
         ("broken.pdf", b"%PDF-1.4\nthis is not really a pdf\n", 422, "invalid_document"),
         ("latin1.txt", "Kənd təsərrüfatı".encode("utf-16"), 422, "invalid_document"),
     ],
-    ids=["docx", "no-extension", "empty", "blank", "garbage-pdf", "not-utf8"],
+    ids=["xlsx", "broken-docx", "no-extension", "empty", "blank", "garbage-pdf", "not-utf8"],
 )
 async def test_bad_uploads_are_refused_with_a_code(
     client: httpx.AsyncClient, name: str, data: bytes, status: int, code: str
