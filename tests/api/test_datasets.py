@@ -230,3 +230,31 @@ async def test_dataset_input_is_validated(
         json={"message": QUESTION, "user_id": new_user(), "dataset_id": ["x"] * 21},
     )
     assert_error(too_many, 422, "validation_error")
+
+
+async def test_the_python_client_manages_datasets_and_documents(
+    app: FastAPI, tmp_path: Any
+) -> None:
+    from alim_client import AsyncAlimClient
+
+    key, _ = await app.state.keys.create(new_user("client-partner"), ["chat", "admin"])
+    async with AsyncAlimClient(
+        "http://alim.test", key, transport=httpx.ASGITransport(app=app)
+    ) as client:
+        dataset = await client.datasets.create("Pambıq", "B's own", language="az")
+        assert [d["id"] for d in await client.datasets.list()] == ["bundled", dataset["id"]]
+        path = tmp_path / "qorvaxin.md"
+        path.write_text(f"# {SECRET['title']}\n\n{SECRET['content']}\n", encoding="utf-8")
+        doc = await client.documents.upload(path, dataset_id=dataset["id"], external_id="q-1")
+        assert (await client.documents.get(doc["id"]))["metadata"]["external_id"] == "q-1"
+        assert WORD in (await client.documents.chunk(doc["id"], 0))["content"]
+        assert [d["id"] for d in await client.datasets.documents(dataset["id"])] == [doc["id"]]
+
+        result = await client.invoke(QUESTION, new_user(), dataset_id=[dataset["id"]])
+        assert result.sources[0]["dataset_id"] == dataset["id"]
+        bundled_only = await client.invoke(QUESTION, new_user(), dataset_id=[])
+        assert doc["id"] not in [s["id"] for s in bundled_only.sources]
+
+        await client.documents.delete(doc["id"])
+        await client.datasets.delete(dataset["id"])
+        assert [d["id"] for d in await client.datasets.list()] == ["bundled"]
