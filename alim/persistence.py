@@ -41,6 +41,7 @@ class Persistence:
         from alim.assistants import AssistantStore
         from alim.handoff import EscalationStore
         from alim.keys import KeyStore
+        from alim.knowledge.store import KnowledgeStore
         from alim.runs import RunStore
         from alim.webhooks import WebhookStore
 
@@ -52,6 +53,7 @@ class Persistence:
             Analytics(self.db),
             AssistantStore(self.db),
             RunStore(self.db),
+            KnowledgeStore(self.db),
         ]
 
     async def setup(self) -> dict[str, list[int]]:

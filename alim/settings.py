@@ -87,6 +87,12 @@ class Settings(BaseSettings):
         256, ge=0, description="Open connections per client address (0: no cap; behind a proxy)."
     )
     max_upload_bytes: int = Field(5_000_000, ge=1024, description="Largest knowledge upload.")
+    knowledge_poll_seconds: float = Field(
+        0.5,
+        gt=0,
+        description="How often a replica checks the store for datasets changed through another "
+        "replica (one small query).",
+    )
     sse_ping_seconds: float = Field(15.0, gt=0, description="Heartbeat comment interval.")
     cors_origins: list[str] = Field(default_factory=list)
     run_timeout: float = Field(120.0, gt=0, description="Deadline of one turn, in seconds.")

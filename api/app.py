@@ -26,6 +26,8 @@ from api.ratelimit import MemoryCounters, RateLimiter, RedisCounters
 from api.routes import (
     analytics,
     assistant,
+    datasets,
+    documents,
     graph,
     handoff,
     health,
@@ -99,6 +101,13 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
                 asyncio.create_task(dispatcher.run_forever(), name="alim-webhooks"),
                 asyncio.create_task(engine.reconciler.forever(), name="alim-reconcile"),
             ]
+            if engine.knowledge is not None:
+                background.append(
+                    asyncio.create_task(
+                        engine.knowledge.follow(settings.knowledge_poll_seconds),
+                        name="alim-knowledge-sync",
+                    )
+                )
             engine.runs.start()
             retention = start_retention(settings, engine)
             if retention is not None:
@@ -134,7 +143,10 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
         RequestContextMiddleware,
         max_body=settings.max_body_bytes,
         body_timeout=settings.body_read_timeout,
-        upload_paths={"/api/v1/knowledge": settings.max_upload_bytes},
+        upload_paths={
+            "/api/v1/knowledge": settings.max_upload_bytes,
+            "/api/v1/documents": settings.max_upload_bytes,
+        },
         metrics=app.state.metrics,
     )
     app.include_router(health.router)
@@ -148,6 +160,8 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
         inbox.router,
         analytics.router,
         knowledge.router,
+        datasets.router,
+        documents.router,
         assistant.router,
         widget.router,
     )

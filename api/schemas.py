@@ -74,6 +74,14 @@ class ChatRequest(Strict):
         None, description="Farm profile; kept in the thread and used as the weather default."
     )
     search_options: SearchOptionsIn | None = None
+    dataset_id: str | list[str] | None = Field(
+        None,
+        description="Search only this dataset of yours, or these (at most 20; `[]`: none of "
+        "yours); omitted: all of your datasets. `bundled` names the shared base. Another "
+        "partner's dataset id gives 404 `dataset_not_found`.",
+        examples=["ds-3f2a9c1e5b7d4a60"],
+    )
+    include_bundled: bool = Field(True, description="Search the shared bundled knowledge base too.")
     metadata: dict[str, str] | None = Field(
         None, max_length=20, description="Your own tags for this run (stored with its trace)."
     )
@@ -94,6 +102,17 @@ class Source(BaseModel):
     id: str = Field(description="Knowledge article id.", examples=["irrigation-drought.az"])
     title: str = Field(examples=["Quraqlıq və su çatışmazlığı ilə mübarizə"])
     score: float = Field(description="Cosine similarity of the best chunk.", examples=[0.83])
+    document_id: str | None = Field(
+        None, description="The cited article or document (the same as `id`)."
+    )
+    dataset_id: str | None = Field(
+        None, description="Its dataset: `bundled` (the shared base) or one of yours."
+    )
+    chunk_index: int | None = Field(
+        None,
+        description="The chunk the cited passage leads with (`GET /documents/{id}/chunks/{n}`).",
+    )
+    page_number: int | None = Field(None, description="That chunk's page, for PDFs (from 1).")
 
 
 class InvokeResponse(BaseModel):

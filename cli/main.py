@@ -33,12 +33,15 @@ from cli.common import (
     load_settings,
     run_async,
 )
+from cli.knowledge import datasets_app, documents_app
 
 app = typer.Typer(help="ALİM: an agronomy assistant for Azerbaijani farmers.", no_args_is_help=True)
 index_app = typer.Typer(help="Build and query the knowledge index.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 app.add_typer(threads_app, name="threads")
 app.add_typer(keys_app, name="keys")
+app.add_typer(datasets_app, name="datasets")
+app.add_typer(documents_app, name="documents")
 app.add_typer(escalations_app, name="escalations")
 
 

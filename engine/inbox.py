@@ -10,7 +10,7 @@ works across replicas and resumes from an event id (`<updated_at>|<escalation id
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -60,7 +60,8 @@ async def detail(engine: Engine, partner: str, escalation_id: str) -> Detail:
     evidence = list(values.get("evidence") or [])
     if not evidence and escalation.status == "open" and engine.deps is not None:
         # A hand-off on request skips retrieval: search now, for the passages and the draft.
-        evidence = await asyncio.to_thread(search, engine.deps, escalation)
+        scope = await engine.knowledge.scope(partner, None) if engine.knowledge else None
+        evidence = await asyncio.to_thread(search, engine.deps, escalation, scope)
     passages = [
         Passage(
             title=str(e.get("title", "")),
@@ -84,8 +85,11 @@ async def detail(engine: Engine, partner: str, escalation_id: str) -> Detail:
     )
 
 
-def search(deps: GraphDeps, escalation: Escalation) -> list[Any]:
-    """The evidence for the escalated question, as the `retrieve` node would gather it."""
+def search(
+    deps: GraphDeps, escalation: Escalation, scope: Sequence[str] | None = None
+) -> list[Any]:
+    """The evidence for the escalated question, as the `retrieve` node would gather it from
+    the partner's datasets and the bundled base (`scope`)."""
     from alim.knowledge.index import SearchOptions
     from alim.understanding import understand
     from graphs.evidence import evidence_for
@@ -93,7 +97,7 @@ def search(deps: GraphDeps, escalation: Escalation) -> list[Any]:
     question = escalation.question
     language = escalation.language or detect_language(question)
     _, evidence = evidence_for(
-        deps.index(), question, understand(question), language, SearchOptions()
+        deps.index(scope), question, understand(question), language, SearchOptions()
     )
     return list(evidence)
 

@@ -19,6 +19,11 @@ class TurnRequest:
     profile: dict[str, Any] | None = None
     context: Context = field(default_factory=Context)
     metadata: dict[str, Any] = field(default_factory=dict)
+    datasets: tuple[str, ...] | None = None
+    """The partner's datasets to search (None: all of them); resolved by the engine into
+    `context.datasets` (404 `dataset_not_found` for one that is not the partner's)."""
+    include_bundled: bool = True
+    """Search the shared bundled knowledge base too."""
 
 
 def validate(request: TurnRequest, max_chars: int) -> TurnRequest:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import AsyncExitStack, aclosing, asynccontextmanager
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -22,6 +23,8 @@ from alim.assistants import AssistantStore
 from alim.errors import AwaitingHuman, NotFound
 from alim.events import Event, SourcesEvent, TokenEvent, TurnResult
 from alim.handoff import CloseReason, Escalation, EscalationStore
+from alim.knowledge.datasets import PartnerKnowledge
+from alim.knowledge.store import KnowledgeStore
 from alim.metrics import Metrics
 from alim.netguard import networks
 from alim.persistence import Persistence, open_persistence
@@ -69,6 +72,8 @@ class Engine:
         self.metrics: Metrics | None = None
         self.deps: GraphDeps | None = None
         """The graph's dependencies (the knowledge index: the inbox's drafts search it)."""
+        self.knowledge: PartnerKnowledge | None = None
+        """Partners' datasets and documents (set by `open`, with the graph's dependencies)."""
 
     @classmethod
     @asynccontextmanager
@@ -78,6 +83,8 @@ class Engine:
             graph = build_graph(deps, checkpointer=persistence.checkpointer)
             engine = cls(graph, persistence, settings)
             engine.deps = deps
+            engine.knowledge = PartnerKnowledge(KnowledgeStore(persistence.db), deps.knowledge())
+            await engine.knowledge.refresh()  # every dataset, from the stored vectors
             yield engine
 
     # ------------------------------------------------------------------ turns
@@ -89,6 +96,7 @@ class Engine:
         """Validate, lock the thread and make sure it exists; nothing is stored on failure."""
         request = self.check(request)
         request = with_assistant(request, await self.assistants.get(request.owner.partner))
+        request = await self.scoped(request)
         thread_id = request.thread_id or str(uuid.uuid4())
         stack = AsyncExitStack()
         try:
@@ -109,6 +117,15 @@ class Engine:
             # Kept for the expert and acknowledged; no bot answer (engine.waiting).
             return WaitingTurn(self, request, info, stack, escalation, run_id)
         return Turn(self, request, info, stack, run_id)
+
+    async def scoped(self, request: TurnRequest) -> TurnRequest:
+        """The request with the datasets its turn searches (the partner's, checked)."""
+        if self.knowledge is None:
+            return request
+        scope = await self.knowledge.scope(
+            request.owner.partner, request.datasets, request.include_bundled
+        )
+        return replace(request, context=replace(request.context, datasets=scope))
 
     async def stream(self, request: TurnRequest) -> AsyncGenerator[Event]:
         turn = await self.begin(request)

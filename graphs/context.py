@@ -46,6 +46,13 @@ class Context:
         default=DEFAULT_LAMBDA_MULT,
         metadata={"description": "MMR trade-off: 1 = relevance only, 0 = diversity only."},
     )
+    datasets: tuple[str, ...] | None = field(
+        default=None,
+        metadata={
+            "description": "Knowledge datasets searched ('bundled' is the shared base); unset "
+            "= the bundled base only. The API sets the partner's own."
+        },
+    )
     escalation_threshold: float = field(
         default=0.27,
         metadata={"description": "Agronomy turns whose confidence is below this go to a human."},

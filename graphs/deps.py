@@ -6,6 +6,8 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from langchain_core.embeddings import Embeddings
 
     from alim.knowledge.index import KnowledgeIndex
@@ -77,9 +79,10 @@ class GraphDeps:
                 self._knowledge = KnowledgeService(self.settings, self.embeddings())
             return self._knowledge
 
-    def index(self) -> KnowledgeIndex:
-        """The current index (replaced as a whole when an article is ingested)."""
-        return self.knowledge().index
+    def index(self, scope: Sequence[str] | None = None) -> KnowledgeIndex:
+        """The index a turn searches: the datasets of `scope` (None: the bundled base), each
+        replaced as a whole when an article is ingested."""
+        return self.knowledge().index_for(scope)
 
     def router(self) -> SemanticRouter:
         with self._lock:

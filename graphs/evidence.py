@@ -18,7 +18,7 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 
-from alim.knowledge.index import KnowledgeIndex, RankedSentence, SearchOptions
+from alim.knowledge.index import BUNDLED, KnowledgeIndex, RankedSentence, SearchOptions
 from alim.text import fold, stems
 from alim.understanding import Understanding, answer_cues, foreign_topics, topics_read
 from graphs.state import Chunk, Evidence, Source
@@ -150,6 +150,7 @@ def gather(
     evidence: list[Evidence] = []
     for article_id, group, score, ranked in ranked_articles:
         sentences = [r.text for r in ranked]
+        cited = ranked[0].chunk
         if name_sections:
             sentences[0] = _named(ranked[0], index.article_title(article_id))
         evidence.append(
@@ -163,6 +164,9 @@ def gather(
                 sentences=sentences,
                 scores=[r.score for r in ranked],
                 text=" ".join(sentences),
+                dataset_id=cited.dataset if cited else BUNDLED,
+                chunk_index=cited.position if cited else 0,
+                page_number=cited.page if cited else None,
             )
         )
     return evidence
@@ -180,4 +184,15 @@ def _named(sentence: RankedSentence, title: str) -> str:
 
 
 def sources_of(evidence: Sequence[Evidence]) -> list[Source]:
-    return [{"id": e["article_id"], "title": e["title"], "score": e["score"]} for e in evidence]
+    return [
+        {
+            "id": e["article_id"],
+            "title": e["title"],
+            "score": e["score"],
+            "document_id": e["article_id"],
+            "dataset_id": e.get("dataset_id", BUNDLED),
+            "chunk_index": e.get("chunk_index", 0),
+            "page_number": e.get("page_number"),
+        }
+        for e in evidence
+    ]

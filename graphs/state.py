@@ -27,6 +27,14 @@ class Source(TypedDict):
     id: str
     title: str
     score: float
+    document_id: NotRequired[str]
+    """The same as `id`: the article or document cited."""
+    dataset_id: NotRequired[str]
+    """Its dataset (`bundled`: the shared knowledge base)."""
+    chunk_index: NotRequired[int]
+    """The chunk of the document the cited passage's leading sentence comes from."""
+    page_number: NotRequired[int | None]
+    """That chunk's page (PDFs), from 1."""
 
 
 class Evidence(TypedDict):
@@ -46,6 +54,10 @@ class Evidence(TypedDict):
     across articles, so an answer can merge the best sentences of several."""
     text: str
     """The sentences joined, best first: what a hosted model reads."""
+    dataset_id: NotRequired[str]
+    chunk_index: NotRequired[int]
+    page_number: NotRequired[int | None]
+    """Where the leading sentence comes from (its dataset, chunk and page): the citation."""
 
 
 class Place(TypedDict):

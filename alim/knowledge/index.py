@@ -40,6 +40,8 @@ from alim.vocab import (
     SearchType,
 )
 
+BUNDLED = "bundled"
+"""The dataset id of the release's own knowledge base (shared by every partner, read-only)."""
 FORMAT_VERSION = 5
 CHUNK_SIZE = 900
 CHUNK_OVERLAP = 120
@@ -68,6 +70,21 @@ class Chunk:
     topic: str
     text: str
     tags: str = ""
+    page: int | None = None
+    """The page of the document it comes from (PDFs), from 1."""
+    dataset: str = BUNDLED
+    """The dataset it belongs to (`BUNDLED`: the release's shared knowledge base)."""
+
+    @property
+    def position(self) -> int:
+        """Its index among its article's chunks (the id's `#n`)."""
+        _, _, n = self.id.rpartition("#")
+        return int(n) if n.isdigit() else 0
+
+
+NEW_CHUNK_FIELDS = {"page": None, "dataset": BUNDLED}
+"""Fields added after index format 4: written to chunks.json only when they differ from these
+defaults, so that an index file stays readable by the code before them."""
 
 
 @dataclass(frozen=True)
@@ -105,9 +122,11 @@ class RankedSentence:
     plus CUE_WEIGHT for each of the question's cues it holds."""
     heading: str = ""
     """The heading the sentence stands under in its article ("" before the first)."""
+    chunk: Chunk | None = None
+    """The chunk it was read from (its dataset, position and page make the citation)."""
 
 
-def chunk_articles(articles: Sequence[Article]) -> list[Chunk]:
+def chunk_articles(articles: Sequence[Article], dataset: str = BUNDLED) -> list[Chunk]:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
     splitter = RecursiveCharacterTextSplitter(
@@ -128,9 +147,50 @@ def chunk_articles(articles: Sequence[Article]) -> list[Chunk]:
                     topic=a.topic,
                     text=piece.strip(),
                     tags=", ".join(a.tags),
+                    dataset=dataset,
                 )
             )
     return chunks
+
+
+def chunk_pages(article: Article, pages: Sequence[str], dataset: str) -> list[Chunk]:
+    """An article's chunks when its text comes in pages (a PDF): each page is split on its own,
+    so that every chunk has one page number; chunks are numbered across the pages."""
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=CHUNK_SIZE,
+        chunk_overlap=CHUNK_OVERLAP,
+        separators=["\n## ", "\n\n", "\n", ". ", " ", ""],
+    )
+    chunks: list[Chunk] = []
+    for number, page in enumerate(pages, start=1):
+        for piece in splitter.split_text(page):
+            if not piece.strip():
+                continue
+            chunks.append(
+                Chunk(
+                    id=f"{article.id}#{len(chunks)}",
+                    article_id=article.id,
+                    group=article.group_id,
+                    title=article.title,
+                    language=article.language,
+                    topic=article.topic,
+                    text=piece.strip(),
+                    tags=", ".join(article.tags),
+                    page=number,
+                    dataset=dataset,
+                )
+            )
+    return chunks
+
+
+def _stored(chunk: Chunk) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in asdict(chunk).items()
+        if k not in NEW_CHUNK_FIELDS or NEW_CHUNK_FIELDS[k] != v
+    }
 
 
 def _embed_text(chunk: Chunk) -> str:
@@ -314,7 +374,14 @@ class KnowledgeIndex:
             )
             score = float(vector @ q) + SENTENCE_KEYWORD_WEIGHT * share
             score += CUE_WEIGHT * sum(1 for c in cues if c.search(text))
-            ranked.append(RankedSentence(text, round(score, 4), self._sentence_heading[j]))
+            ranked.append(
+                RankedSentence(
+                    text,
+                    round(score, 4),
+                    self._sentence_heading[j],
+                    self.chunks[self._sentence_chunk[j]],
+                )
+            )
         ranked.sort(key=lambda r: -r.score)
         return ranked
 
@@ -335,7 +402,7 @@ class KnowledgeIndex:
         batch_size: int = 16,
     ) -> KnowledgeIndex:
         chunks = chunk_articles(articles)
-        vectors, sentence_vectors = _embed_chunks(
+        vectors, sentence_vectors = embed_chunks(
             chunks, embeddings, progress=progress, batch_size=batch_size
         )
         return cls(
@@ -355,7 +422,7 @@ class KnowledgeIndex:
     ) -> KnowledgeIndex:
         """A new index with these articles added; only their chunks are embedded."""
         new_chunks = chunk_articles(articles)
-        added, added_sentences = _embed_chunks(
+        added, added_sentences = embed_chunks(
             new_chunks, self.embeddings, progress=progress, batch_size=16
         )
         vectors = np.vstack([self._all_vectors(), added]) if len(added) else self._all_vectors()
@@ -445,7 +512,7 @@ class KnowledgeIndex:
         faiss.write_index(self.faiss, str(tmp / "vectors.faiss"))
         np.save(tmp / "sentences.npy", self._all_sentence_vectors(), allow_pickle=False)
         (tmp / "chunks.json").write_text(
-            json.dumps([asdict(c) for c in self.chunks], ensure_ascii=False), encoding="utf-8"
+            json.dumps([_stored(c) for c in self.chunks], ensure_ascii=False), encoding="utf-8"
         )
         (tmp / "manifest.json").write_text(json.dumps(self.manifest(), indent=2), encoding="utf-8")
         old = None
@@ -630,7 +697,7 @@ class KnowledgeIndex:
         return [candidates[j] for j in chosen]
 
 
-def _embed_chunks(
+def embed_chunks(
     chunks: list[Chunk],
     embeddings: Embeddings,
     *,

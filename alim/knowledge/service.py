@@ -18,13 +18,14 @@ import re
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
 
 from alim.embeddings import embedder_name
 from alim.errors import Conflict, InvalidRequest, NotFound
+from alim.knowledge.catalog import Catalog
 from alim.knowledge.checks import refuse_non_article, strip_markup
 from alim.knowledge.documents import (
     Article,
@@ -109,16 +110,59 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def validated_article(
+    *, title: str, content: str, language: str, tags: list[str] | None = None, topic: str = ""
+) -> Article:
+    """An article with a new id from a partner's fields; InvalidRequest (422, stable codes)
+    for what cannot be an article (markup is stripped first)."""
+    for name, value in [("title", title), ("topic", topic), *(("tags", t) for t in tags or ())]:
+        if has_breaks(value):
+            raise InvalidRequest(
+                f"{name} holds a control or line-break character", code="invalid_field"
+            )
+    if language not in LANGUAGES:
+        raise InvalidRequest("language must be az, en or ru", code="validation_error")
+    title = " ".join(strip_markup(title).split())
+    content = strip_markup(content)
+    if not title or not content.strip():
+        raise InvalidRequest("title and content are required", code="empty_document")
+    # A one-line document is its own title and text.
+    content = strip_title_heading(content.strip(), title) or title
+    refuse_non_article(content)
+    article_id = f"kb-{_SAFE.sub('-', title.lower())[:40].strip('-')}-{uuid.uuid4().hex[:8]}"
+    return parse_article(
+        article_markdown(
+            Article(
+                id=article_id,
+                title=title,
+                language=language,
+                content=content,
+                topic=topic,
+                tags=tuple(tags or ()),
+            )
+        ),
+        source=f"{article_id}.md",
+    )
+
+
 class KnowledgeService:
     def __init__(self, settings: Settings, embeddings: Embeddings):
         self.settings = settings
         self.embeddings = embeddings
         self._index: KnowledgeIndex | None = None
         self._write_lock = threading.RLock()  # ingest may load the index first
+        self.catalog = Catalog(lambda: self.index, embeddings)
+        """Partner datasets' indexes, kept in step with the store (`alim.knowledge.datasets`)."""
 
     @property
     def index(self) -> KnowledgeIndex:
+        """The bundled base (with articles ingested as files before datasets existed)."""
         return self.load()
+
+    def index_for(self, scope: Sequence[str] | None) -> KnowledgeIndex:
+        """What a turn searches: the datasets of `scope` (`BUNDLED` is the bundled base);
+        None: the bundled base alone (Studio, `alim index search`, evaluation)."""
+        return self.index if scope is None else self.catalog.index_for(scope)
 
     def load(self, progress: Callable[[int, int], None] | None = None) -> KnowledgeIndex:
         """The index, loaded (or built, reporting `progress(done, total)`) on first use."""
@@ -149,37 +193,12 @@ class KnowledgeService:
         progress: Callable[[int, int], None] | None = None,
     ) -> Article:
         """Add one article; returns it with its new id. Nothing is written unless it is valid."""
-        for name, value in [("title", title), ("topic", topic), *(("tags", t) for t in tags or ())]:
-            if has_breaks(value):
-                raise InvalidRequest(
-                    f"{name} holds a control or line-break character", code="invalid_field"
-                )
-        if language not in LANGUAGES:
-            raise InvalidRequest("language must be az, en or ru", code="validation_error")
-        title = " ".join(strip_markup(title).split())
-        content = strip_markup(content)
-        if not title or not content.strip():
-            raise InvalidRequest("title and content are required", code="empty_document")
-        # A one-line document is its own title and text.
-        content = strip_title_heading(content.strip(), title) or title
-        refuse_non_article(content)
-        article_id = f"kb-{_SAFE.sub('-', title.lower())[:40].strip('-')}-{uuid.uuid4().hex[:8]}"
-        article = parse_article(
-            article_markdown(
-                Article(
-                    id=article_id,
-                    title=title,
-                    language=language,
-                    content=content,
-                    topic=topic,
-                    tags=tuple(tags or ()),
-                )
-            ),
-            source=f"{article_id}.md",
+        article = validated_article(
+            title=title, content=content, language=language, tags=tags, topic=topic
         )
         with self._write_lock:
             current = self.index
-            path = ingested_dir(self.settings) / f"{article_id}.md"
+            path = ingested_dir(self.settings) / f"{article.id}.md"
             _write_atomically(path, article_markdown(article))
             bundled, ingested = all_articles(self.settings)
             updated = current.with_articles(
@@ -187,7 +206,7 @@ class KnowledgeService:
             )
             updated.save(self.settings.resolved_index_dir)
             self._index = updated
-        log.info("ingested article %s (%d chunks in the index)", article_id, len(updated.chunks))
+        log.info("ingested article %s (%d chunks in the index)", article.id, len(updated.chunks))
         return article
 
     def delete(self, article_id: str) -> None:

@@ -62,7 +62,20 @@ def turn_request(body: ChatRequest, partner: Partner) -> TurnRequest:
         profile=body.profile.model_dump(exclude_none=True) if body.profile else None,
         context=Context(language=body.language, **options),
         metadata=dict(body.metadata or {}),
+        datasets=requested_datasets(body.dataset_id),
+        include_bundled=body.include_bundled,
     )
+
+
+def requested_datasets(value: str | list[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    found = (value,) if isinstance(value, str) else tuple(value)
+    if len(found) > 20 or any(not d or len(d) > 64 for d in found):
+        raise InvalidRequest(
+            "dataset_id: one dataset id or a list of at most 20", code="validation_error"
+        )
+    return found
 
 
 async def start_run(

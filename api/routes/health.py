@@ -36,8 +36,9 @@ async def ready(request: Request) -> JSONResponse:
     except (AlimError, TimeoutError):
         checks["checkpointer"] = "unavailable"
     try:
-        index = deps.index()
-        checks["index"] = f"ok ({len(index.chunks)} chunks)"
+        knowledge = deps.knowledge()
+        chunks = len(knowledge.index.chunks) + knowledge.catalog.chunk_count()
+        checks["index"] = f"ok ({chunks} chunks)"
     except AlimError as exc:
         checks["index"] = exc.code
     checks["model"] = deps.settings.primary_provider

@@ -79,7 +79,7 @@ def make_retrieve(deps: GraphDeps) -> Node:
         language = state.get("language") or "az"
 
         def search() -> dict[str, Any]:
-            chunks, evidence = evidence_for(deps.index(), query, u, language, options)
+            chunks, evidence = evidence_for(deps.index(ctx.datasets), query, u, language, options)
             update: dict[str, Any] = {"query": query, "chunks": chunks, "evidence": evidence}
             if u is not None and evidence:
                 # The topic the answer leads with: what a follow-up goes on about.

@@ -21,6 +21,8 @@ INVOKE = "/api/v1/graph/invoke"
 STREAM = "/api/v1/graph/stream"
 THREADS = "/api/v1/threads"
 ERROR_KEYS = {"detail", "code", "request_id"}
+SOURCE_KEYS = {"id", "title", "score", "document_id", "dataset_id", "chunk_index", "page_number"}
+"""What a citation says: the article or document, its dataset, its chunk and (PDFs) page."""
 
 
 def new_user(prefix: str = "user") -> str:

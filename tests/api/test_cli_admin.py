@@ -62,3 +62,27 @@ def test_cli_creates_a_publishable_key_with_origins_and_an_identity_secret(tmp_p
         env, "keys", "create", "x", "--scope", "public+chat", "--origin", "https://a.b", ok=False
     )
     assert mixed.returncode != 0
+
+
+def test_cli_datasets_and_documents(tmp_path: Path) -> None:
+    """`alim datasets create`, `alim documents add FILE --dataset D` (with its progress bar),
+    `alim datasets list`, then the same file again: not stored twice."""
+    env = server_env(tmp_path, ALIM_EMBEDDER="hashing")
+    env.pop("VIRTUAL_ENV", None)
+    dataset = cli(env, "datasets", "create", "Pambıq", "--partner", "bank").stdout.strip()
+    assert dataset.startswith("ds-")
+    article = tmp_path / "qorvaxin.md"
+    article.write_text(
+        "# Qorvaxin\n\nQorvaxin preparatını pambıq sahəsinə iyun ayında, səhər tezdən "
+        "çiləyin. Qorvaxin hər hektara iki litr suda həll edilir.\n",
+        encoding="utf-8",
+    )
+    added = cli(env, "documents", "add", str(article), "--dataset", dataset, "--partner", "bank")
+    assert added.stdout.strip().startswith("kb-") and "added" in added.stderr
+    again = cli(env, "documents", "add", str(article), "--dataset", dataset, "--partner", "bank")
+    assert again.stdout == added.stdout and "already there" in again.stderr
+    (row,) = cli(env, "datasets", "list", "--partner", "bank").stdout.strip().splitlines()
+    assert row.split("\t")[:2] == [dataset, "1"]
+    assert cli(env, "datasets", "list", "--partner", "other").stdout.strip() == ""
+    refused = cli(env, "documents", "add", str(article), "--dataset", dataset, ok=False)
+    assert refused.returncode == 1 and "dataset_not_found" in refused.stderr

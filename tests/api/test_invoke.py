@@ -11,7 +11,15 @@ from fastapi import FastAPI
 
 from alim.offline import OFFLINE_MODEL_NAME
 from alim.threads import Owner, thread_key
-from tests.api.helpers import INVOKE, THREADS, ask, assert_error, history, new_user
+from tests.api.helpers import (
+    INVOKE,
+    SOURCE_KEYS,
+    THREADS,
+    ask,
+    assert_error,
+    history,
+    new_user,
+)
 
 SEED_MESSAGE = "Fermada susuzluq var, nə edim?"  # the partner guide's example payload
 FROST = "How do I protect wheat from frost?"
@@ -47,7 +55,7 @@ async def test_seed_request_gives_the_documented_response(client: httpx.AsyncCli
     uuid.UUID(body["run_id"])
     assert body["sources"], "an agronomy answer cites the knowledge base"
     for source in body["sources"]:
-        assert set(source) == {"id", "title", "score"}
+        assert set(source) == SOURCE_KEYS
         assert isinstance(source["id"], str) and source["id"]
         assert isinstance(source["title"], str) and source["title"]
         assert isinstance(source["score"], float)

@@ -27,6 +27,7 @@ from alim.settings import Settings
 from api.sse import to_sse
 from tests.api.helpers import (
     INVOKE,
+    SOURCE_KEYS,
     STREAM,
     api_client,
     assert_error,
@@ -242,9 +243,7 @@ async def test_sources_event_summarises_the_turn(client: httpx.AsyncClient) -> N
     assert summary["route"] == "agronomy"
     assert summary["model"] == OFFLINE_MODEL_NAME
     assert summary["escalated"] is False
-    assert summary["sources"] and all(
-        set(s) == {"id", "title", "score"} for s in summary["sources"]
-    )
+    assert summary["sources"] and all(set(s) == SOURCE_KEYS for s in summary["sources"])
     stored = await history(client, result.one("metadata")["thread_id"], user)
     assert stored[1]["sources"] == summary["sources"]
 

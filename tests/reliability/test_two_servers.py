@@ -2,13 +2,15 @@
 
 Threads move between replicas, the per-thread run lock holds across them (exactly one 409
 `thread_busy` for two concurrent runs), a run started on one replica is resumed and cancelled on
-the other, and the per-key rate limit is shared through Redis.
+the other, the per-key rate limit is shared through Redis, and an article ingested or deleted
+through one replica is searched (or gone) on the other within 2 s.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -186,6 +188,51 @@ def test_simultaneous_runs_on_a_and_b_one_wins_one_gets_409(
         DROUGHT_QUESTION,
         winner.json()["response"],
     ]
+
+
+SYNC_WITHIN = 1.5  # seconds after the ingest (or delete) returns; the contract says 2
+SYNC_WORD = "Qorvaxin"  # made up: in no bundled article
+SYNC_ARTICLE = {
+    "title": f"{SYNC_WORD} preparatı ilə pambığın qorunması",
+    "content": (
+        f"{SYNC_WORD} preparatını pambıq sahəsinə iyun ayında, səhər tezdən çiləyin. "
+        f"{SYNC_WORD} hər hektara iki litr suda həll edilir. {SYNC_WORD} çiləndikdən sonra üç "
+        "gün sahəni suvarmayın."
+    ),
+    "language": "az",
+}
+SYNC_QUESTION = f"{SYNC_WORD} preparatını pambığa nə vaxt çiləyim?"
+
+
+def cited_ids(c: httpx.Client) -> list[str]:
+    r = live.invoke(c, SYNC_QUESTION, live.new_id("user"), None)
+    assert r.status_code == 200, r.text
+    return [s["id"] for s in r.json()["sources"]]
+
+
+@pytest.mark.timeout(240)
+def test_an_article_ingested_on_a_is_answered_on_b_and_deleted_on_b_is_gone_on_a(
+    servers: tuple[Server, Server],
+) -> None:
+    with live.client(servers[0].base_url) as a, live.client(servers[1].base_url) as b:
+        dataset = a.post("/api/v1/datasets", json={"name": "sync"})
+        assert dataset.status_code == 201, dataset.text
+        added = a.post(
+            "/api/v1/knowledge", json={**SYNC_ARTICLE, "dataset_id": dataset.json()["id"]}
+        )
+        assert added.status_code == 201, added.text
+        ingested = time.monotonic()
+        article = added.json()["id"]
+        time.sleep(max(0.0, ingested + SYNC_WITHIN - time.monotonic()))
+        on_b = cited_ids(b)  # asked through B 1.5 s after the ingest: no restart, no rebuild
+        assert on_b[:1] == [article], on_b
+
+        deleted = b.delete(f"/api/v1/knowledge/{article}")
+        assert deleted.status_code == 204, deleted.text
+        gone = time.monotonic()
+        time.sleep(max(0.0, gone + SYNC_WITHIN - time.monotonic()))
+        assert article not in cited_ids(a)
+        assert a.get(f"/api/v1/knowledge/{article}").status_code == 404
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from alim.assistants import AssistantStore
 from alim.db import Database, SqliteDatabase, insert_sql
 from alim.handoff import EscalationStore
 from alim.keys import KeyStore
+from alim.knowledge.store import KnowledgeStore
 from alim.migrations import MigratedStore, Migration, applied_versions, migrate
 from alim.persistence import Persistence
 from alim.runs import RunStore
@@ -180,6 +181,58 @@ LEGACY_SCHEMA: dict[str, list[str]] = {
     )""",
         "CREATE INDEX IF NOT EXISTS alim_idempotency_created ON alim_idempotency_keys (created_at)",
     ],
+    # Stores born after versions existed: their migration 0 as first released.
+    "knowledge": [
+        """CREATE TABLE IF NOT EXISTS alim_datasets (
+        id TEXT PRIMARY KEY,
+        partner TEXT NOT NULL,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        language TEXT,
+        is_default INTEGER NOT NULL DEFAULT 0,
+        version INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+        "CREATE INDEX IF NOT EXISTS alim_datasets_partner ON alim_datasets (partner)",
+        # One default dataset per partner, also when two replicas create it at once.
+        "CREATE UNIQUE INDEX IF NOT EXISTS alim_datasets_default ON alim_datasets (partner) "
+        "WHERE is_default = 1",
+        """CREATE TABLE IF NOT EXISTS alim_kb_documents (
+        id TEXT PRIMARY KEY,
+        dataset_id TEXT NOT NULL,
+        partner TEXT NOT NULL,
+        external_id TEXT,
+        title TEXT NOT NULL,
+        language TEXT NOT NULL,
+        topic TEXT NOT NULL DEFAULT '',
+        tags TEXT NOT NULL DEFAULT '[]',
+        filename TEXT,
+        file_type TEXT,
+        page_count INTEGER,
+        content TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        embedder TEXT NOT NULL,
+        chunk_count INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+        "CREATE INDEX IF NOT EXISTS alim_kb_documents_dataset ON alim_kb_documents "
+        "(dataset_id, content_hash)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS alim_kb_documents_external ON alim_kb_documents "
+        "(dataset_id, external_id) WHERE external_id IS NOT NULL",
+        """CREATE TABLE IF NOT EXISTS alim_kb_chunks (
+        document_id TEXT NOT NULL,
+        chunk_index INTEGER NOT NULL,
+        dataset_id TEXT NOT NULL,
+        text TEXT NOT NULL,
+        page_number INTEGER,
+        vector BYTEA NOT NULL,
+        sentence_vectors BYTEA NOT NULL,
+        PRIMARY KEY (document_id, chunk_index)
+    )""",
+        "CREATE INDEX IF NOT EXISTS alim_kb_chunks_dataset ON alim_kb_chunks (dataset_id)",
+    ],
 }
 STORE_CLASSES: dict[str, type[MigratedStore]] = {
     "threads": ThreadRegistry,
@@ -189,6 +242,7 @@ STORE_CLASSES: dict[str, type[MigratedStore]] = {
     "analytics": Analytics,
     "assistants": AssistantStore,
     "runs": RunStore,
+    "knowledge": KnowledgeStore,
 }
 
 

@@ -56,7 +56,8 @@ from alim_client.events import (
 API = "/api/v1"
 RETRYABLE = frozenset({429, 503})
 IDEMPOTENT_POSTS = re.compile(
-    r"^/(?:graph/invoke|graph/stream|knowledge|escalations/[^/]+/reply|threads/[^/]+/feedback)$"
+    r"^/(?:graph/invoke|graph/stream|knowledge|documents|escalations/[^/]+/reply"
+    r"|threads/[^/]+/feedback)$"
 )
 """POST paths whose server honours Idempotency-Key: safe to resend after a dropped connection."""
 
@@ -214,18 +215,23 @@ class _Knowledge:
         language: str,
         tags: list[str] | None = None,
         topic: str = "",
+        *,
+        dataset_id: str | None = None,
+        external_id: str | None = None,
     ) -> Any:
-        return self._call(
-            "POST",
-            "/knowledge",
-            json={
-                "title": title,
-                "content": content,
-                "language": language,
-                "tags": tags or [],
-                "topic": topic,
-            },
-        )
+        """Add an article to a dataset of yours (default: your default dataset)."""
+        body: dict[str, Any] = {
+            "title": title,
+            "content": content,
+            "language": language,
+            "tags": tags or [],
+            "topic": topic,
+        }
+        if dataset_id is not None:
+            body["dataset_id"] = dataset_id
+        if external_id is not None:
+            body["external_id"] = external_id
+        return self._call("POST", "/knowledge", json=body)
 
     def upload(
         self, path: str | Path, *, title: str | None = None, language: str | None = None
@@ -242,6 +248,66 @@ class _Knowledge:
 
     def delete(self, article_id: str) -> Any:
         return self._call("DELETE", f"/knowledge/{article_id}")
+
+
+class _Datasets:
+    """Your datasets (`bundled`, the shared base, is listed first and read-only)."""
+
+    def __init__(self, call: Any):
+        self._call = call
+
+    def create(self, name: str, description: str = "", language: str | None = None) -> Any:
+        body: dict[str, Any] = {"name": name, "description": description}
+        if language is not None:
+            body["language"] = language
+        return self._call("POST", "/datasets", json=body)
+
+    def list(self) -> Any:
+        return self._call("GET", "/datasets", key="datasets")
+
+    def get(self, dataset_id: str) -> Any:
+        return self._call("GET", f"/datasets/{dataset_id}")
+
+    def documents(self, dataset_id: str) -> Any:
+        return self._call("GET", f"/datasets/{dataset_id}/documents", key="documents")
+
+    def delete(self, dataset_id: str) -> Any:
+        return self._call("DELETE", f"/datasets/{dataset_id}")
+
+
+class _Documents:
+    """Files in your datasets: .md, .txt, .pdf, .docx, .html."""
+
+    def __init__(self, call: Any):
+        self._call = call
+
+    def upload(
+        self,
+        path: str | Path,
+        *,
+        dataset_id: str | None = None,
+        external_id: str | None = None,
+        title: str | None = None,
+        language: str | None = None,
+    ) -> Any:
+        p = Path(path)
+        form = {
+            "dataset_id": dataset_id,
+            "external_id": external_id,
+            "title": title,
+            "language": language,
+        }
+        data = {k: v for k, v in form.items() if v}
+        return self._call("POST", "/documents", files={"file": (p.name, p.read_bytes())}, data=data)
+
+    def get(self, document_id: str) -> Any:
+        return self._call("GET", f"/documents/{document_id}")
+
+    def chunk(self, document_id: str, chunk_index: int) -> Any:
+        return self._call("GET", f"/documents/{document_id}/chunks/{chunk_index}")
+
+    def delete(self, document_id: str) -> Any:
+        return self._call("DELETE", f"/documents/{document_id}")
 
 
 class AlimClient:
@@ -264,6 +330,8 @@ class AlimClient:
         self.threads = _Threads(self._call)
         self.escalations = _Escalations(self._call)
         self.knowledge = _Knowledge(self._call)
+        self.datasets = _Datasets(self._call)
+        self.documents = _Documents(self._call)
 
     def __enter__(self) -> AlimClient:
         return self
@@ -295,7 +363,8 @@ class AlimClient:
     def invoke(
         self, message: str, user_id: str, thread_id: str | None = None, **options: Any
     ) -> TurnResult:
-        """One turn; returns the whole answer. Options: language, profile, search_options."""
+        """One turn; returns the whole answer. Options: language, profile, search_options,
+        dataset_id (one of yours or a list), include_bundled."""
         return _turn(
             self._call("POST", "/graph/invoke", json=_body(message, user_id, thread_id, options))
         )
@@ -354,6 +423,8 @@ class AsyncAlimClient:
         self.threads = _Threads(self._call)
         self.escalations = _Escalations(self._call)
         self.knowledge = _Knowledge(self._call)
+        self.datasets = _Datasets(self._call)
+        self.documents = _Documents(self._call)
 
     async def __aenter__(self) -> AsyncAlimClient:
         return self
