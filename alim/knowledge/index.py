@@ -53,6 +53,10 @@ SENTENCE_KEYWORD_WEIGHT = 0.1
 """Weight of the question's content words a sentence holds (IDF-weighted share, 0..1) next to
 its cosine similarity: a rare word the question shares (a variety, a pest) moves it up."""
 UNSEEN_IDF = 8.0
+SENTENCE_STEM_LENGTH = 4
+"""Letters of a word a question and a sentence must share for the keyword share: fewer than the
+keyword index's stems, so that Azerbaijani and Russian case and verb endings still meet
+("сажать" / "сажайте", "səpilir" / "səpin")."""
 CUE_WEIGHT = 0.02
 """Added to a sentence for each cue of the question it holds (a month for "when", a rate for
 "how much", the farmer's zone, the question's growth stage): about the gap between a sentence
@@ -124,6 +128,11 @@ class RankedSentence:
     """The heading the sentence stands under in its article ("" before the first)."""
     chunk: Chunk | None = None
     """The chunk it was read from (its dataset, position and page make the citation)."""
+
+
+def _short_stems(text: str) -> frozenset[str]:
+    """A text's content stems cut to SENTENCE_STEM_LENGTH letters."""
+    return frozenset(w[:SENTENCE_STEM_LENGTH] for w in content_stems(text))
 
 
 def chunk_articles(articles: Sequence[Article], dataset: str = BUNDLED) -> list[Chunk]:
@@ -321,7 +330,7 @@ class KnowledgeIndex:
                 f"sentences; {REBUILD_HINT}"
             )
         self._sentence_vectors = _normalise(vectors) if vectors is not None else None
-        self._sentence_stems = [frozenset(content_stems(text)) for text in headed]
+        self._sentence_stems = [_short_stems(text) for text in headed]
         df: Counter[str] = Counter()
         for found in self._sentence_stems:
             df.update(found)
@@ -353,7 +362,7 @@ class KnowledgeIndex:
         if not rows:
             return []
         q = _normalise(np.asarray(self.embeddings.embed_query(query)).reshape(1, -1))[0]
-        wanted = content_stems(query)
+        wanted = _short_stems(query)
         total = sum(self._idf.get(w, UNSEEN_IDF) for w in wanted)
         seen: set[str] = set()
         ranked: list[RankedSentence] = []

@@ -245,6 +245,27 @@ def test_an_articles_sentences_rank_the_one_that_answers_first(index: KnowledgeI
     assert index.rank_sentences("anything", "no-such-article") == []
 
 
+def test_a_sentence_shares_a_word_with_the_question_across_its_endings(
+    embeddings: HashingEmbeddings,
+) -> None:
+    # "сажать" / "сажайте", "удобрять" / "удобрения": Russian and Azerbaijani endings change
+    # more than the keyword index's six-letter stems allow; the sentence that answers must
+    # still count as sharing the question's words.
+    article = Article(
+        id="potato.ru",
+        title="Картофель",
+        language="ru",
+        content=(
+            "Клубни хранят в тёмном прохладном подвале всю зиму.\n"
+            "Сажайте клубни в апреле, когда почва прогреется.\n"
+            "Удобрения вносят под вспашку осенью, по анализу почвы.\n"
+        ),
+    )
+    index = KnowledgeIndex.build([article], embeddings)
+    assert index.rank_sentences("Когда сажать?", "potato.ru")[0].text.startswith("Сажайте")
+    assert index.rank_sentences("Чем удобрять?", "potato.ru")[0].text.startswith("Удобрения")
+
+
 def test_sentences_survive_saving_adding_and_removing_articles(
     index: KnowledgeIndex, saved: Path, embeddings: HashingEmbeddings
 ) -> None:
