@@ -269,10 +269,7 @@ class RunManager:
                     run.result = asdict(result)
         finally:
             try:
-                if run.error is not None:
-                    await self._send(run, ErrorEvent(run.error["code"], run.error["detail"]))
-                await self._send(run, DoneEvent(), flush=True)
-                await self.store.finish(run.run_id, run.status, result=run.result, error=run.error)
+                await self._end(run)
             except Exception:
                 log.warning("run %s: its end could not be logged", run.run_id, exc_info=True)
             finally:
@@ -284,6 +281,28 @@ class RunManager:
                 self.live.pop(run.run_id, None)
                 run.finished.set()
                 run.changed().set()
+
+    async def _end(self, run: LiveRun) -> None:
+        """Log the run's last events (`error` if it failed, then `done`) and its record in one
+        transaction, and only then show them: whoever sees `done` and asks for the run finds
+        its final status (before, `done` was shown first and a quick GET /runs/{id} could
+        still read `running`)."""
+        if run.flusher is not None:
+            run.flusher.cancel()
+        ending: list[Event] = []
+        if run.error is not None:
+            ending.append(ErrorEvent(run.error["code"], run.error["detail"]))
+        ending.append(DoneEvent())
+        async with run._flushing:
+            for event in ending:
+                name, data = wire(event)
+                run.events.append(LoggedEvent(len(run.events) + 1, name, data))
+            pending = [] if run.unlogged else run.events[run.logged :]
+            async with self.store.db.transaction():
+                if pending:
+                    await self.store.append(run.run_id, pending)
+                await self.store.finish(run.run_id, run.status, result=run.result, error=run.error)
+            run.logged += len(pending)
 
     async def _send(self, run: LiveRun, event: Event, *, flush: bool = False) -> None:
         first_token = isinstance(event, TokenEvent) and not run.answering
