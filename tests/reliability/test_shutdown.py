@@ -146,12 +146,17 @@ def test_process_exits_within_grace_plus_ten_seconds(outcome: Outcome) -> None:
 def test_history_after_restart_holds_only_whole_answers(outcome: Outcome) -> None:
     messages = outcome.messages_after_restart
     users = [m["content"] for m in messages if m["role"] == "user"]
-    answers = [m["content"] for m in messages if m["role"] == "assistant"]
+    answers = [
+        m["content"] for m in messages if m["role"] == "assistant" and not m.get("aborted")
+    ]
+    aborted = [m for m in messages if m.get("aborted")]
     assert users[0] == SHORT_QUESTION and users.count(INTERRUPTED) <= 1, messages
     if outcome.completed:  # the client saw the whole answer: it is stored whole
         assert answers == [outcome.first_answer, live.answer_of(outcome.events)], messages
-    else:  # the turn did not finish: nothing of its answer is stored
+        assert not aborted, messages
+    else:  # the turn did not finish: nothing of its answer is stored, the turn is marked
         assert answers == [outcome.first_answer], messages
+        assert all(m["content"] == "" for m in aborted) and len(aborted) <= 1, messages
 
 
 @pytest.mark.timeout(240)
