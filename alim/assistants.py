@@ -1,9 +1,11 @@
 """Per-partner assistant settings (like an Assistants API's assistant): display name, extra
-instructions, model, escalation threshold, default language and default region. They apply to
-the partner's runs from the next turn on and are recorded in each run's metadata."""
+instructions, model, escalation threshold, default language, default region and the datasets a
+turn searches when its request names none. They apply to the partner's runs from the next turn
+on and are recorded in each run's metadata."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar
@@ -30,6 +32,12 @@ _V0 = [
         updated_at TEXT NOT NULL
     )""",
 ]
+# Version 1: the datasets a turn searches by default (issue 13). dataset_ids is a JSON list,
+# NULL for "all of the partner's datasets"; include_bundled is 0 or 1.
+_V1 = [
+    "ALTER TABLE alim_assistants ADD COLUMN dataset_ids TEXT",
+    "ALTER TABLE alim_assistants ADD COLUMN include_bundled INTEGER NOT NULL DEFAULT 1",
+]
 
 
 @dataclass(frozen=True)
@@ -41,10 +49,17 @@ class AssistantSettings:
     escalation_threshold: float | None = None
     default_language: str = "auto"
     default_region: str | None = None
+    dataset_ids: tuple[str, ...] | None = None
+    """The partner's datasets a turn searches when its request names none (None: all of them;
+    a dataset deleted since is skipped)."""
+    include_bundled: bool = True
+    """Whether a turn searches the shared bundled base when its request does not say."""
     updated_at: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        found = asdict(self)
+        found["dataset_ids"] = list(self.dataset_ids) if self.dataset_ids is not None else None
+        return found
 
     @classmethod
     def from_row(cls, row: Row) -> AssistantSettings:
@@ -56,6 +71,8 @@ class AssistantSettings:
             escalation_threshold=float(threshold) if threshold is not None else None,
             default_language=row["default_language"],
             default_region=row["default_region"],
+            dataset_ids=tuple(json.loads(ids)) if (ids := row["dataset_ids"]) is not None else None,
+            include_bundled=bool(row["include_bundled"]),
             updated_at=row["updated_at"],
         )
 
@@ -79,7 +96,7 @@ def validate(settings: Settings, assistant: AssistantSettings) -> None:
 
 class AssistantStore(MigratedStore):
     STORE: ClassVar[str] = "assistants"
-    MIGRATIONS: ClassVar[list[Migration]] = [_V0]
+    MIGRATIONS: ClassVar[list[Migration]] = [_V0, _V1]
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -91,7 +108,8 @@ class AssistantStore(MigratedStore):
             return hit[1]
         row = await self.db.fetch_one(
             "SELECT display_name, instructions, model, escalation_threshold, default_language, "
-            "default_region, updated_at FROM alim_assistants WHERE partner = ?",
+            "default_region, dataset_ids, include_bundled, updated_at "
+            "FROM alim_assistants WHERE partner = ?",
             (partner,),
         )
         found = AssistantSettings.from_row(row) if row else AssistantSettings()
@@ -100,7 +118,14 @@ class AssistantStore(MigratedStore):
 
     async def put(self, partner: str, assistant: AssistantSettings) -> AssistantSettings:
         stored = replace(assistant, updated_at=now_iso("seconds"))
-        row = {"partner": partner, **asdict(stored)}
+        row = {
+            "partner": partner,
+            **asdict(stored),
+            "dataset_ids": json.dumps(list(ids))
+            if (ids := stored.dataset_ids) is not None
+            else None,
+            "include_bundled": 1 if stored.include_bundled else 0,
+        }
         updates = ", ".join(f"{c} = excluded.{c}" for c in row if c != "partner")
         await self.db.insert(
             "alim_assistants", row, f"ON CONFLICT (partner) DO UPDATE SET {updates}"

@@ -87,6 +87,12 @@ class Settings(BaseSettings):
         256, ge=0, description="Open connections per client address (0: no cap; behind a proxy)."
     )
     max_upload_bytes: int = Field(5_000_000, ge=1024, description="Largest knowledge upload.")
+    upload_parse_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds an upload's text extraction may take; its worker process is "
+        "killed after that (422 document_too_slow).",
+    )
     knowledge_poll_seconds: float = Field(
         0.5,
         gt=0,

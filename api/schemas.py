@@ -77,11 +77,16 @@ class ChatRequest(Strict):
     dataset_id: str | list[str] | None = Field(
         None,
         description="Search only this dataset of yours, or these (at most 20; `[]`: none of "
-        "yours); omitted: all of your datasets. `bundled` names the shared base. Another "
-        "partner's dataset id gives 404 `dataset_not_found`.",
+        "yours); omitted: your assistant's `dataset_ids` (`PUT /assistant`), else all of your "
+        "datasets. `bundled` names the shared base. Another partner's dataset id gives 404 "
+        "`dataset_not_found`.",
         examples=["ds-3f2a9c1e5b7d4a60"],
     )
-    include_bundled: bool = Field(True, description="Search the shared bundled knowledge base too.")
+    include_bundled: bool | None = Field(
+        None,
+        description="Search the shared bundled knowledge base too; omitted: your assistant's "
+        "`include_bundled` (true unless set).",
+    )
     metadata: dict[str, str] | None = Field(
         None, max_length=20, description="Your own tags for this run (stored with its trace)."
     )

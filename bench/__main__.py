@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"), help="output folder")
     parser.add_argument(
         "--only",
-        default="http,streams,retrieval,answer,checkpointer,runs",
+        default="http,streams,retrieval,scale,answer,checkpointer,runs",
         help="comma-separated sections to run (default: all)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs)")
@@ -100,6 +100,15 @@ def main(argv: list[str] | None = None) -> int:
                 _log,
                 ef_values=(16, 64) if quick else (16, 64, 256),
                 embed_queries=10 if quick else 30,
+            ),
+        )
+        from bench.scale import run_scale
+
+        embedding = (results.get("retrieval") or {}).get("embedding")  # measured there already
+        section(
+            "scale",
+            lambda: run_scale(
+                100 if quick else 2_000, 50 if quick else 200, _log, embedding=embedding
             ),
         )
         if "answer" in sections and "http" not in sections:

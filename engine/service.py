@@ -123,7 +123,10 @@ class Engine:
         if self.knowledge is None:
             return request
         scope = await self.knowledge.scope(
-            request.owner.partner, request.datasets, request.include_bundled
+            request.owner.partner,
+            request.datasets,
+            request.include_bundled is not False,
+            skip_missing=request.datasets_by_default,
         )
         return replace(request, context=replace(request.context, datasets=scope))
 

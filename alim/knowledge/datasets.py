@@ -171,11 +171,17 @@ class PartnerKnowledge:
 
     # ------------------------------------------------------------------ scope
     async def scope(
-        self, partner: str, requested: Sequence[str] | None, include_bundled: bool = True
+        self,
+        partner: str,
+        requested: Sequence[str] | None,
+        include_bundled: bool = True,
+        *,
+        skip_missing: bool = False,
     ) -> tuple[str, ...]:
         """The datasets a partner's turn searches: the requested ones (404
-        `dataset_not_found` for one that is not the partner's) or, when none are named, all
-        of the partner's; with the bundled base unless `include_bundled` is false."""
+        `dataset_not_found` for one that is not the partner's, or left out with
+        `skip_missing`: the assistant's defaults may name one deleted since) or, when none are
+        named, all of the partner's; with the bundled base unless `include_bundled` is false."""
         owned = await self.store.dataset_ids(partner)
         chosen: list[str] = []
         for dataset_id in requested if requested is not None else owned:
@@ -183,7 +189,7 @@ class PartnerKnowledge:
                 include_bundled = True
             elif dataset_id in owned:
                 chosen.append(dataset_id)
-            else:
+            elif not skip_missing:
                 raise NotFound("dataset not found", code="dataset_not_found")
         return ((BUNDLED,) if include_bundled else ()) + tuple(dict.fromkeys(chosen))
 

@@ -8,7 +8,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from alim.assistants import AssistantSettings, validate
+from alim.knowledge.index import BUNDLED
 from api.deps import AdminPartner, EngineDep
+from api.routes.knowledge import knowledge_of
 from api.schemas import ErrorBody
 
 router = APIRouter(prefix="/assistant", tags=["assistant"])
@@ -32,6 +34,18 @@ class AssistantIn(BaseModel):
     escalation_threshold: float | None = Field(None, ge=0, le=1)
     default_language: Literal["auto", "az", "en", "ru"] = "auto"
     default_region: str | None = Field(None, max_length=100, examples=["Quba"])
+    dataset_ids: list[str] | None = Field(
+        None,
+        max_length=20,
+        description="The datasets of yours a chat request searches when it names none (at most "
+        "20; `[]`: none of yours); null: all of yours. A dataset deleted later is skipped. "
+        "Another partner's dataset id gives 404 `dataset_not_found`.",
+        examples=[["ds-3f2a9c1e5b7d4a60"]],
+    )
+    include_bundled: bool = Field(
+        True,
+        description="Whether a chat request that does not say searches the shared bundled base.",
+    )
 
 
 class AssistantOut(AssistantIn):
@@ -44,11 +58,23 @@ async def get_assistant(partner: AdminPartner, engine: EngineDep) -> AssistantOu
     return AssistantOut(**(await engine.assistants.get(partner.name)).as_dict())
 
 
-@router.put("", response_model=AssistantOut, responses={422: {"model": ErrorBody}})
+@router.put(
+    "",
+    response_model=AssistantOut,
+    responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+)
 async def put_assistant(
     body: AssistantIn, partner: AdminPartner, engine: EngineDep
 ) -> AssistantOut:
     """Replace the settings; they apply from the partner's next turn."""
-    wanted = AssistantSettings(**body.model_dump())
+    fields = body.model_dump()
+    if body.dataset_ids is not None:
+        # Only the partner's own (404 `dataset_not_found` otherwise); `bundled` is the flag.
+        scope = await knowledge_of(engine).scope(
+            partner.name, body.dataset_ids, body.include_bundled
+        )
+        fields["dataset_ids"] = tuple(d for d in scope if d != BUNDLED)
+        fields["include_bundled"] = BUNDLED in scope
+    wanted = AssistantSettings(**fields)
     validate(engine.settings, wanted)
     return AssistantOut(**(await engine.assistants.put(partner.name, wanted)).as_dict())

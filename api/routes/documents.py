@@ -102,6 +102,7 @@ UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
         "model": ErrorBody,
         "description": "`empty_document`, `invalid_document` (unreadable, binary, a DTD), "
         "`document_too_large` (too many pages, too much text, a DOCX that expands too much), "
+        "`document_too_slow` (its text could not be read within ALIM_UPLOAD_PARSE_SECONDS), "
         "`too_short`, `unsupported_language`, `missing_file`.",
     },
 }
@@ -152,7 +153,7 @@ async def upload_document(
     async def act() -> DocumentOut:
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise UnsupportedDocument("send multipart/form-data with a 'file' part")
-        fields = await form_upload(request)
+        fields = await form_upload(request, engine.settings.upload_parse_seconds)
         dataset_id = fields.pop("dataset_id")
         doc, created = await knowledge_of(engine).add(partner.name, dataset_id, **fields)
         return document_out(doc, created=created)

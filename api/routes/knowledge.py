@@ -5,7 +5,6 @@ named by `dataset_id`, else into the partner's default dataset (`/api/v1/dataset
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -15,8 +14,9 @@ from alim.errors import Conflict, InvalidRequest, NotFound
 from alim.knowledge.datasets import PartnerKnowledge, Upload
 from alim.knowledge.documents import Article
 from alim.knowledge.index import BUNDLED
+from alim.knowledge.parsing import parse_upload_in_worker
 from alim.knowledge.store import StoredDocument
-from alim.knowledge.uploads import UnsupportedDocument, parse_upload
+from alim.knowledge.uploads import UnsupportedDocument
 from api import idempotency
 from api.deps import AdminPartner, DepsDep, EngineDep
 from api.schemas import ErrorBody
@@ -148,7 +148,9 @@ async def add_article(
         engine.runs.store,
         partner.name,
         raw,
-        lambda: _add(request, partner.name, knowledge_of(engine)),
+        lambda: _add(
+            request, partner.name, knowledge_of(engine), engine.settings.upload_parse_seconds
+        ),
         201,
     )
 
@@ -160,10 +162,11 @@ def _form_text(form: Any, name: str, max_length: int = 200) -> str | None:
     return value
 
 
-async def form_upload(request: Request) -> dict[str, Any]:
+async def form_upload(request: Request, budget: float) -> dict[str, Any]:
     """A multipart upload's file parsed into the fields of `PartnerKnowledge.add` (`upload`
-    included). Text extraction (PDF, DOCX above all) is CPU work: off the event loop, or every
-    partner's requests (health checks included) wait for it."""
+    included). Text extraction (PDF, DOCX above all) is CPU work: in a worker process, killed
+    after `budget` seconds (422 `document_too_slow`), or every partner's requests (health checks
+    included) would wait for it."""
     form = await request.form()
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
@@ -173,10 +176,10 @@ async def form_upload(request: Request) -> dict[str, Any]:
     if language not in (None, "az", "en", "ru"):
         raise InvalidRequest("language must be az, en or ru", code="validation_error")
     data = await upload.read()
-    doc = await asyncio.to_thread(
-        parse_upload,
+    doc = await parse_upload_in_worker(
         upload.filename or "",
         data,
+        budget=budget,
         title=str(form.get("title") or "") or None,
         language=language,
         tags=tags,
@@ -193,10 +196,12 @@ async def form_upload(request: Request) -> dict[str, Any]:
     }
 
 
-async def _add(request: Request, partner: str, knowledge: PartnerKnowledge) -> ArticleOut:
+async def _add(
+    request: Request, partner: str, knowledge: PartnerKnowledge, budget: float
+) -> ArticleOut:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        fields = await form_upload(request)
+        fields = await form_upload(request, budget)
     elif content_type.startswith("application/json"):
         try:
             body = ArticleIn.model_validate_json(await request.body())

@@ -38,6 +38,8 @@ DEFAULTS = {
     "escalation_threshold": None,
     "default_language": "auto",
     "default_region": None,
+    "dataset_ids": None,
+    "include_bundled": True,
     "updated_at": None,
 }
 FULL = {

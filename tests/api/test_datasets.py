@@ -1,7 +1,8 @@
 """Datasets (`/api/v1/datasets`) and isolation between partners, over SQLite and PostgreSQL: a
 partner's articles are cited in its own answers only (also for the same `user_id`), another
 partner's datasets and documents are 404 to it, a chat request's `dataset_id` and
-`include_bundled` choose what is searched, and citations say where they come from."""
+`include_bundled` (or, when it names none, the partner's assistant settings) choose what is
+searched, and citations say where they come from."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from httpx_sse import aconnect_sse
 
 from tests.api.helpers import STREAM, api_client, ask, assert_error, history, new_user
 
+ASSISTANT = "/api/v1/assistant"
 DATASETS = "/api/v1/datasets"
 KNOWLEDGE = "/api/v1/knowledge"
 BUNDLED_IDS = {"drought.az", "drought.en", "frost.en", "wheat.ru"}  # tests/fixtures/kb
@@ -258,3 +260,42 @@ async def test_the_python_client_manages_datasets_and_documents(
         await client.documents.delete(doc["id"])
         await client.datasets.delete(dataset["id"])
         assert [d["id"] for d in await client.datasets.list()] == ["bundled"]
+
+
+async def test_the_assistants_datasets_are_searched_when_a_request_names_none(
+    partners: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    a, b = partners
+    secret, other = await create_dataset(b, name="Pambıq"), await create_dataset(b, name="Xurma")
+    doc = await add(b, SECRET, dataset_id=secret["id"])
+    await add(b, OTHER, dataset_id=other["id"])
+    user = new_user("farmer")
+    settings = {"dataset_ids": [other["id"]], "include_bundled": False}
+    saved = await b.put(ASSISTANT, json=settings)
+    assert saved.status_code == 200, saved.text
+    assert saved.json() == {**saved.json(), **settings}
+    assert (await b.get(ASSISTANT)).json() == saved.json()
+
+    # No dataset named: only the assistant's (not the bundled base, not the other dataset).
+    answer = await ask(b, QUESTION, user)
+    assert doc["id"] not in cited(answer)
+    assert {s["dataset_id"] for s in answer["sources"]} <= {other["id"]}
+    # A request's own choice wins over the defaults.
+    named = await ask(b, QUESTION, user, dataset_id=secret["id"])
+    assert cited(named)[0] == doc["id"]
+    bundled = await ask(b, "How do I protect wheat from frost?", user, include_bundled=True)
+    assert "bundled" in {s["dataset_id"] for s in bundled["sources"]}
+
+    # A default dataset deleted since is skipped, not an error in every turn.
+    assert (await b.delete(f"{DATASETS}/{other['id']}")).status_code == 204
+    after = await ask(b, QUESTION, user)
+    assert after["sources"] == []
+
+    # Another partner's dataset cannot be a default: 404, its settings unchanged.
+    before = (await a.get(ASSISTANT)).json()
+    refused = await a.put(ASSISTANT, json={"dataset_ids": [secret["id"]]})
+    assert_error(refused, 404, "dataset_not_found")
+    assert (await a.get(ASSISTANT)).json() == before
+    assert_error(await a.put(ASSISTANT, json={"dataset_ids": ["x" * 65]}), 404, "dataset_not_found")
+    too_many = await a.put(ASSISTANT, json={"dataset_ids": [f"ds-{i}" for i in range(21)]})
+    assert_error(too_many, 422, "validation_error")

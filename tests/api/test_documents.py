@@ -1,22 +1,26 @@
 """`/api/v1/documents`: uploads of Markdown, text, PDF, DOCX and HTML into a dataset, their text
 and chunks, deletion at once, replacement by `external_id`; a PDF's citation names the right
 page; hostile uploads (a DOCX zip bomb, a 10,000-page PDF, binary named .md, an empty file) get
-their stable codes and the server keeps answering."""
+their stable codes and the server keeps answering; a small PDF slow to read is stopped at the
+parse budget (its worker process killed)."""
 
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
 import time
 import zipfile
-from collections.abc import AsyncIterator
+import zlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.api.helpers import api_client, ask, assert_error, new_user
+from alim.settings import Settings
+from tests.api.helpers import api_client, ask, assert_error, new_user, running_app
 
 DOCUMENTS = "/api/v1/documents"
 WORD = "Qorvaxin"  # made up: in no bundled article
@@ -201,3 +205,62 @@ async def test_hostile_uploads_get_their_codes_and_the_server_keeps_answering(
     assert (await admin.get("/health")).status_code == 200
     body = await ask(admin, "Fermada susuzluq var, nə edim?", new_user())
     assert body["response"].strip() and body["sources"]
+
+
+def slow_pdf(pages: int) -> bytes:
+    """A small PDF (~2 KB a page) that is slow to read: each page's content stream inflates
+    into a megabyte of empty text blocks (`BT /F1 1 Tf ET`), each parsed one by one."""
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [%s] /Count %d >>"
+        % (b" ".join(b"%d 0 R" % (4 + 2 * i) for i in range(pages)), pages),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    for i in range(pages):
+        stream = zlib.compress(b"%d 0 0 1 0 0 cm " % (i + 1) + b"BT /F1 1 Tf ET " * 65_536, 9)
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (5 + 2 * i)
+        )
+        objects.append(
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream)
+            + stream
+            + b"\nendstream"
+        )
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # parsing does not depend on the store
+async def test_a_small_pdf_slow_to_read_is_stopped_at_the_budget(
+    api_settings_factory: Callable[..., Settings],
+) -> None:
+    budget = 1.5
+    data = slow_pdf(100)  # ~0.2 s a page on one core: some 20 s to read in full
+    assert len(data) < 300_000
+    async with running_app(api_settings_factory(upload_parse_seconds=budget)) as app:
+        key, _ = await app.state.keys.create(new_user("docs-partner"), ["chat", "admin"])
+        async with api_client(app, key) as admin:
+            started = time.monotonic()
+            refused = await upload(admin, "slow.pdf", data)
+            took = time.monotonic() - started
+            assert_error(refused, 422, "document_too_slow")
+            assert budget <= took < budget + 3, took
+            # The worker was killed, not left reading in the background.
+            assert multiprocessing.active_children() == []
+            # A good upload is read (in a worker too) and the server goes on answering.
+            good = await uploaded(admin, "cotton.pdf", pdf(PAGES))
+            assert good["metadata"]["page_count"] == 3
+            assert (await admin.get("/health")).status_code == 200

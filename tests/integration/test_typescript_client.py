@@ -7,8 +7,10 @@ cache lives in the clone (clients/typescript/.npm-cache), so a second run needs 
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import tarfile
@@ -22,7 +24,7 @@ from tests.support.alim_serve import running_server
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 PACKAGE = Path(__file__).resolve().parents[2] / "clients" / "typescript"
-NODE_TESTS = 29  # the suite's tests; fewer passing means some did not run
+NODE_TESTS = 31  # the suite's tests; fewer passing means some did not run
 
 
 def npm(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> str:
@@ -62,10 +64,20 @@ def built(build: subprocess.Popen[str]) -> None:
 def test_the_typescript_client_suite_passes_against_a_real_server(
     tmp_path: Path, build: subprocess.Popen[str]
 ) -> None:
+    # Another partner, for the tests that its datasets and documents stay its own.
+    other_key = secrets.token_urlsafe(24)
+    keys = json.dumps([f"otherco:{other_key}:chat+admin"])
     # Well above the ~50 requests of one run, so a rerun within a minute is not rate limited.
-    with running_server(tmp_path, ALIM_RATE_LIMIT_PER_MINUTE="1000") as base_url:
+    with running_server(
+        tmp_path, ALIM_RATE_LIMIT_PER_MINUTE="1000", ALIM_API_KEYS=keys
+    ) as base_url:
         built(build)
-        env = {**os.environ, "ALIM_URL": base_url, "ALIM_KEY": DEV_API_KEY}
+        env = {
+            **os.environ,
+            "ALIM_URL": base_url,
+            "ALIM_KEY": DEV_API_KEY,
+            "ALIM_OTHER_KEY": other_key,
+        }
         output = npm("test", env=env, timeout=240)
     # The package partners install: `npm pack` makes the tarball with both builds and types.
     npm("pack", "--pack-destination", str(tmp_path), "--cache", str(PACKAGE / ".npm-cache"))
@@ -114,8 +126,6 @@ document.getElementById("out").textContent = JSON.stringify(out);
 def test_the_es_module_build_works_in_a_browser(
     tmp_path: Path, build: subprocess.Popen[str]
 ) -> None:
-    import json
-
     from playwright.sync_api import sync_playwright
     from starlette.applications import Starlette
     from starlette.responses import HTMLResponse

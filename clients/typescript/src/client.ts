@@ -1,11 +1,12 @@
 /**
  * `AlimClient`: one turn (`invoke`), one turn as typed events (`stream`, resumable), and the
- * partner resources: threads, runs, escalations (agent keys), knowledge (admin keys).
+ * partner resources: threads, runs, escalations (agent keys), knowledge, datasets and documents
+ * (admin keys).
  */
 
 import type { StreamEvent, TurnResult } from "./events.js";
 import { type ClientOptions, Http, type RequestOptions } from "./http.js";
-import { Escalations, Knowledge, Runs, Threads } from "./resources.js";
+import { Datasets, Documents, Escalations, Knowledge, Runs, Threads } from "./resources.js";
 import { Resumable, events } from "./stream.js";
 import type { TurnOptions } from "./types.js";
 
@@ -19,6 +20,8 @@ export class AlimClient {
   readonly runs: Runs;
   readonly escalations: Escalations;
   readonly knowledge: Knowledge;
+  readonly datasets: Datasets;
+  readonly documents: Documents;
   private readonly http: Http;
 
   constructor(options: ClientOptions) {
@@ -27,6 +30,8 @@ export class AlimClient {
     this.runs = new Runs(this.http);
     this.escalations = new Escalations(this.http);
     this.knowledge = new Knowledge(this.http);
+    this.datasets = new Datasets(this.http);
+    this.documents = new Documents(this.http);
   }
 
   /** One turn; resolves with the whole answer. */

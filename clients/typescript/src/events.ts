@@ -11,6 +11,14 @@ export interface Source {
   title: string;
   /** Cosine similarity of the best chunk. */
   score: number;
+  /** The cited article or document (the same as `id`). */
+  document_id?: string | null;
+  /** Its dataset: `bundled` (the shared base) or one of yours. */
+  dataset_id?: string | null;
+  /** The chunk the cited passage leads with (`documents.chunk(document_id, chunk_index)`). */
+  chunk_index?: number | null;
+  /** That chunk's page, for PDFs (from 1). */
+  page_number?: number | null;
   [field: string]: unknown;
 }
 

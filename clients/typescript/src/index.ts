@@ -22,6 +22,6 @@ export {
 } from "./errors.js";
 export * from "./events.js";
 export type { ClientOptions, RequestOptions } from "./http.js";
-export type { Page, Upload } from "./resources.js";
+export type { DocumentUpload, Page, Upload } from "./resources.js";
 export { type ServerSentEvent, SSEParser, readEvents } from "./sse.js";
 export type * from "./types.js";

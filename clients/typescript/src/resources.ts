@@ -4,10 +4,15 @@ import type { Http, RequestOptions } from "./http.js";
 import type {
   Article,
   ArticlePage,
+  Chunk,
+  Dataset,
+  Document,
+  DocumentSummary,
   Escalation,
   Feedback,
   FeedbackRecord,
   NewArticle,
+  NewDataset,
   Run,
   ThreadDetail,
   ThreadMessage,
@@ -177,5 +182,87 @@ export class Knowledge {
 
   async delete(article_id: string, options?: RequestOptions): Promise<void> {
     await this.http.call({ method: "DELETE", path: `/knowledge/${id(article_id)}` }, options);
+  }
+}
+
+/** Your datasets (scope `admin`); `bundled`, the shared base, is listed first and read-only. */
+export class Datasets {
+  constructor(private readonly http: Http) {}
+
+  create(dataset: NewDataset, options?: RequestOptions): Promise<Dataset> {
+    const json = { description: "", ...dataset };
+    return this.http.call({ method: "POST", path: "/datasets", json }, options);
+  }
+
+  /** The bundled base, then yours (oldest first). */
+  async list(options?: RequestOptions): Promise<Dataset[]> {
+    const body = await this.http.call<{ datasets: Dataset[] }>(
+      { method: "GET", path: "/datasets" },
+      options,
+    );
+    return body.datasets;
+  }
+
+  /** Another partner's dataset is a `NotFoundError`, as one that never existed. */
+  get(dataset_id: string, options?: RequestOptions): Promise<Dataset> {
+    return this.http.call({ method: "GET", path: `/datasets/${id(dataset_id)}` }, options);
+  }
+
+  async documents(dataset_id: string, options?: RequestOptions): Promise<DocumentSummary[]> {
+    const body = await this.http.call<{ documents: DocumentSummary[] }>(
+      { method: "GET", path: `/datasets/${id(dataset_id)}/documents` },
+      options,
+    );
+    return body.documents;
+  }
+
+  /** Deletes the dataset with all its documents; they leave retrieval at once. */
+  async delete(dataset_id: string, options?: RequestOptions): Promise<void> {
+    await this.http.call({ method: "DELETE", path: `/datasets/${id(dataset_id)}` }, options);
+  }
+}
+
+export interface DocumentUpload {
+  /** The file's name; its extension (.md, .txt, .pdf, .docx, .html) says how to read it. */
+  filename: string;
+  /** One of your datasets; omitted: your default dataset. */
+  dataset_id?: string;
+  /** Your id for the document: uploading it again replaces it. */
+  external_id?: string;
+  title?: string;
+  language?: "az" | "en" | "ru";
+  tags?: string[];
+}
+
+/** Files in your datasets (scope `admin`), searchable as soon as they are uploaded. */
+export class Documents {
+  constructor(private readonly http: Http) {}
+
+  /** Upload a file (a File, or a Blob with its name) into a dataset. */
+  upload(file: Blob, upload: DocumentUpload, options?: RequestOptions): Promise<Document> {
+    const form = new FormData();
+    form.set("file", file, upload.filename);
+    for (const field of ["dataset_id", "external_id", "title", "language"] as const) {
+      const value = upload[field];
+      if (value) form.set(field, value);
+    }
+    if (upload.tags?.length) form.set("tags", upload.tags.join(","));
+    return this.http.call({ method: "POST", path: "/documents", form }, options);
+  }
+
+  /** Its metadata and extracted text. */
+  get(document_id: string, options?: RequestOptions): Promise<Document> {
+    return this.http.call({ method: "GET", path: `/documents/${id(document_id)}` }, options);
+  }
+
+  /** One chunk, as a citation's `document_id` and `chunk_index` name it. */
+  chunk(document_id: string, chunk_index: number, options?: RequestOptions): Promise<Chunk> {
+    const path = `/documents/${id(document_id)}/chunks/${chunk_index}`;
+    return this.http.call({ method: "GET", path }, options);
+  }
+
+  /** Deletes the document; it leaves retrieval at once. */
+  async delete(document_id: string, options?: RequestOptions): Promise<void> {
+    await this.http.call({ method: "DELETE", path: `/documents/${id(document_id)}` }, options);
   }
 }

@@ -18,6 +18,14 @@ export interface TurnOptions {
     fetch_k?: number;
     lambda_mult?: number;
   };
+  /**
+   * Search only this dataset of yours, or these (at most 20; `[]`: none of yours); omitted: the
+   * assistant's default datasets, else all of yours. `bundled` names the shared base. Another
+   * partner's dataset id is a `NotFoundError` (`dataset_not_found`).
+   */
+  dataset_id?: string | string[];
+  /** Search the shared bundled knowledge base too (default: the assistant's setting, else true). */
+  include_bundled?: boolean;
   /** Your own tags. */
   metadata?: Record<string, string>;
   /** `enqueue`: wait for the thread's current run instead of 409 `thread_busy`. */
@@ -93,6 +101,10 @@ export interface NewArticle {
   language: "az" | "en" | "ru";
   tags?: string[];
   topic?: string;
+  /** One of your datasets; omitted: your default dataset (created on first use). */
+  dataset_id?: string;
+  /** Your own id for the article: adding it again replaces the article. */
+  external_id?: string;
 }
 
 export interface Article {
@@ -104,6 +116,84 @@ export interface Article {
   source: "bundled" | "ingested";
   content: string | null;
   indexed: boolean;
+  /** `bundled`: the shared knowledge base. */
+  dataset_id?: string;
+  external_id?: string | null;
+  /** False when the dataset already held the same content (that one is returned). */
+  created?: boolean;
+}
+
+export interface NewDataset {
+  name: string;
+  description?: string;
+  /** The language of its documents, if one (informative). */
+  language?: "az" | "en" | "ru" | null;
+}
+
+export interface Dataset {
+  id: string;
+  name: string;
+  description: string;
+  language: string | null;
+  /** The bundled base: shared by every partner, read-only. */
+  read_only: boolean;
+  /** Where articles added without a `dataset_id` go. */
+  is_default: boolean;
+  /** Documents it holds. */
+  documents: number;
+  created_at: string | null;
+  updated_at: string | null;
+}
+
+/** A document as a dataset's listing shows it. */
+export interface DocumentSummary {
+  id: string;
+  title: string;
+  language: string;
+  external_id: string | null;
+  filename: string | null;
+  chunks: number;
+  created_at: string;
+}
+
+export interface Document {
+  id: string;
+  dataset_id: string;
+  title: string;
+  filename: string | null;
+  /** The extracted text (`documents.get` only). */
+  content: string | null;
+  created_at: string;
+  /** False when the dataset already held the same content (that one is returned). */
+  created: boolean;
+  metadata: {
+    filename: string | null;
+    /** markdown, text, pdf, docx or html (null for articles sent as JSON). */
+    file_type: string | null;
+    /** PDFs: their pages. */
+    page_count: number | null;
+    total_chunks: number;
+    external_id: string | null;
+    language: string;
+    topic: string;
+    tags: string[];
+  };
+}
+
+/** One chunk of a document, as retrieval saw it (a citation's `chunk_index`). */
+export interface Chunk {
+  document_id: string;
+  chunk_index: number;
+  content: string;
+  metadata: {
+    filename: string | null;
+    document_id: string;
+    dataset_id: string;
+    chunk_index: number;
+    /** PDFs: the chunk's page, from 1. */
+    page_number: number | null;
+    total_chunks: number;
+  };
 }
 
 export interface ArticlePage {

@@ -4,9 +4,12 @@ import { randomUUID } from "node:crypto";
 
 export const ALIM_URL = process.env.ALIM_URL;
 export const ALIM_KEY = process.env.ALIM_KEY;
-if (!ALIM_URL || !ALIM_KEY) {
+/** A key of another partner (scopes chat and admin): it must see none of the first's data. */
+export const ALIM_OTHER_KEY = process.env.ALIM_OTHER_KEY;
+if (!ALIM_URL || !ALIM_KEY || !ALIM_OTHER_KEY) {
   throw new Error(
-    "these tests need a running `alim serve`: set ALIM_URL and ALIM_KEY (a key with every scope)",
+    "these tests need a running `alim serve`: set ALIM_URL, ALIM_KEY (a key with every scope) " +
+      "and ALIM_OTHER_KEY (another partner's, scopes chat and admin)",
   );
 }
 
