@@ -132,7 +132,11 @@ class Turn:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.engine.settings.run_timeout
         stream = self.engine.graph.astream(
-            self._input(), self._config(), context=self.request.context, stream_mode=STREAM_MODES
+            self._input(),
+            self._config(),
+            context=self.request.context,
+            stream_mode=STREAM_MODES,
+            durability=self.engine.settings.checkpoint_durability,
         )
         try:
             while True:
