@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     run_timeout: float = Field(120.0, gt=0, description="Deadline of one turn, in seconds.")
     checkpoint_durability: Literal["exit", "async", "sync"] = Field(
-        "async",
+        "exit",
         description="When a turn's checkpoints are written (LangGraph `durability`): `exit` "
         "once when the turn ends, pauses or fails; `async` after every step, in the "
         "background; `sync` after every step, before the next one.",
