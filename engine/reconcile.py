@@ -13,7 +13,11 @@ the run's own user message (tagged with its `run_id`) in the checkpoint:
 - **the graph was cut** before an answer: an empty assistant message marked `aborted` (with the
   run's error code, e.g. `run_lost`) closes the turn in the checkpoint, so the history shows the
   question followed by the aborted answer, and the message count follows;
-- **the graph never saw the question**: only the count and the run record are set right.
+- **the checkpoint never got the question** (checkpoints are written when a turn ends,
+  `durability="exit"`, so a `kill -9` mid-turn leaves none): the question kept in the run
+  record and the `aborted` marker are written to the checkpoint together; a run without a
+  question (a message to a thread that waits for an agronomist) only gets its count and run
+  record set right.
 
 `Reconciler.sweep()` runs at start-up and then periodically (each run once: `reconciled_at`);
 a thread busy with another turn is left for the next sweep.
@@ -26,7 +30,7 @@ import logging
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from alim.errors import AlimError
 from alim.events import SourcesEvent, TurnResult
@@ -51,6 +55,15 @@ def aborted_marker(run_id: str, code: str) -> AIMessage:
     return AIMessage(
         "",
         response_metadata={"aborted": code, "run_id": run_id, "created_at": now_iso()},
+    )
+
+
+def question_of(run_id: str, question: dict[str, Any]) -> HumanMessage:
+    """The run's user message as its turn would have checkpointed it (same id and tags)."""
+    return HumanMessage(
+        question["text"],
+        id=question["id"],
+        additional_kwargs={"created_at": question["created_at"], "run_id": run_id},
     )
 
 
@@ -111,6 +124,12 @@ class Reconciler:
             None,
         )
         waiting = bool(state and state.interrupts)
+        # A question checkpointed after this run's (the thread went on): this one is not added.
+        later = run.question is not None and any(
+            m.type == "human"
+            and str(m.additional_kwargs.get("created_at") or "") > run.question["created_at"]
+            for m in messages
+        )
         answered = asked is not None and any(m.type == "ai" for m in messages[asked + 1 :])
         booked = await self._booked(run.run_id)
         if asked is not None and (waiting or answered) and not booked:
@@ -121,6 +140,12 @@ class Reconciler:
                 config, {"messages": [aborted_marker(run.run_id, code)]}, as_node=ABORTED_NODE
             )
             await engine.threads.record_messages(thread.key, len(messages) + 1)
+            await self._record_failure(run, thread, code)
+        elif asked is None and run.question is not None and not booked and not later:
+            code = (run.error or {}).get("code") or "run_lost"
+            cut = [question_of(run.run_id, run.question), aborted_marker(run.run_id, code)]
+            await engine.graph.aupdate_state(config, {"messages": cut}, as_node=ABORTED_NODE)
+            await engine.threads.record_messages(thread.key, len(messages) + 2)
             await self._record_failure(run, thread, code)
         else:
             await engine.threads.record_messages(thread.key, len(messages))

@@ -162,7 +162,12 @@ class RunManager:
         info = turn.info
         try:
             await self.store.create(
-                turn.run_id, turn.request.owner, info.key, info.thread_id, "running"
+                turn.run_id,
+                turn.request.owner,
+                info.key,
+                info.thread_id,
+                "running",
+                turn.question_record,
             )
         except BaseException:
             await turn.aclose()
@@ -205,7 +210,7 @@ class RunManager:
                 if not queue:
                     self._queues.pop(key, None)
             run.status = "running"
-            await self.store.set_status(run_id, "running")
+            await self.store.set_status(run_id, "running", turn.question_record)
             return turn
 
         return self._start(run, when_free, held)

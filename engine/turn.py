@@ -59,10 +59,23 @@ class Turn:
         self._stack = stack
         self._started = time.monotonic()
         self._first_token: float | None = None
+        self.question = HumanMessage(
+            request.message,
+            id=str(uuid.uuid4()),
+            # The run's id: a turn that does not complete is found by it (engine.reconcile).
+            additional_kwargs={"created_at": now_iso(), "run_id": self.run_id},
+        )
 
     @property
     def thread_id(self) -> str:
         return self.info.thread_id
+
+    @property
+    def question_record(self) -> dict[str, Any] | None:
+        """The question as the run record keeps it: with `durability="exit"` the checkpoint is
+        written when the turn ends, so a turn cut before (kill -9) is closed from this."""
+        q = self.question
+        return {"id": q.id, "text": q.content, "created_at": q.additional_kwargs["created_at"]}
 
     @property
     def record(self) -> RunRecord:
@@ -116,13 +129,7 @@ class Turn:
 
     def _input(self) -> dict[str, Any]:
         req = self.request
-        message = HumanMessage(
-            req.message,
-            id=str(uuid.uuid4()),
-            # The run's id: a turn that does not complete is found by it (engine.reconcile).
-            additional_kwargs={"created_at": now_iso(), "run_id": self.run_id},
-        )
-        state_in: dict[str, Any] = {"messages": [message], "user_id": req.owner.user_id}
+        state_in: dict[str, Any] = {"messages": [self.question], "user_id": req.owner.user_id}
         if req.profile is not None:
             state_in["profile"] = req.profile
         return state_in
@@ -132,7 +139,11 @@ class Turn:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.engine.settings.run_timeout
         stream = self.engine.graph.astream(
-            self._input(), self._config(), context=self.request.context, stream_mode=STREAM_MODES
+            self._input(),
+            self._config(),
+            context=self.request.context,
+            stream_mode=STREAM_MODES,
+            durability=self.engine.settings.checkpoint_durability,
         )
         try:
             while True:

@@ -50,6 +50,10 @@ class WaitingTurn(Turn):
         super().__init__(engine, request, info, stack, run_id)
         self.escalation = escalation
 
+    @property
+    def question_record(self) -> dict[str, Any] | None:
+        return None  # kept with the escalation (the graph waits; it never sees this message)
+
     async def events(self) -> AsyncGenerator[Event]:
         started = time.monotonic()
         try:
