@@ -162,9 +162,7 @@ def test_thread_takes_a_new_turn_after_restart(outcome: Outcome) -> None:
     assert outcome.next_turn.status_code == 200, outcome.next_turn.text
     messages = outcome.messages_after_next_turn
     users = [m["content"] for m in messages if m["role"] == "user"]
-    answers = [
-        m["content"] for m in messages if m["role"] == "assistant" and not m.get("aborted")
-    ]
+    answers = [m["content"] for m in messages if m["role"] == "assistant" and not m.get("aborted")]
     assert users[0] == SHORT_QUESTION and users[-1] == AFTER_RESTART, messages
     assert users.count(INTERRUPTED) <= 1, messages
     assert (
