@@ -135,62 +135,49 @@ def _short_stems(text: str) -> frozenset[str]:
     return frozenset(w[:SENTENCE_STEM_LENGTH] for w in content_stems(text))
 
 
-def chunk_articles(articles: Sequence[Article], dataset: str = BUNDLED) -> list[Chunk]:
+def _splitter() -> Any:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    splitter = RecursiveCharacterTextSplitter(
+    return RecursiveCharacterTextSplitter(
         chunk_size=CHUNK_SIZE,
         chunk_overlap=CHUNK_OVERLAP,
         separators=["\n## ", "\n\n", "\n", ". ", " ", ""],
     )
-    chunks: list[Chunk] = []
-    for a in articles:
-        for i, piece in enumerate(splitter.split_text(a.content)):
-            chunks.append(
-                Chunk(
-                    id=f"{a.id}#{i}",
-                    article_id=a.id,
-                    group=a.group_id,
-                    title=a.title,
-                    language=a.language,
-                    topic=a.topic,
-                    text=piece.strip(),
-                    tags=", ".join(a.tags),
-                    dataset=dataset,
-                )
-            )
-    return chunks
+
+
+def _chunk(article: Article, index: int, text: str, dataset: str, page: int | None) -> Chunk:
+    return Chunk(
+        id=f"{article.id}#{index}",
+        article_id=article.id,
+        group=article.group_id,
+        title=article.title,
+        language=article.language,
+        topic=article.topic,
+        text=text,
+        tags=", ".join(article.tags),
+        page=page,
+        dataset=dataset,
+    )
+
+
+def chunk_articles(articles: Sequence[Article], dataset: str = BUNDLED) -> list[Chunk]:
+    splitter = _splitter()
+    return [
+        _chunk(a, i, piece.strip(), dataset, None)
+        for a in articles
+        for i, piece in enumerate(splitter.split_text(a.content))
+    ]
 
 
 def chunk_pages(article: Article, pages: Sequence[str], dataset: str) -> list[Chunk]:
     """An article's chunks when its text comes in pages (a PDF): each page is split on its own,
     so that every chunk has one page number; chunks are numbered across the pages."""
-    from langchain_text_splitters import RecursiveCharacterTextSplitter
-
-    splitter = RecursiveCharacterTextSplitter(
-        chunk_size=CHUNK_SIZE,
-        chunk_overlap=CHUNK_OVERLAP,
-        separators=["\n## ", "\n\n", "\n", ". ", " ", ""],
-    )
+    splitter = _splitter()
     chunks: list[Chunk] = []
     for number, page in enumerate(pages, start=1):
         for piece in splitter.split_text(page):
-            if not piece.strip():
-                continue
-            chunks.append(
-                Chunk(
-                    id=f"{article.id}#{len(chunks)}",
-                    article_id=article.id,
-                    group=article.group_id,
-                    title=article.title,
-                    language=article.language,
-                    topic=article.topic,
-                    text=piece.strip(),
-                    tags=", ".join(article.tags),
-                    page=number,
-                    dataset=dataset,
-                )
-            )
+            if piece.strip():
+                chunks.append(_chunk(article, len(chunks), piece.strip(), dataset, number))
     return chunks
 
 

@@ -23,6 +23,7 @@ from engine import GraphDeps
 from tests.api.helpers import api_client, ask, assert_error, new_user, running_app
 from tests.conftest import FIXTURE_KB, make_settings
 from tests.support.fakes import CountingEmbeddings, HashingEmbeddings
+from tests.support.pdf import pdf_file
 
 KNOWLEDGE = "/api/v1/knowledge"
 BUNDLED_IDS = {"drought.az", "drought.en", "frost.en", "wheat.ru"}  # tests/fixtures/kb
@@ -76,20 +77,7 @@ def minimal_pdf(*lines: str) -> bytes:
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
     ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
+    return pdf_file(objects)
 
 
 # ---------------------------------------------------------------------------------- helpers
