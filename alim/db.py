@@ -102,7 +102,12 @@ class Database:
 
 class SqliteDatabase(Database):
     """One aiosqlite connection; an asyncio lock serialises statements so that a transaction
-    never takes in another coroutine's writes."""
+    never takes in another coroutine's writes.
+
+    A statement is one trip to aiosqlite's thread (execute, fetch and close together). On a
+    connection opened in autocommit mode (`isolation_level=None`, as `alim.persistence` opens
+    it) a statement outside `transaction()` commits itself; on one in Python's default mode,
+    each statement is committed after it (one more trip)."""
 
     kind = "sqlite"
 
@@ -116,20 +121,14 @@ class SqliteDatabase(Database):
         self._in_tx: ContextVar[bool] = ContextVar(f"sqlite_tx_{id(self)}", default=False)
 
     async def _execute(self, sql: str, params: tuple[Any, ...], fetch: str, commit: bool) -> Any:
-        cursor = await self.conn.execute(self.sql(sql), params)
-        try:
-            if fetch == "one":
-                row = await cursor.fetchone()
-                result: Any = dict(row) if row is not None else None
-            elif fetch == "all":
-                result = [dict(r) for r in await cursor.fetchall()]
-            else:
-                result = None
-            if commit and self.conn.in_transaction:
-                await self.conn.commit()
-            return result
-        finally:
-            await cursor.close()
+        rows = await self.conn.execute_fetchall(self.sql(sql), params)
+        if commit and self.conn.in_transaction:  # a connection someone left in a transaction
+            await self.conn.commit()
+        if fetch == "one":
+            return dict(rows[0]) if rows else None
+        if fetch == "all":
+            return [dict(r) for r in rows]
+        return None
 
     async def run(self, sql: str, params: tuple[Any, ...] = (), fetch: str = "") -> Any:
         if self._in_tx.get():

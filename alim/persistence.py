@@ -95,7 +95,7 @@ async def open_persistence(settings: Settings) -> AsyncIterator[Persistence]:
     if settings.checkpointer == "memory":
         from langgraph.checkpoint.memory import InMemorySaver
 
-        async with aiosqlite.connect(":memory:") as conn:
+        async with aiosqlite.connect(":memory:", isolation_level=None) as conn:
             persistence = Persistence("memory", InMemorySaver(), SqliteDatabase(conn))
             await persistence.setup()
             yield persistence
@@ -105,7 +105,10 @@ async def open_persistence(settings: Settings) -> AsyncIterator[Persistence]:
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     path = str(settings.data_dir / "alim.db")
-    async with AsyncSqliteSaver.from_conn_string(path) as saver, aiosqlite.connect(path) as conn:
+    async with (
+        AsyncSqliteSaver.from_conn_string(path) as saver,
+        aiosqlite.connect(path, isolation_level=None) as conn,
+    ):
         await saver.setup()
         # WAL + synchronous=NORMAL: no fsync per commit; a process crash (kill -9) loses
         # nothing, a power loss may lose the last commits (never corrupts the file).

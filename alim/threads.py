@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from alim.db import Database, Row
+from alim.db import Database, Row, insert_sql
 from alim.migrations import MigratedStore, Migration
 from alim.timeutil import now_iso
 
@@ -96,20 +96,21 @@ class ThreadRegistry(MigratedStore):
     async def ensure(self, owner: Owner, thread_id: str, title: str) -> ThreadInfo:
         """The thread, created (with this title) if it does not exist yet."""
         now = now_iso()
-        await self.db.insert(
-            "alim_threads",
-            {
-                "key": thread_key(owner, thread_id),
-                "partner": owner.partner,
-                "user_id": owner.user_id,
-                "thread_id": thread_id,
-                "title": title[:TITLE_CHARS],
-                "created_at": now,
-                "updated_at": now,
-            },
-            "ON CONFLICT (key) DO NOTHING",
+        row = {
+            "key": thread_key(owner, thread_id),
+            "partner": owner.partner,
+            "user_id": owner.user_id,
+            "thread_id": thread_id,
+            "title": title[:TITLE_CHARS],
+            "created_at": now,
+            "updated_at": now,
+        }
+        created = await self.db.run(
+            insert_sql("alim_threads", row, f"ON CONFLICT (key) DO NOTHING RETURNING {_COLUMNS}"),
+            tuple(row.values()),
+            fetch="one",
         )
-        info = await self.get(owner, thread_id)
+        info = ThreadInfo.from_row(created) if created else await self.get(owner, thread_id)
         assert info is not None
         return info
 

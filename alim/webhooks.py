@@ -349,6 +349,14 @@ class Outbox:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    async def endpoints(self, partner: str) -> list[Row]:
+        """The partner's live endpoints, as `emit` reads them."""
+        return await self.db.fetch_all(
+            "SELECT id, events, breaker, disabled_until FROM alim_webhooks "
+            "WHERE partner = ? AND deleted_at IS NULL",
+            (partner,),
+        )
+
     async def emit(
         self,
         partner: str,
@@ -356,16 +364,14 @@ class Outbox:
         data: dict[str, Any],
         *,
         thread_key: str | None = None,
+        endpoints: Sequence[Row] | None = None,
     ) -> int:
         """Queue `event` for every endpoint of `partner` subscribed to it; returns how many.
         Call inside the transaction that makes the change the event describes. The row's thread
-        is `thread_key`, else derived from `data`'s `user_id` and `conversation_id`."""
+        is `thread_key`, else derived from `data`'s `user_id` and `conversation_id`.
+        `endpoints`: `self.endpoints(partner)`, read once for several events of a transaction."""
         assert event in EVENTS, event
-        hooks = await self.db.fetch_all(
-            "SELECT id, events, breaker, disabled_until FROM alim_webhooks "
-            "WHERE partner = ? AND deleted_at IS NULL",
-            (partner,),
-        )
+        hooks = await self.endpoints(partner) if endpoints is None else endpoints
         key = thread_key if thread_key is not None else payload_thread_key(partner, data)
         now = now_iso()
         count = 0

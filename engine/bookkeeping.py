@@ -74,12 +74,14 @@ class Bookkeeper:
         escalation_id = None
         async with self.db.transaction():
             await self.threads.record_messages(info.key, message_count)
+            hooks = await self.outbox.endpoints(owner.partner)  # once for the turn's events
             if info.message_count == 0:
-                await self.outbox.emit(owner.partner, "conversation.created", base)
+                await self.outbox.emit(owner.partner, "conversation.created", base, endpoints=hooks)
             await self.outbox.emit(
                 owner.partner,
                 "message.received",
                 {**base, "run_id": run.run_id, "route": final.get("route")},
+                endpoints=hooks,
             )
             if interrupted:
                 escalation = await self.escalations.open(
@@ -108,6 +110,7 @@ class Bookkeeper:
                         "reason": escalation.reason,
                         "confidence": escalation.confidence,
                     },
+                    endpoints=hooks,
                 )
             await self.analytics.record_run(
                 **run.analytics_ids,
