@@ -26,6 +26,10 @@ class TurnRequest:
     """Search the shared bundled knowledge base too (None: as the assistant's settings say)."""
     datasets_by_default: bool = False
     """`datasets` came from the assistant's settings: one deleted since is skipped, not 404."""
+    stream_tokens: bool = True
+    """Stream the answer as the model writes it. A caller that waits for the whole answer
+    (`/graph/invoke`) says False: the answer is one token event, and the model's chunks are
+    not passed through LangGraph's message stream one by one."""
 
 
 def validate(request: TurnRequest, max_chars: int) -> TurnRequest:

@@ -42,7 +42,7 @@ from engine.turn import Turn
 
 log = logging.getLogger(__name__)
 
-FLUSH_EVENTS = 32
+FLUSH_EVENTS = 128
 FLUSH_SECONDS = 0.1
 TICK_SECONDS = 0.25
 """The maintenance loop's period: cancel requests from other replicas are seen this fast."""
@@ -72,7 +72,9 @@ class LiveRun:
     """How many of `events` followers may see: the logged ones (all, once the log failed)."""
     unlogged: bool = False
     """Followers get events without waiting for the log (the log is off, or failed)."""
-    last_flush: float = 0.0
+    last_flush: float = field(default_factory=time.monotonic)
+    """When the log was last written (the start: the first events wait for the first token, or
+    at most FLUSH_SECONDS, to be written together)."""
     answering: bool = False
     """A token has been sent."""
     status: RunStatus = "running"
@@ -103,6 +105,14 @@ class LiveRun:
     def changed(self) -> asyncio.Event:
         """An event set the next time the run sends something (or ends)."""
         return self._changed
+
+
+def _through_done(batch: list[LoggedEvent]) -> list[LoggedEvent]:
+    """The batch up to its `done` (nothing is read past a run's end)."""
+    for i, event in enumerate(batch):
+        if event.event == "done":
+            return batch[: i + 1]
+    return batch
 
 
 def parse_event_id(value: str | None, run_id: str | None = None) -> int | None:
@@ -402,23 +412,35 @@ class RunManager:
 
     async def follow(self, run_id: str, after: int = 0) -> AsyncGenerator[LoggedEvent]:
         """Every event of the run after sequence number `after`, live until `done`."""
+        async with aclosing(self.follow_batches(run_id, after)) as batches:
+            async for batch in batches:
+                for event in batch:
+                    yield event
+
+    async def follow_batches(
+        self, run_id: str, after: int = 0
+    ) -> AsyncGenerator[list[LoggedEvent]]:
+        """`follow`, a batch at a time: each batch is every event there was to read when it was
+        read (a stream writes it at once, not event by event). Ends after the batch with
+        `done`."""
         seq = after
         while True:
             run = self.live.get(run_id)
             if run is not None:
-                async for event in self._follow_live(run, seq):
-                    yield event
-                    seq = event.seq
-                    if event.event == "done":
+                async for batch in self._follow_live(run, seq):
+                    ended = _through_done(batch)
+                    yield ended
+                    seq = ended[-1].seq
+                    if ended[-1].event == "done":
                         return
                 continue  # it ended between two reads: the rest is in the log
             batch = await self.store.events_after(run_id, seq)
-            for event in batch:
-                yield event
-                seq = event.seq
-                if event.event == "done":
-                    return
             if batch:
+                ended = _through_done(batch)
+                yield ended
+                seq = ended[-1].seq
+                if ended[-1].event == "done":
+                    return
                 continue
             info = await self.store.get(run_id)
             if info is None:
@@ -433,13 +455,15 @@ class RunManager:
             await asyncio.sleep(POLL_SECONDS)
 
     @staticmethod
-    async def _follow_live(run: LiveRun, after: int) -> AsyncIterator[LoggedEvent]:
+    async def _follow_live(run: LiveRun, after: int) -> AsyncIterator[list[LoggedEvent]]:
         seq = after
         while True:
             changed = run.changed()
-            while seq < run.visible:
-                seq += 1
-                yield run.events[seq - 1]
+            if seq < run.visible:
+                batch = run.events[seq : run.visible]
+                seq = run.visible
+                yield batch
+                continue  # more may be visible by now
             if run.finished.is_set():
                 return
             await changed.wait()

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 ANSWER_NODES = frozenset({"generate", "escalate", "await_human"})
 """Nodes whose message tokens the user sees."""
 STREAM_MODES = ["tasks", "messages", "updates", "values"]
+WHOLE_ANSWER_MODES = [m for m in STREAM_MODES if m != "messages"]
+"""For a turn that does not stream tokens (`TurnRequest.stream_tokens`)."""
 
 
 class Turn:
@@ -142,7 +144,7 @@ class Turn:
             self._input(),
             self._config(),
             context=self.request.context,
-            stream_mode=STREAM_MODES,
+            stream_mode=STREAM_MODES if self.request.stream_tokens else WHOLE_ANSWER_MODES,
             durability=self.engine.settings.checkpoint_durability,
         )
         try:

@@ -53,9 +53,10 @@ Every event carries `id: <run_id>:<seq>` (seq from 1). The run goes on when the 
 `thread_busy`) are ordinary JSON responses with their status code."""
 
 
-def turn_request(body: ChatRequest, partner: Partner) -> TurnRequest:
+def turn_request(body: ChatRequest, partner: Partner, *, stream_tokens: bool = True) -> TurnRequest:
     options = body.search_options.model_dump() if body.search_options else {}
     return TurnRequest(
+        stream_tokens=stream_tokens,
         message=body.message,
         owner=Owner(partner.name, body.user_id),
         thread_id=body.thread_id,
@@ -84,6 +85,8 @@ async def start_run(
     body: ChatRequest,
     partner: Partner,
     held: AsyncExitStack | None = None,
+    *,
+    stream_tokens: bool = True,
 ) -> tuple[str, bool]:
     """(run id, replayed): the run this request starts, or with a repeated `Idempotency-Key`
     the one its first request started. `held` (the stream slot) goes to a new run."""
@@ -99,7 +102,8 @@ async def start_run(
             await engine.runs.info(Owner(partner.name, body.user_id), run_id)  # still there?
             return run_id, True
     try:
-        run = await launch(engine, turn_request(body, partner), body.multitask_strategy, held)
+        asked = turn_request(body, partner, stream_tokens=stream_tokens)
+        run = await launch(engine, asked, body.multitask_strategy, held)
     except BaseException:
         if key is not None:
             await store.release_key(partner.name, key)
@@ -151,7 +155,7 @@ async def invoke(
     With an `Idempotency-Key` header, a repeat of the same request returns the first one's
     answer (`Idempotent-Replayed: true`) and adds no second turn."""
     body, partner = caller.bind(body), caller.partner
-    run_id, replayed = await start_run(engine, request, body, partner)
+    run_id, replayed = await start_run(engine, request, body, partner, stream_tokens=False)
     info = await engine.runs.wait(Owner(partner.name, body.user_id), run_id)
     response.headers.update(replayed_header(replayed))
     if info.result is None:
@@ -190,7 +194,7 @@ async def stream(
         after = last_event_seq(request, run_id)
     return run_stream(
         run_id,
-        engine.runs.follow(run_id, after),
+        engine.runs.follow_batches(run_id, after),
         ping=settings.sse_ping_seconds,
         grace=settings.shutdown_grace_seconds,
         stop=lambda code: engine.runs.stop_id(run_id, code),

@@ -73,7 +73,7 @@ async def resume_stream(
     await engine.runs.info(Owner(partner.name, user_id), run_id)
     return run_stream(
         run_id,
-        engine.runs.follow(run_id, last_event_seq(request, run_id)),
+        engine.runs.follow_batches(run_id, last_event_seq(request, run_id)),
         ping=settings.sse_ping_seconds,
         grace=settings.shutdown_grace_seconds,
         stop=lambda code: engine.runs.stop_id(run_id, code),

@@ -147,7 +147,7 @@ def test_the_event_log_replays_runs_and_cut_streams_resume(
 @pytest.mark.timeout(900)
 def test_report_files_and_target_checks(results: tuple[dict[str, Any], Path]) -> None:
     data, out = results
-    assert len(data["targets"]) == 10
+    assert len(data["targets"]) == 13
     for target in data["targets"]:
         assert target["status"] in ("PASS", "MISS"), target
         assert target["measured"] and target["goal"]
