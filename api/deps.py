@@ -28,23 +28,25 @@ api_key_header = APIKeyHeader(
 )
 
 
-def get_engine(request: Request) -> Engine:
+# The app's singletons. `async def`: FastAPI runs a plain function dependency in a worker
+# thread, one trip between threads per dependency per request.
+async def get_engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_keys(request: Request) -> KeyStore:
+async def get_keys(request: Request) -> KeyStore:
     return request.app.state.keys
 
 
-def get_deps(request: Request) -> GraphDeps:
+async def get_deps(request: Request) -> GraphDeps:
     return request.app.state.deps
 
 
-def get_limiter(request: Request) -> RateLimiter:
+async def get_limiter(request: Request) -> RateLimiter:
     return request.app.state.limiter
 
 

@@ -1,4 +1,7 @@
-"""Pure, typed routers: they only read decisions the nodes wrote into the state."""
+"""Pure, typed routers: they only read decisions the nodes wrote into the state.
+
+They are coroutines only because LangGraph runs a plain function in a worker thread: two trips
+between threads per turn for a dictionary lookup."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from typing import Literal
 from graphs.state import State
 
 
-def after_route(state: State) -> Literal["retrieve", "retrieve_weather", "generate", "escalate"]:
+async def after_route(state: State) -> Literal["retrieve", "retrieve_weather", "generate", "escalate"]:
     route = state.get("route")
     if route == "human":
         return "escalate"
@@ -18,11 +21,11 @@ def after_route(state: State) -> Literal["retrieve", "retrieve_weather", "genera
     return "generate"
 
 
-def after_assess(state: State) -> Literal["generate", "escalate"]:
+async def after_assess(state: State) -> Literal["generate", "escalate"]:
     return "escalate" if state.get("escalated") else "generate"
 
 
-def after_escalate(state: State) -> Literal["await_human", "__end__"]:
+async def after_escalate(state: State) -> Literal["await_human", "__end__"]:
     """Pause for a human unless the hand-off message already ended the turn."""
     messages = state.get("messages") or []
     ended = bool(messages) and messages[-1].type == "ai"

@@ -36,15 +36,18 @@ async def _nodes_and_tokens(graph: Any, text: str, thread: str = "t1", **ctx: An
     return nodes, tokens
 
 
-def test_routers_only_read_state() -> None:
-    assert after_route({"messages": [], "route": "human"}) == "escalate"
-    assert after_route({"messages": [], "route": "weather"}) == "retrieve_weather"
-    assert after_route({"messages": [], "route": "agronomy"}) == "retrieve"
-    assert after_route({"messages": [], "route": "agronomy", "needs_question": True}) == "generate"
-    assert after_route({"messages": [], "route": "smalltalk"}) == "generate"
-    assert after_route({"messages": [], "route": "off_topic"}) == "generate"
-    assert after_assess({"messages": [], "escalated": True}) == "escalate"
-    assert after_assess({"messages": [], "escalated": False}) == "generate"
+async def test_routers_only_read_state() -> None:
+    assert await after_route({"messages": [], "route": "human"}) == "escalate"
+    assert await after_route({"messages": [], "route": "weather"}) == "retrieve_weather"
+    assert await after_route({"messages": [], "route": "agronomy"}) == "retrieve"
+    assert (
+        await after_route({"messages": [], "route": "agronomy", "needs_question": True})
+        == "generate"
+    )
+    assert await after_route({"messages": [], "route": "smalltalk"}) == "generate"
+    assert await after_route({"messages": [], "route": "off_topic"}) == "generate"
+    assert await after_assess({"messages": [], "escalated": True}) == "escalate"
+    assert await after_assess({"messages": [], "escalated": False}) == "generate"
 
 
 async def test_agronomy_turn_goes_through_retrieval_and_streams_only_the_answer(
