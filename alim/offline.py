@@ -127,8 +127,10 @@ def _body(question: str, passages: list[dict[str, Any]]) -> tuple[str, list[dict
     words = 0
     for i, sentence in _candidates(question, passages):
         size = len(sentence.split())
+        if picked and words + size > MAX_WORDS:
+            continue
         content = content_stems(sentence)
-        if picked and (words + size > MAX_WORDS or _repeats(content, seen)):
+        if picked and _repeats(content, seen):
             continue
         picked.append((i, sentence))
         seen.append(content)

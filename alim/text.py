@@ -90,7 +90,7 @@ def stems(text: str) -> list[str]:
 
 
 def _has_digit(token: str) -> bool:
-    return any(c.isdigit() for c in token)
+    return any(map(str.isdigit, token))
 
 
 def topic_stems(text: str) -> list[str]:
