@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import aclosing, suppress
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 import anyio
@@ -57,41 +57,21 @@ async def with_outcome(events: AsyncGenerator[Event]) -> AsyncGenerator[Event]:
 async def until_shutdown(
     events: AsyncGenerator[T], shutdown: Any, budget: float, stop: Callable[[], None]
 ) -> AsyncGenerator[T]:
-    """Pass a run's events through; once `shutdown` (an event with `is_set()` / `wait()`) is
-    set, let the run go on for at most `budget` seconds, then `stop()` it and pass on how it
-    ends (`error` `server_shutting_down`, then `done`)."""
-    loop = asyncio.get_running_loop()
-    deadline: float | None = None
-    stopped = False
-    waiter = asyncio.ensure_future(shutdown.wait())
-    pending: asyncio.Future[T] | None = None
+    """Pass a run's events through; once `shutdown` (an event with `wait()`) is set, let the
+    run go on for at most `budget` seconds, then `stop()` it and pass on how it ends (`error`
+    `server_shutting_down`, then `done`). One watcher per stream, nothing per event."""
+
+    async def watch() -> None:
+        await shutdown.wait()
+        await asyncio.sleep(budget)
+        stop()
+
+    watcher = asyncio.ensure_future(watch())
     try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(anext(events))
-            if deadline is None and shutdown.is_set():
-                deadline = loop.time() + budget
-            timeout = None if deadline is None or stopped else max(0.0, deadline - loop.time())
-            watch = {pending} if deadline is not None else {pending, waiter}
-            done, _ = await asyncio.wait(
-                watch, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-            if pending in done:
-                try:
-                    event = pending.result()
-                except StopAsyncIteration:
-                    return
-                pending = None
-                yield event
-            elif deadline is not None and not stopped and loop.time() >= deadline:
-                stop()
-                stopped = True
+        async for item in events:
+            yield item
     finally:
-        waiter.cancel()
-        if pending is not None:
-            pending.cancel()
-            with suppress(asyncio.CancelledError, StopAsyncIteration):
-                await pending
+        watcher.cancel()  # not awaited: a stream closed by a cancellation must not absorb it
 
 
 def run_stream(
