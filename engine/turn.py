@@ -137,9 +137,25 @@ class Turn:
         return state_in
 
     async def _chunks(self) -> AsyncIterator[tuple[str, Any]]:
-        """The graph's stream, cut at the run's deadline, also inside a silent model call."""
+        """The graph's stream, cut at the run's deadline, also inside a silent model call.
+
+        One timer for the whole run, not a timeout per chunk (a streamed answer has dozens):
+        when it fires while the graph is awaited, it cancels the task, and that cancellation
+        becomes `RunTimeout`; when it fires while the caller handles a chunk, the next read
+        raises it instead (the caller's own work is never cancelled)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.engine.settings.run_timeout
+        task = asyncio.current_task()
+        assert task is not None
+        cancelling = task.cancelling()
+        reading = expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            if reading:
+                task.cancel()
+
+        timer = loop.call_at(loop.time() + self.engine.settings.run_timeout, expire)
         stream = self.engine.graph.astream(
             self._input(),
             self._config(),
@@ -149,18 +165,22 @@ class Turn:
         )
         try:
             while True:
-                timeout = asyncio.timeout_at(deadline)
+                if expired:
+                    raise RunTimeout("the run took too long")
+                reading = True
                 try:
-                    async with timeout:
-                        chunk = await anext(stream)
+                    chunk = await anext(stream)
                 except StopAsyncIteration:
                     return
-                except TimeoutError as exc:
-                    if timeout.expired():
-                        raise RunTimeout("the run took too long") from exc
+                except asyncio.CancelledError:
+                    if expired and task.uncancel() <= cancelling:  # the timer's, nobody else's
+                        raise RunTimeout("the run took too long") from None
                     raise
+                finally:
+                    reading = False
                 yield chunk
         finally:
+            timer.cancel()
             await stream.aclose()
 
     async def _run(self) -> AsyncIterator[Event]:

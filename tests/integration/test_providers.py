@@ -457,6 +457,32 @@ async def test_the_run_deadline_cuts_a_model_call_that_streams_nothing(
 
 
 @pytest.mark.timeout(30)
+async def test_the_run_deadline_cuts_an_answer_that_streams_past_it(tmp_path: Path) -> None:
+    """A model that keeps sending pieces, each well within the deadline, but whose answer as a
+    whole outlasts ALIM_RUN_TIMEOUT: the farmer sees the pieces sent so far, then run_timeout
+    at the deadline, and the thread is free for the next question."""
+    settings = make_settings(tmp_path, offline_delay=0.2, run_timeout=1.0)
+    deps = GraphDeps(settings, _embeddings=HashingEmbeddings())
+    loop = asyncio.get_running_loop()
+    async with Engine.open(settings, deps) as engine:
+        started = loop.time()
+        events = [
+            e
+            async for e in with_outcome(
+                engine.stream(TurnRequest("Quraqlıqda suvarmanı necə etməli?", OWNER))
+            )
+        ]
+        took = loop.time() - started
+        errors = [e for e in events if isinstance(e, ErrorEvent)]
+        assert [e.code for e in errors] == ["run_timeout"]
+        assert 0.9 < took < 3, took  # at the deadline, not when the answer would end (~7 s)
+        assert answer_of(events), "the pieces sent before the deadline reached the farmer"
+        again = [e async for e in with_outcome(engine.stream(TurnRequest("Salam", OWNER)))]
+        assert "thread_busy" not in {e.code for e in again if isinstance(e, ErrorEvent)}
+        assert answer_of(again)
+
+
+@pytest.mark.timeout(30)
 async def test_invoke_answers_504_run_timeout_over_http(
     fake_llm: tuple[FakeLLM, str], tmp_path: Path
 ) -> None:
