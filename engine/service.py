@@ -137,7 +137,7 @@ class Engine:
                 yield event
 
     async def invoke(self, request: TurnRequest) -> TurnResult:
-        turn = await self.begin(request)
+        turn = await self.begin(replace(request, stream_tokens=False))  # the whole answer
         parts: list[str] = []
         summary: SourcesEvent | None = None
         # aclosing: on an error the generator is closed now (lock released, failure recorded),
