@@ -20,6 +20,7 @@ import gc
 import random
 import time
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +49,19 @@ def _text(rnd: random.Random, words: list[str], weights: list[int]) -> str:
     return " ".join(sentences)
 
 
-def _dataset(dataset_id: str, n: int, seed: int, vocab: Any, topics: list[str]) -> Any:
-    from alim.embeddings import HashingEmbeddings
-    from alim.knowledge.catalog import dataset_index
-    from alim.knowledge.index import Chunk, chunk_sentences
+@cache
+def _corpus() -> tuple[dict[str, tuple[list[str], list[int]]], list[str]]:
+    vocab, topics, _ = _vocabulary()
+    return vocab, topics
 
+
+def synthetic_chunks(dataset_id: str, n: int, seed: int) -> list[Any]:
+    """`n` chunks of a dataset: words of the bundled articles, ~95 per chunk in sentences of
+    ~14, a 5-word title; four chunks per document, the languages in turn."""
+    from alim.knowledge.index import Chunk
+
+    vocab, topics = _corpus()
     rnd = random.Random(seed)
-    rng = np.random.default_rng(seed)
     languages = sorted(vocab)
     chunks = []
     for i in range(n):
@@ -74,6 +81,16 @@ def _dataset(dataset_id: str, n: int, seed: int, vocab: Any, topics: list[str]) 
                 dataset=dataset_id,
             )
         )
+    return chunks
+
+
+def _dataset(dataset_id: str, n: int, seed: int) -> Any:
+    from alim.embeddings import HashingEmbeddings
+    from alim.knowledge.catalog import dataset_index
+    from alim.knowledge.index import chunk_sentences
+
+    chunks = synthetic_chunks(dataset_id, n, seed)
+    rng = np.random.default_rng(seed)
     sentences = sum(len(chunk_sentences(c)) for c in chunks)
     vectors = _unit(rng.standard_normal((n, DIM), dtype=np.float32))
     sentence_vectors = _unit(rng.standard_normal((sentences, DIM), dtype=np.float32))
@@ -132,7 +149,6 @@ def run_scale(
     from alim.knowledge.catalog import Catalog
     from alim.knowledge.index import BUNDLED
 
-    vocab, topics, _ = _vocabulary()
     bundled = _bundled()
     catalog = Catalog(lambda: bundled, HashingEmbeddings(dim=DIM))
     gc.collect()
@@ -140,7 +156,7 @@ def run_scale(
     t0 = time.perf_counter()
     ids = [f"ds-bench-{d:02d}" for d in range(datasets)]
     for d, dataset_id in enumerate(ids):
-        catalog.apply(dataset_id, 1, _dataset(dataset_id, chunks_per_dataset, d, vocab, topics))
+        catalog.apply(dataset_id, 1, _dataset(dataset_id, chunks_per_dataset, d))
     build_s = time.perf_counter() - t0
     gc.collect()
     rss_delta = _rss_mb() - rss_before

@@ -279,13 +279,17 @@ def dataset_index(
     sentence_vectors: np.ndarray,
     embeddings: Embeddings,
     version: int,
+    *,
+    sentences: Sequence[list[tuple[str, str]]] | None = None,
 ) -> KnowledgeIndex:
+    """`sentences`: each chunk's `chunk_sentences`, when the caller has them already."""
     return KnowledgeIndex(
         chunks,
         vectors,
         embeddings=embeddings,
         content_hash=f"{dataset_id}@{version}",
         sentence_vectors=sentence_vectors,
+        sentences=sentences,
     )
 
 

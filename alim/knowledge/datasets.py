@@ -30,6 +30,7 @@ from alim.knowledge.index import (
     KnowledgeIndex,
     chunk_articles,
     chunk_pages,
+    chunk_sentences,
     embed_chunks,
 )
 from alim.knowledge.service import KnowledgeService, validated_article
@@ -101,6 +102,7 @@ def build_dataset(
     again (stored under another embedder, or split into sentences differently)."""
     name = embedder_name(embeddings)
     chunks: list[Chunk] = []
+    found: list[list[tuple[str, str]]] = []
     vectors: list[np.ndarray] = []
     sentences: list[np.ndarray] = []
     again: list[tuple[StoredDocument, list[StoredChunk]]] = []
@@ -120,6 +122,7 @@ def build_dataset(
             )
             for index, text, page, _, _ in rows
         ]
+        doc_sentences = [chunk_sentences(c) for c in doc_chunks]
         stored: list[StoredChunk] | None = None
         if doc.embedder == name:
             try:
@@ -132,8 +135,8 @@ def build_dataset(
             except (ValueError, IndexError):
                 stored = None
             if stored is not None and any(
-                len(s.sentence_vectors) != sentence_count(c)
-                for s, c in zip(stored, doc_chunks, strict=True)
+                len(s.sentence_vectors) != len(pairs)
+                for s, pairs in zip(stored, doc_sentences, strict=True)
             ):
                 stored = None
         if stored is None:
@@ -141,6 +144,7 @@ def build_dataset(
             stored = _embedded(doc_chunks, embeddings)
             again.append((doc, stored))
         chunks.extend(doc_chunks)
+        found.extend(doc_sentences)
         vectors.extend(s.vector.reshape(1, -1) for s in stored)
         sentences.extend(s.sentence_vectors for s in stored)
     if not chunks:
@@ -152,6 +156,7 @@ def build_dataset(
         np.vstack(sentences).astype("float32"),
         embeddings,
         version,
+        sentences=found,
     )
     return index, again
 

@@ -30,7 +30,8 @@ from langchain_core.embeddings import Embeddings
 from alim.embeddings import embedder_name
 from alim.errors import IndexCorrupt, IndexMismatch
 from alim.knowledge.documents import Article, content_hash
-from alim.text import content_stems, fold, headed_sentences, keywords, query_keywords, stem
+from alim.knowledge.terms import SentenceStems, keyword_index, short_stems
+from alim.text import headed_sentences, query_keywords
 from alim.timeutil import now_iso
 from alim.vocab import (
     DEFAULT_FETCH_K,
@@ -53,10 +54,6 @@ SENTENCE_KEYWORD_WEIGHT = 0.1
 """Weight of the question's content words a sentence holds (IDF-weighted share, 0..1) next to
 its cosine similarity: a rare word the question shares (a variety, a pest) moves it up."""
 UNSEEN_IDF = 8.0
-SENTENCE_STEM_LENGTH = 4
-"""Letters of a word a question and a sentence must share for the keyword share: fewer than the
-keyword index's stems, so that Azerbaijani and Russian case and verb endings still meet
-("сажать" / "сажайте", "səpilir" / "səpin")."""
 CUE_WEIGHT = 0.02
 """Added to a sentence for each cue of the question it holds (a month for "when", a rate for
 "how much", the farmer's zone, the question's growth stage): about the gap between a sentence
@@ -130,11 +127,6 @@ class RankedSentence:
     """The chunk it was read from (its dataset, position and page make the citation)."""
 
 
-def _short_stems(text: str) -> frozenset[str]:
-    """A text's content stems cut to SENTENCE_STEM_LENGTH letters."""
-    return frozenset(w[:SENTENCE_STEM_LENGTH] for w in content_stems(text))
-
-
 def _splitter() -> Any:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
@@ -206,53 +198,6 @@ def _sentence_text(chunk: Chunk, heading: str, sentence: str) -> str:
     return f"{chunk.title}. {heading}: {sentence}" if heading else f"{chunk.title}: {sentence}"
 
 
-def _keyword_text(chunk: Chunk) -> list[str]:
-    return keywords(f"{chunk.title} {chunk.title} {chunk.tags} {chunk.tags} {chunk.text}")
-
-
-NAME_MAX_CHUNKS = 3
-"""A name (a variety, a product, a place) is a word longer than a stem, always capitalised (and
-so in a title or inside a sentence at least once), in at most this many chunks, with a stem that
-is rare too (in at most twice as many): not a common word opening a sentence, not an inflected
-one. A question naming it brings those chunks up (`KnowledgeIndex._named`), capitalised or not."""
-
-
-def _names(chunks: list[Chunk], tokens: list[list[str]]) -> dict[str, list[int]]:
-    """Name token ("=word") -> the chunks holding it."""
-    df: Counter[str] = Counter()
-    for found in tokens:
-        df.update(set(found))
-    lower: set[str] = set()  # written in lower case somewhere: a common word
-    inside: set[str] = set()  # capitalised in a title or inside a sentence: a name
-    for c in chunks:
-        for text in (c.title, c.tags, c.text):
-            for m in _WORD.finditer(text):
-                word = m.group()
-                if word[0].islower():
-                    lower.add(fold(word))
-                elif text is c.title or _INSIDE.search(text, 0, m.start()):
-                    inside.add(fold(word))
-    names = {
-        t
-        for t, n in df.items()
-        if t.startswith("=")
-        and n <= NAME_MAX_CHUNKS
-        and t[1:] in inside
-        and t[1:] not in lower
-        and df[stem(t[1:])] <= 2 * NAME_MAX_CHUNKS
-    }
-    where: dict[str, list[int]] = {}
-    for i, found in enumerate(tokens):
-        for token in names.intersection(found):
-            where.setdefault(token, []).append(i)
-    return where
-
-
-_WORD = re.compile(r"[^\W\d_]+")
-_INSIDE = re.compile(r"[^\W_][ \t,;«»\"'()–-]*$")
-"""What precedes a word inside a sentence: a word or a number, then spaces or light marks."""
-
-
 def _normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype="float32")
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -271,9 +216,11 @@ class KnowledgeIndex:
         embeddings: Embeddings,
         content_hash: str,
         sentence_vectors: np.ndarray | None = None,
+        sentences: Sequence[list[tuple[str, str]]] | None = None,
     ):
         """`sentence_vectors`: one row per `chunk_sentences` of each chunk, in order; None
-        lets each sentence share its chunk's vector (synthetic benchmark corpora)."""
+        lets each sentence share its chunk's vector (synthetic benchmark corpora).
+        `sentences`: each chunk's `chunk_sentences`, when the caller has them already."""
         import faiss
 
         # One query at a time: FAISS's OpenMP threads only contend with the server's own work
@@ -292,44 +239,40 @@ class KnowledgeIndex:
             raise IndexCorrupt(
                 f"index holds {self.faiss.ntotal} vectors for {len(chunks)} chunks; {REBUILD_HINT}"
             )
-        tokens = [_keyword_text(c) for c in chunks]
-        self._bm25 = self._build_bm25([[t for t in ts if not t.startswith("=")] for ts in tokens])
-        self._names = _names(chunks, tokens)
-        self._init_sentences(sentence_vectors)
+        tokens, self._names = keyword_index(chunks)
+        self._bm25 = self._build_bm25(tokens)
+        self._init_sentences(sentence_vectors, sentences)
         self._by_language = self._split_languages()
         samples = [s for _, _, s in self._by_language.values()]
         self._samples = np.concatenate(samples) if samples else np.zeros((0, self.faiss.d))
 
-    def _init_sentences(self, vectors: np.ndarray | None) -> None:
-        self._sentence_chunk: list[int] = []
-        self._sentence_text: list[str] = []
-        self._sentence_heading: list[str] = []
-        headed: list[str] = []
-        for i, c in enumerate(self.chunks):
-            for heading, sentence in chunk_sentences(c):
-                self._sentence_chunk.append(i)
-                self._sentence_text.append(sentence)
-                self._sentence_heading.append(heading)
-                headed.append(_sentence_text(c, heading, sentence))
-        if vectors is not None and len(vectors) != len(self._sentence_text):
+    def _init_sentences(
+        self, vectors: np.ndarray | None, sentences: Sequence[list[tuple[str, str]]] | None
+    ) -> None:
+        found = sentences if sentences is not None else [chunk_sentences(c) for c in self.chunks]
+        if len(found) != len(self.chunks):
+            raise ValueError(f"{len(found)} chunks' sentences for {len(self.chunks)} chunks")
+        counts = np.fromiter((len(pairs) for pairs in found), dtype=np.int64, count=len(found))
+        self._sentence_start = np.concatenate([[0], np.cumsum(counts)])
+        """Chunk i's sentences are rows `_sentence_start[i]` to `_sentence_start[i + 1]`."""
+        total = int(self._sentence_start[-1])
+        if vectors is not None and len(vectors) != total:
             raise IndexCorrupt(
-                f"index holds {len(vectors)} sentence vectors for {len(self._sentence_text)} "
-                f"sentences; {REBUILD_HINT}"
+                f"index holds {len(vectors)} sentence vectors for {total} sentences; {REBUILD_HINT}"
             )
         self._sentence_vectors = _normalise(vectors) if vectors is not None else None
-        self._sentence_stems = [_short_stems(text) for text in headed]
-        df: Counter[str] = Counter()
-        for found in self._sentence_stems:
-            df.update(found)
-        n = len(self._sentence_stems)
-        self._idf = {word: float(np.log((n + 1) / (k + 0.5))) for word, k in df.items()}
-        self._article_sentences: dict[str, list[int]] = {}
-        for j, i in enumerate(self._sentence_chunk):
-            self._article_sentences.setdefault(self.chunks[i].article_id, []).append(j)
+        self._stems = SentenceStems.of(
+            (c.title, heading, sentence)
+            for c, pairs in zip(self.chunks, found, strict=True)
+            for heading, sentence in pairs
+        )
+        self._idf = self._stems.idf
+        self._article_chunks: dict[str, list[int]] = {}
         self.group_articles: dict[str, dict[str, str]] = {}
         """Article group -> {language: article id}: the versions of one topic."""
         self._article_chunk: dict[str, Chunk] = {}
-        for c in self.chunks:
+        for i, c in enumerate(self.chunks):
+            self._article_chunks.setdefault(c.article_id, []).append(i)
             self.group_articles.setdefault(c.group, {}).setdefault(c.language, c.article_id)
             self._article_chunk.setdefault(c.article_id, c)
 
@@ -345,47 +288,45 @@ class KnowledgeIndex:
         """The article's sentences, best answer to `query` first (a sentence repeated by
         overlapping chunks counts once); `cues`: what an answering sentence holds. The query
         vector is the one `search` used (cached)."""
-        rows = self._article_sentences.get(article_id, [])
-        if not rows:
+        chunk_ids = self._article_chunks.get(article_id, [])
+        if not chunk_ids:
             return []
         q = _normalise(np.asarray(self.embeddings.embed_query(query)).reshape(1, -1))[0]
-        wanted = _short_stems(query)
+        wanted = short_stems(query)
         total = sum(self._idf.get(w, UNSEEN_IDF) for w in wanted)
         seen: set[str] = set()
         ranked: list[RankedSentence] = []
-        for j in rows:
-            text = self._sentence_text[j]
-            if text in seen:
-                continue
-            seen.add(text)
-            vector = (
-                self._sentence_vectors[j]
-                if self._sentence_vectors is not None
-                else self._vector(self._sentence_chunk[j])
-            )
-            share = (
-                sum(self._idf.get(w, UNSEEN_IDF) for w in wanted & self._sentence_stems[j]) / total
-                if total
-                else 0.0
-            )
-            score = float(vector @ q) + SENTENCE_KEYWORD_WEIGHT * share
-            score += CUE_WEIGHT * sum(1 for c in cues if c.search(text))
-            ranked.append(
-                RankedSentence(
-                    text,
-                    round(score, 4),
-                    self._sentence_heading[j],
-                    self.chunks[self._sentence_chunk[j]],
+        for i in chunk_ids:
+            chunk = self.chunks[i]
+            first = int(self._sentence_start[i])
+            for j, (heading, text) in enumerate(chunk_sentences(chunk), start=first):
+                if text in seen:
+                    continue
+                seen.add(text)
+                vector = (
+                    self._sentence_vectors[j]
+                    if self._sentence_vectors is not None
+                    else self._vector(i)
                 )
-            )
+                share = (
+                    sum(self._idf.get(w, UNSEEN_IDF) for w in wanted & self._stems.stems(j)) / total
+                    if total
+                    else 0.0
+                )
+                score = float(vector @ q) + SENTENCE_KEYWORD_WEIGHT * share
+                score += CUE_WEIGHT * sum(1 for c in cues if c.search(text))
+                ranked.append(RankedSentence(text, round(score, 4), heading, chunk))
         ranked.sort(key=lambda r: -r.score)
         return ranked
 
     def _all_sentence_vectors(self) -> np.ndarray:
         if self._sentence_vectors is not None:
             return self._sentence_vectors
-        chunk_vectors = self._all_vectors()
-        return chunk_vectors[self._sentence_chunk] if self._sentence_chunk else chunk_vectors[:0]
+        return self._all_vectors()[self._sentence_chunks()]
+
+    def _sentence_chunks(self) -> np.ndarray:
+        """The chunk of each sentence row."""
+        return np.repeat(np.arange(len(self.chunks)), np.diff(self._sentence_start))
 
     # ---------------------------------------------------------------- building
     @classmethod
@@ -434,9 +375,7 @@ class KnowledgeIndex:
         """A new index without one article's chunks (nothing is re-embedded)."""
         keep = [i for i, c in enumerate(self.chunks) if c.article_id != article_id]
         vectors = self._all_vectors()[keep] if keep else np.zeros((0, self.dim), dtype="float32")
-        kept_sentences = [
-            j for j, i in enumerate(self._sentence_chunk) if self.chunks[i].article_id != article_id
-        ]
+        kept_sentences = np.isin(self._sentence_chunks(), keep)
         return KnowledgeIndex(
             [self.chunks[i] for i in keep],
             vectors,
@@ -492,7 +431,7 @@ class KnowledgeIndex:
             "embedder": self.embedder,
             "dimension": self.dim,
             "chunks": len(self.chunks),
-            "sentences": len(self._sentence_text),
+            "sentences": int(self._sentence_start[-1]),
             "articles": len({c.article_id for c in self.chunks}),
             "built_at": now_iso("seconds"),
         }
