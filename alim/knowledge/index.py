@@ -562,19 +562,24 @@ class KnowledgeIndex:
     def _overall(self, q: np.ndarray) -> float:
         return float((self._samples @ q[0]).mean()) if len(self._samples) else 0.0
 
-    def _dense(self, q: np.ndarray, fetch_k: int) -> tuple[dict[int, float], dict[int, float]]:
-        """Top candidates of every language, with cosine and language-debiased relevance."""
+    def _nearest(self, q: np.ndarray, k: int) -> dict[int, float]:
+        """Each language's `k` chunks nearest to `q`: chunk -> cosine."""
         cosine: dict[int, float] = {}
-        relevance: dict[int, float] = {}
-        overall = self._overall(q)
-        for language, (sub, ids, _) in self._by_language.items():
-            baseline = self._baseline(q, language, overall)
-            scores, local = sub.search(q, min(fetch_k, len(ids)))
+        for sub, ids, _ in self._by_language.values():
+            scores, local = sub.search(q, min(k, len(ids)))
             for s, j in zip(scores[0], local[0], strict=True):
                 if j >= 0:
-                    i = int(ids[j])
-                    cosine[i] = float(s)
-                    relevance[i] = float(s) - baseline
+                    cosine[int(ids[j])] = float(s)
+        return cosine
+
+    def _dense(self, q: np.ndarray, fetch_k: int) -> tuple[dict[int, float], dict[int, float]]:
+        """Top candidates of every language, with cosine and language-debiased relevance."""
+        cosine = self._nearest(q, fetch_k)
+        overall = self._overall(q)
+        baseline = {
+            language: self._baseline(q, language, overall) for language in self._by_language
+        }
+        relevance = {i: s - baseline[self.chunks[i].language] for i, s in cosine.items()}
         return cosine, relevance
 
     def _keyword_scores(self, query: str) -> np.ndarray:
