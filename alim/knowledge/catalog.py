@@ -33,8 +33,8 @@ from alim.knowledge.index import (
     RankedSentence,
     SearchOptions,
     _normalise,
-    chunk_sentences,
 )
+from alim.knowledge.terms import ChunkTerms
 from alim.text import query_keywords
 
 
@@ -299,18 +299,14 @@ def dataset_index(
     embeddings: Embeddings,
     version: int,
     *,
-    sentences: Sequence[list[tuple[str, str]]] | None = None,
+    terms: Sequence[ChunkTerms] | None = None,
 ) -> KnowledgeIndex:
-    """`sentences`: each chunk's `chunk_sentences`, when the caller has them already."""
+    """`terms`: each chunk's `ChunkTerms`, as stored with it (None: computed here)."""
     return KnowledgeIndex(
         chunks,
         vectors,
         embeddings=embeddings,
         content_hash=f"{dataset_id}@{version}",
         sentence_vectors=sentence_vectors,
-        sentences=sentences,
+        terms=terms,
     )
-
-
-def sentence_count(chunk: Chunk) -> int:
-    return len(chunk_sentences(chunk))

@@ -30,7 +30,7 @@ from langchain_core.embeddings import Embeddings
 from alim.embeddings import embedder_name
 from alim.errors import IndexCorrupt, IndexMismatch
 from alim.knowledge.documents import Article, content_hash
-from alim.knowledge.terms import SentenceStems, keyword_index, short_stems
+from alim.knowledge.terms import ChunkTerms, SentenceStems, chunk_terms, names, short_stems
 from alim.text import headed_sentences, query_keywords
 from alim.timeutil import now_iso
 from alim.vocab import (
@@ -216,11 +216,11 @@ class KnowledgeIndex:
         embeddings: Embeddings,
         content_hash: str,
         sentence_vectors: np.ndarray | None = None,
-        sentences: Sequence[list[tuple[str, str]]] | None = None,
+        terms: Sequence[ChunkTerms] | None = None,
     ):
         """`sentence_vectors`: one row per `chunk_sentences` of each chunk, in order; None
         lets each sentence share its chunk's vector (synthetic benchmark corpora).
-        `sentences`: each chunk's `chunk_sentences`, when the caller has them already."""
+        `terms`: each chunk's `ChunkTerms`, when they were stored with it (else computed)."""
         import faiss
 
         # One query at a time: FAISS's OpenMP threads only contend with the server's own work
@@ -239,20 +239,19 @@ class KnowledgeIndex:
             raise IndexCorrupt(
                 f"index holds {self.faiss.ntotal} vectors for {len(chunks)} chunks; {REBUILD_HINT}"
             )
-        tokens, self._names = keyword_index(chunks)
-        self._bm25 = self._build_bm25(tokens)
-        self._init_sentences(sentence_vectors, sentences)
+        if terms is None:
+            terms = chunk_terms(chunks, [chunk_sentences(c) for c in chunks])
+        elif len(terms) != len(chunks):
+            raise ValueError(f"{len(terms)} chunks' terms for {len(chunks)} chunks")
+        self._bm25 = self._build_bm25([t.keywords for t in terms])
+        self._names = names(terms)
+        self._init_sentences(sentence_vectors, terms)
         self._by_language = self._split_languages()
         samples = [s for _, _, s in self._by_language.values()]
         self._samples = np.concatenate(samples) if samples else np.zeros((0, self.faiss.d))
 
-    def _init_sentences(
-        self, vectors: np.ndarray | None, sentences: Sequence[list[tuple[str, str]]] | None
-    ) -> None:
-        found = sentences if sentences is not None else [chunk_sentences(c) for c in self.chunks]
-        if len(found) != len(self.chunks):
-            raise ValueError(f"{len(found)} chunks' sentences for {len(self.chunks)} chunks")
-        counts = np.fromiter((len(pairs) for pairs in found), dtype=np.int64, count=len(found))
+    def _init_sentences(self, vectors: np.ndarray | None, terms: Sequence[ChunkTerms]) -> None:
+        counts = np.fromiter((len(t.sentences) for t in terms), dtype=np.int64, count=len(terms))
         self._sentence_start = np.concatenate([[0], np.cumsum(counts)])
         """Chunk i's sentences are rows `_sentence_start[i]` to `_sentence_start[i + 1]`."""
         total = int(self._sentence_start[-1])
@@ -261,11 +260,7 @@ class KnowledgeIndex:
                 f"index holds {len(vectors)} sentence vectors for {total} sentences; {REBUILD_HINT}"
             )
         self._sentence_vectors = _normalise(vectors) if vectors is not None else None
-        self._stems = SentenceStems.of(
-            (c.title, heading, sentence)
-            for c, pairs in zip(self.chunks, found, strict=True)
-            for heading, sentence in pairs
-        )
+        self._stems = SentenceStems.of(terms)
         self._idf = self._stems.idf
         self._article_chunks: dict[str, list[int]] = {}
         self.group_articles: dict[str, dict[str, str]] = {}

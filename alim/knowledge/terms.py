@@ -13,16 +13,19 @@ strings per sentence: a set of a dozen short strings costs about 1.5 kB, an id 4
 
 from __future__ import annotations
 
+import hashlib
 import re
 from array import array
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
+from itertools import count
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from alim.text import content_stems, fold, keywords, stem, words
+from alim.text import STEM_LENGTH, content_stems, fold, keywords, stem, words
 
 if TYPE_CHECKING:
     from alim.knowledge.index import Chunk
@@ -51,15 +54,14 @@ def short_stems(text: str) -> frozenset[str]:
 
 
 class _Words:
-    """Per distinct folded word: its keyword-index stem, its whole-word token ("=word"), its
-    sentence stem; filled as a corpus is read."""
+    """Per distinct word: its keyword-index stem and whole-word token ("=word"), its sentence
+    stem, and (raw words) its folded form; filled as a corpus is read."""
 
     def __init__(self) -> None:
         self.stem: dict[str, str | None] = {}
         self.whole: dict[str, str | None] = {}
-        self.short: dict[str, int] = {}
-        """word -> id of its sentence stem in `stems` (-1: none, a stop word or a number)."""
-        self.stems: dict[str, int] = {}
+        self.short: dict[str, str | None] = {}
+        self.folded: dict[str, str] = {}
 
     def learn_keywords(self, found: Iterable[str]) -> None:
         for w in set(found).difference(self.stem):
@@ -69,17 +71,98 @@ class _Words:
 
     def learn_short(self, found: Iterable[str]) -> None:
         for w in set(found).difference(self.short):
-            short = short_stems(w)
-            self.short[w] = (
-                self.stems.setdefault(next(iter(short)), len(self.stems)) if short else -1
-            )
+            self.short[w] = next(iter(short_stems(w)), None)
+
+    def fold(self, raw: list[str]) -> list[str]:
+        for w in set(raw).difference(self.folded):
+            self.folded[w] = fold(w)
+        return list(map(self.folded.__getitem__, raw))
 
 
-def keyword_index(chunks: Sequence[Chunk]) -> tuple[list[list[str]], dict[str, list[int]]]:
-    """Each chunk's BM25 tokens (the stems of `alim.text.keywords` over its title and tags,
-    twice, and its text) and the rare names: name token ("=word") -> the chunks holding it."""
+_HEADER = "alim-terms 1"
+_PROBE = """## Suvarma və gübrələmə
+Pomidoru Ağcanabat sortu ilə əkin. May ayında 20–25 kq/ha azot verin, e.g. karbamid.
+Полив: 2 раза в неделю (сорт «Волгоградец»). Когда сажать картофель в Гяндже?
+Dozalar belədir:
+- Azot (N): 120 kq/ha
+- **Fosfor:** 60 kq/ha. Payızda verin.
+| Bitki | N | P2O5 |
+|---|---|---|
+| Kartof | 100–150 | 80–120 |
+"""
+
+
+@cache
+def terms_version() -> str:
+    """The first line of stored terms: this format, the index format (which changes with how
+    a text is split into sentences) and a digest of a probe chunk's terms, so that terms stored
+    before a change to the stemming, the stop words or the name rules are computed again."""
+    from alim.knowledge.index import FORMAT_VERSION, Chunk, chunk_sentences
+
+    probe = Chunk(
+        id="probe#0",
+        article_id="probe",
+        group="probe",
+        title="Pomidor (Solanum lycopersicum)",
+        language="az",
+        topic="probe",
+        text=_PROBE,
+        tags="tərəvəz, Ağcanabat",
+    )
+    (terms,) = chunk_terms([probe], [chunk_sentences(probe)])
+    digest = hashlib.sha256(terms.body().encode("utf-8")).hexdigest()[:12]
+    return f"{_HEADER} {FORMAT_VERSION} {digest}"
+
+
+@dataclass(frozen=True)
+class ChunkTerms:
+    """What one chunk contributes to its index's keyword side, computed when it is written to
+    the store and stored with it (`dumps`), so that a replica loading 100,000 chunks does not
+    read their words again."""
+
+    keywords: list[str]
+    """BM25 tokens: the stems of `alim.text.keywords` over the title and tags, twice, and the
+    text, in order."""
+    wholes: list[str]
+    """Its whole-word tokens ("=word": words longer than a stem), each once."""
+    lower: list[str]
+    """Words longer than a stem written in lower case in it (folded): not names."""
+    inside: list[str]
+    """Words longer than a stem capitalised in its title or inside a sentence (folded)."""
+    sentences: list[list[str]]
+    """Each of its sentences' (`chunk_sentences`) short stems, over "Title. Heading: text"."""
+
+    def dumps(self) -> str:
+        """The version line, then one line each (words hold no spaces), then one line per
+        sentence."""
+        return f"{terms_version()}\n{self.body()}"
+
+    def body(self) -> str:
+        lines = [self.keywords, self.wholes, self.lower, self.inside, *self.sentences]
+        return "\n".join(" ".join(line) for line in lines)
+
+    @classmethod
+    def loads(cls, text: str | None) -> ChunkTerms | None:
+        """The terms stored as `text`; None when there are none or they are of another
+        version (then they are computed again)."""
+        if not text:
+            return None
+        version, _, rest = text.partition("\n")
+        if version != terms_version():
+            return None
+        keywords, wholes, lower, inside, *sentences = (line.split() for line in rest.split("\n"))
+        return cls(keywords, wholes, lower, inside, sentences)
+
+
+def chunk_terms(
+    chunks: Sequence[Chunk], sentences: Sequence[list[tuple[str, str]]]
+) -> list[ChunkTerms]:
+    """Each chunk's terms; `sentences`: each chunk's `chunk_sentences`. Words never span the
+    spaces and punctuation that join a title, tags, heading and text, so each part is read
+    once (an article's title and tags once for all its chunks) and its tokens put together."""
     known = _Words()
-    heads: dict[tuple[str, str], tuple[list[str], list[str]]] = {}  # an article's title, tags
+    heads: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+    stems_of: dict[str, set[str]] = {}  # titles and headings
 
     def tokens(text: str) -> tuple[list[str], list[str]]:
         found = words(text)
@@ -89,11 +172,20 @@ def keyword_index(chunks: Sequence[Chunk]) -> tuple[list[list[str]], dict[str, l
             [t for t in map(known.whole.__getitem__, found) if t is not None],
         )
 
-    stems: list[list[str]] = []
-    df: Counter[str] = Counter()
-    wholes: list[list[str]] = []
-    for c in chunks:
-        # Words never span a space, so the text's tokens are its parts' tokens in turn.
+    def short(text: str) -> set[str]:
+        found = words(text)
+        known.learn_short(found)
+        own = set(map(known.short.__getitem__, found))
+        own.discard(None)
+        return own  # type: ignore[return-value]
+
+    def head_stems(text: str) -> set[str]:
+        if (found := stems_of.get(text)) is None:
+            found = stems_of[text] = short(text)
+        return found
+
+    out: list[ChunkTerms] = []
+    for c, pairs in zip(chunks, sentences, strict=True):
         head = heads.get((c.title, c.tags))
         if head is None:
             (title, title_whole), (tags, tags_whole) = tokens(c.title), tokens(c.tags)
@@ -102,56 +194,60 @@ def keyword_index(chunks: Sequence[Chunk]) -> tuple[list[list[str]], dict[str, l
                 title_whole + title_whole + tags_whole + tags_whole,
             )
         own, whole = tokens(c.text)
-        own, whole = head[0] + own, head[1] + whole
-        df.update(set(own).union(whole))
-        stems.append(own)
-        wholes.append(whole)
-    return stems, _names(chunks, wholes, df)
+        letters = _LETTERS.findall(c.title) + _LETTERS.findall(c.tags) + _LETTERS.findall(c.text)
+        inside = _LETTERS.findall(c.title) + _INSIDE_WORD.findall(c.tags)
+        inside += _INSIDE_WORD.findall(c.text)
+        of_title = head_stems(c.title)
+        out.append(
+            ChunkTerms(
+                keywords=head[0] + own,
+                wholes=list(dict.fromkeys(head[1] + whole)),
+                lower=_long(known.fold([w for w in letters if w[0].islower()])),
+                inside=_long(known.fold([w for w in inside if not w[0].islower()])),
+                sentences=[
+                    sorted(short(sentence).union(of_title, head_stems(heading)))
+                    for heading, sentence in pairs
+                ],
+            )
+        )
+    return out
 
 
-def _names(
-    chunks: Sequence[Chunk], wholes: list[list[str]], df: Counter[str]
-) -> dict[str, list[int]]:
-    """Name token -> the chunks holding it (see NAME_MAX_CHUNKS)."""
-    lower, inside = written(chunks)
-    names = {
-        t
-        for t, n in df.items()
-        if t.startswith("=")
-        and n <= NAME_MAX_CHUNKS
-        and t[1:] in inside
-        and t[1:] not in lower
-        and df[stem(t[1:])] <= 2 * NAME_MAX_CHUNKS
+def _long(folded: list[str]) -> list[str]:
+    """The distinct words longer than a stem: only they can be names."""
+    return [w for w in dict.fromkeys(folded) if len(w) > STEM_LENGTH]
+
+
+def names(terms: Sequence[ChunkTerms]) -> dict[str, list[int]]:
+    """Name token ("=word") -> the chunks holding it (see NAME_MAX_CHUNKS)."""
+    df: Counter[str] = Counter()
+    lower: set[str] = set()  # written in lower case somewhere: a common word
+    inside: set[str] = set()  # capitalised in a title or inside a sentence: a name
+    for t in terms:
+        df.update(t.wholes)
+        lower.update(t.lower)
+        inside.update(t.inside)
+    rare = {
+        w for w, n in df.items() if n <= NAME_MAX_CHUNKS and w[1:] in inside and w[1:] not in lower
     }
+    stems = {stem(w[1:]) for w in rare}
+    stem_df: Counter[str] = Counter()  # chunks holding the stem of a rare word
+    if stems:
+        for t in terms:
+            stem_df.update(stems.intersection(t.keywords))
+    found = {w for w in rare if stem_df[stem(w[1:])] <= 2 * NAME_MAX_CHUNKS}
     where: dict[str, list[int]] = {}
-    if names:
-        for i, found in enumerate(wholes):
-            for token in names.intersection(found):
+    if found:
+        for i, t in enumerate(terms):
+            for token in found.intersection(t.wholes):
                 where.setdefault(token, []).append(i)
     return where
 
 
-def written(chunks: Sequence[Chunk]) -> tuple[set[str], set[str]]:
-    """The folded words written in lower case somewhere (common words), and those capitalised
-    in a title or inside a sentence (names, unless also in the first set)."""
-    letters: set[str] = set()
-    inside: set[str] = set()
-    for c in chunks:
-        for text in (c.title, c.tags, c.text):
-            letters.update(_LETTERS.findall(text))
-        inside.update(_LETTERS.findall(c.title))
-        inside.update(_INSIDE_WORD.findall(c.tags))
-        inside.update(_INSIDE_WORD.findall(c.text))
-    return (
-        {fold(w) for w in letters if w[0].islower()},
-        {fold(w) for w in inside if not w[0].islower()},
-    )
-
-
 @dataclass(frozen=True)
 class SentenceStems:
-    """Each sentence's short stems (`short_stems` of its embedded text) and their IDF over the
-    sentences: sentence j's stem ids are `ids[indptr[j]:indptr[j + 1]]`."""
+    """Each sentence's short stems and their IDF over the sentences: sentence j's stem ids
+    are `ids[indptr[j]:indptr[j + 1]]`."""
 
     indptr: np.ndarray
     ids: np.ndarray
@@ -160,37 +256,22 @@ class SentenceStems:
     """Stem -> log((n + 1) / (sentences holding it + 0.5))."""
 
     @classmethod
-    def of(cls, sentences: Iterable[tuple[str, str, str]]) -> SentenceStems:
-        """Over each sentence's (title, heading, sentence): what it is embedded and matched as,
-        "Title. Heading: sentence" (`alim.knowledge.index._sentence_text`); no word spans the
-        punctuation and space between the parts, so the parts' stems are the text's."""
-        known = _Words()
-        heads: dict[str, set[int]] = {}  # titles and headings, each read once
-
-        def stems_of(text: str) -> set[int]:
-            found = words(text)
-            known.learn_short(found)
-            own = set(map(known.short.__getitem__, found))
-            own.discard(-1)
-            return own
-
+    def of(cls, terms: Iterable[ChunkTerms]) -> SentenceStems:
+        """The sentences of these chunks, in turn."""
+        vocabulary: defaultdict[str, int] = defaultdict(count().__next__)
         ids = array("i")
         indptr = array("q", [0])
-        for title, heading, sentence in sentences:
-            if (of_title := heads.get(title)) is None:
-                of_title = heads[title] = stems_of(title)
-            if (of_heading := heads.get(heading)) is None:
-                of_heading = heads[heading] = stems_of(heading)
-            ids.extend(stems_of(sentence).union(of_title, of_heading))
-            indptr.append(len(ids))
-        vocabulary = list(known.stems)
+        for t in terms:
+            for found in t.sentences:
+                ids.extend(map(vocabulary.__getitem__, found))
+                indptr.append(len(ids))
         ids_array = np.frombuffer(ids, dtype=np.int32) if len(ids) else np.zeros(0, np.int32)
         df = np.bincount(ids_array, minlength=len(vocabulary)).tolist()
         n = len(indptr) - 1
         return cls(
             np.frombuffer(indptr, dtype=np.int64),
             ids_array,
-            vocabulary,
+            list(vocabulary),
             {w: float(np.log((n + 1) / (k + 0.5))) for w, k in zip(vocabulary, df, strict=True)},
         )
 

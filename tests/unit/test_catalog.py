@@ -93,7 +93,9 @@ def test_a_scope_is_built_once_while_its_datasets_stay_the_same(catalog: Catalog
     assert "ds-1@2" in again.content_hash
 
     catalog.forget("ds-0")
-    assert [p.content_hash for p in catalog.index_for(scope).parts] == [
+    narrower = catalog.index_for(scope)
+    assert isinstance(narrower, ScopedIndex)
+    assert [p.content_hash for p in narrower.parts] == [
         "bundled@1",
         "ds-1@2",
     ]

@@ -23,10 +23,11 @@ from alim.knowledge.index import (
 )
 from alim.knowledge.terms import (
     NAME_MAX_CHUNKS,
+    ChunkTerms,
     SentenceStems,
-    keyword_index,
+    chunk_terms,
+    names,
     short_stems,
-    written,
 )
 from alim.text import content_stems, fold, keywords, stem
 from bench.scale import synthetic_chunks
@@ -131,15 +132,27 @@ def chunks(request: pytest.FixtureRequest) -> list[Chunk]:
     return CORPORA[request.param]()
 
 
+def _terms(chunks: list[Chunk]) -> list[ChunkTerms]:
+    return chunk_terms(chunks, [chunk_sentences(c) for c in chunks])
+
+
 def test_keyword_tokens_and_names_are_those_of_the_word_by_word_derivation(
     chunks: list[Chunk],
 ) -> None:
-    tokens, names = keyword_index(chunks)
-    assert names  # each corpus has some
+    terms = _terms(chunks)
     reference = [_reference_keywords(c) for c in chunks]
-    assert tokens == [[t for t in ts if not t.startswith("=")] for ts in reference]
-    assert names == _reference_names(chunks, reference)
-    assert written(chunks) == _reference_written(chunks)
+    assert [t.keywords for t in terms] == [
+        [k for k in ks if not k.startswith("=")] for ks in reference
+    ]
+    assert [t.wholes for t in terms] == [
+        list(dict.fromkeys(k for k in ks if k.startswith("="))) for ks in reference
+    ]
+    found = names(terms)
+    assert found  # each corpus has some
+    assert found == _reference_names(chunks, reference)
+    lower, inside = _reference_written(chunks)
+    assert set().union(*(t.lower for t in terms)) == {w for w in lower if len(w) > 6}
+    assert set().union(*(t.inside for t in terms)) == {w for w in inside if len(w) > 6}
 
 
 def test_every_sentence_has_the_stems_and_idf_of_the_word_by_word_derivation(
@@ -165,7 +178,40 @@ def test_every_sentence_has_the_stems_and_idf_of_the_word_by_word_derivation(
         assert short_stems(query) == _reference_short_stems(query)
 
 
+def test_stored_terms_read_back_as_they_were_and_only_in_their_version(
+    chunks: list[Chunk],
+) -> None:
+    terms = _terms(chunks)
+    assert [ChunkTerms.loads(t.dumps()) for t in terms] == terms
+    stored = terms[0].dumps()
+    assert ChunkTerms.loads(stored.replace("alim-terms 1", "alim-terms 0", 1)) is None
+    assert ChunkTerms.loads(None) is None
+    assert ChunkTerms.loads("") is None
+
+
+def test_an_index_from_stored_terms_is_the_index_from_its_chunks(chunks: list[Chunk]) -> None:
+    vectors = np.asarray(HashingEmbeddings().embed_documents([c.text for c in chunks]))
+    built = KnowledgeIndex(chunks, vectors, embeddings=HashingEmbeddings(), content_hash="h")
+    stored = [ChunkTerms.loads(t.dumps()) for t in _terms(chunks)]
+    assert None not in stored
+    loaded = KnowledgeIndex(
+        chunks,
+        vectors,
+        embeddings=HashingEmbeddings(),
+        content_hash="h",
+        terms=stored,  # type: ignore[arg-type]
+    )
+    assert loaded._names == built._names
+    assert loaded._stems.idf == built._stems.idf
+    assert [loaded._stems.stems(j) for j in range(len(loaded._stems))] == [
+        built._stems.stems(j) for j in range(len(built._stems))
+    ]
+    for query in ("pomidor suvarma", "картофель", "apple water"):
+        assert np.array_equal(loaded._keyword_scores(query), built._keyword_scores(query))
+
+
 def test_an_empty_corpus_has_no_terms() -> None:
-    assert keyword_index([]) == ([], {})
+    assert chunk_terms([], []) == []
+    assert names([]) == {}
     stems = SentenceStems.of([])
     assert (len(stems), stems.idf) == (0, {})
