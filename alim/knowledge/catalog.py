@@ -169,18 +169,9 @@ class ScopedIndex(KnowledgeIndex):
         for offset, part in zip(self._offsets.tolist(), self.parts, strict=False):
             if part._bm25 is None:
                 continue
-            vocabulary, matrix = part._bm25.vocab_dict, part._bm25.scores
             for t in tokens:
-                if (column := vocabulary.get(t)) is not None:
-                    start, end = matrix["indptr"][column], matrix["indptr"][column + 1]
-                    columns[t].append(
-                        (
-                            offset,
-                            len(part.chunks),
-                            matrix["indices"][start:end],
-                            matrix["data"][start:end],
-                        )
-                    )
+                if (column := part._bm25.column(t)) is not None:
+                    columns[t].append((offset, len(part.chunks), *column))
         total = len(self.chunks)
         combined = np.zeros(total, dtype="float32")
         for found in columns.values():  # word by word, as the parts' own BM25 adds them up
@@ -204,7 +195,7 @@ class ScopedIndex(KnowledgeIndex):
 
 
 def _idf(n: int, df: int) -> float:
-    """Lucene's BM25 IDF (bm25s' default)."""
+    """Lucene's BM25 IDF (`alim.knowledge.bm25`)."""
     return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
 
 

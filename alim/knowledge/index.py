@@ -29,6 +29,7 @@ from langchain_core.embeddings import Embeddings
 
 from alim.embeddings import embedder_name
 from alim.errors import IndexCorrupt, IndexMismatch
+from alim.knowledge.bm25 import Bm25
 from alim.knowledge.documents import Article, content_hash
 from alim.knowledge.terms import ChunkTerms, SentenceStems, chunk_terms, names, short_stems
 from alim.text import headed_sentences, query_keywords
@@ -385,14 +386,8 @@ class KnowledgeIndex:
         return np.asarray(self.faiss.reconstruct_n(0, self.faiss.ntotal), dtype="float32")
 
     @staticmethod
-    def _build_bm25(tokens: list[list[str]]) -> Any:
-        import bm25s
-
-        if not tokens:
-            return None
-        bm25 = bm25s.BM25()
-        bm25.index([t or ["_"] for t in tokens], show_progress=False)
-        return bm25
+    def _build_bm25(tokens: list[list[str]]) -> Bm25 | None:
+        return Bm25(tokens) if tokens else None
 
     def _split_languages(self) -> dict[str, tuple[Any, np.ndarray, np.ndarray]]:
         """Per language: a flat sub-index, its global chunk ids, and a sample of its vectors
@@ -581,7 +576,7 @@ class KnowledgeIndex:
         tokens = query_keywords(query)
         if not tokens or self._bm25 is None:
             return np.zeros(len(self.chunks), dtype="float32")
-        return np.asarray(self._bm25.get_scores(tokens), dtype="float32")
+        return self._bm25.get_scores(tokens)
 
     def _named(self, query: str, topics: tuple[str, ...]) -> list[int]:
         """The chunks holding the most rare whole words of the query (a variety, a product, a
