@@ -231,14 +231,14 @@ class KnowledgeIndex:
         self.embeddings = embeddings
         self.content_hash = content_hash
         if isinstance(vectors, np.ndarray):
-            self.faiss = faiss.IndexFlatIP(vectors.shape[1])
-            if len(vectors):
-                self.faiss.add(_normalise(vectors))
-        else:
-            self.faiss = vectors
-        if self.faiss.ntotal != len(chunks):
+            self._dim = int(vectors.shape[1])
+            normalised = _normalise(vectors) if len(vectors) else vectors
+        else:  # a FAISS index read from disk: normalised when it was built
+            self._dim = int(vectors.d)
+            normalised = vectors.reconstruct_n(0, vectors.ntotal)
+        if len(normalised) != len(chunks):
             raise IndexCorrupt(
-                f"index holds {self.faiss.ntotal} vectors for {len(chunks)} chunks; {REBUILD_HINT}"
+                f"index holds {len(normalised)} vectors for {len(chunks)} chunks; {REBUILD_HINT}"
             )
         if terms is None:
             terms = chunk_terms(chunks, [chunk_sentences(c) for c in chunks])
@@ -247,9 +247,7 @@ class KnowledgeIndex:
         self._bm25 = self._build_bm25([t.keywords for t in terms])
         self._names = names(terms)
         self._init_sentences(sentence_vectors, terms)
-        self._by_language = self._split_languages()
-        samples = [s for _, _, s in self._by_language.values()]
-        self._samples = np.concatenate(samples) if samples else np.zeros((0, self.faiss.d))
+        self._split_languages(normalised)
 
     def _init_sentences(self, vectors: np.ndarray | None, terms: Sequence[ChunkTerms]) -> None:
         counts = np.fromiter((len(t.sentences) for t in terms), dtype=np.int64, count=len(terms))
@@ -381,34 +379,46 @@ class KnowledgeIndex:
         )
 
     def _all_vectors(self) -> np.ndarray:
-        if self.faiss.ntotal == 0:
-            return np.zeros((0, self.dim), dtype="float32")
-        return np.asarray(self.faiss.reconstruct_n(0, self.faiss.ntotal), dtype="float32")
+        out = np.zeros((len(self.chunks), self.dim), dtype="float32")
+        for sub, ids, _ in self._by_language.values():
+            out[ids] = sub.reconstruct_n(0, sub.ntotal)
+        return out
 
     @staticmethod
     def _build_bm25(tokens: list[list[str]]) -> Bm25 | None:
         return Bm25(tokens) if tokens else None
 
-    def _split_languages(self) -> dict[str, tuple[Any, np.ndarray, np.ndarray]]:
-        """Per language: a flat sub-index, its global chunk ids, and a sample of its vectors
-        (for the query's baseline similarity to that language)."""
+    def _split_languages(self, vectors: np.ndarray) -> None:
+        """Per language (`_by_language`): a flat sub-index, its chunks' positions, and a sample
+        of its vectors (for the query's baseline similarity to that language), a slice of
+        `_samples`, all languages' samples. The sub-indexes hold the only copy of the chunks'
+        vectors (`_vector`)."""
         import faiss
 
-        out: dict[str, tuple[Any, np.ndarray, np.ndarray]] = {}
-        if not self.chunks:
-            return out
-        vectors = self.faiss.reconstruct_n(0, self.faiss.ntotal)
+        self._by_language: dict[str, tuple[Any, np.ndarray, np.ndarray]] = {}
+        self._local = np.zeros(len(self.chunks), dtype=np.int64)
+        """Chunk i's position in its language's sub-index."""
+        samples: list[np.ndarray] = []
         for language in sorted({c.language for c in self.chunks}):
             ids = np.array([i for i, c in enumerate(self.chunks) if c.language == language])
-            sub = faiss.IndexFlatIP(vectors.shape[1])
+            sub = faiss.IndexFlatIP(self.dim)
             sub.add(np.ascontiguousarray(vectors[ids]))
+            self._local[ids] = np.arange(len(ids))
             step = max(1, len(ids) // BASELINE_SAMPLE)
-            out[language] = (sub, ids, np.ascontiguousarray(vectors[ids[::step]]))
-        return out
+            samples.append(vectors[ids[::step]])
+            self._by_language[language] = (sub, ids, samples[-1])
+        self._samples = (
+            np.concatenate(samples) if samples else np.zeros((0, self.dim), dtype="float32")
+        )
+        start = 0
+        for language, (sub, ids, sample) in self._by_language.items():
+            view = self._samples[start : start + len(sample)]
+            self._by_language[language] = (sub, ids, view)
+            start += len(sample)
 
     @property
     def dim(self) -> int:
-        return int(self.faiss.d)
+        return self._dim
 
     @property
     def embedder(self) -> str:
@@ -434,7 +444,10 @@ class KnowledgeIndex:
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".index-", dir=directory.parent))
-        faiss.write_index(self.faiss, str(tmp / "vectors.faiss"))
+        flat = faiss.IndexFlatIP(self.dim)
+        if self.chunks:
+            flat.add(self._all_vectors())
+        faiss.write_index(flat, str(tmp / "vectors.faiss"))
         np.save(tmp / "sentences.npy", self._all_sentence_vectors(), allow_pickle=False)
         (tmp / "chunks.json").write_text(
             json.dumps([_stored(c) for c in self.chunks], ensure_ascii=False), encoding="utf-8"
@@ -607,7 +620,8 @@ class KnowledgeIndex:
         return sorted(fused, key=lambda i: (-fused[i], -float(keyword[i])))
 
     def _vector(self, i: int) -> np.ndarray:
-        return np.asarray(self.faiss.reconstruct(i), dtype="float32")
+        sub = self._by_language[self.chunks[i].language][0]
+        return np.asarray(sub.reconstruct(int(self._local[i])), dtype="float32")
 
     def _mmr(self, q: np.ndarray, candidates: list[int], k: int, lambda_mult: float) -> list[int]:
         """Maximal marginal relevance over the dense candidates."""
