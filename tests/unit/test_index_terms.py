@@ -148,7 +148,7 @@ def test_keyword_tokens_and_names_are_those_of_the_word_by_word_derivation(
         list(dict.fromkeys(k for k in ks if k.startswith("="))) for ks in reference
     ]
     found = names(terms)
-    assert found  # each corpus has some
+    assert found or chunks[0].dataset == "ds-t"  # the synthetic words are no names
     assert found == _reference_names(chunks, reference)
     lower, inside = _reference_written(chunks)
     assert set().union(*(t.lower for t in terms)) == {w for w in lower if len(w) > 6}
