@@ -9,7 +9,10 @@ On disk (one directory):
   embedded once here so that a question's evidence is ranked sentence by sentence with the one
   query vector it already has (`rank_sentences`).
 
-BM25 is rebuilt from `chunks.json` on load (it takes milliseconds for the bundled corpus).
+The keyword side (BM25, rare names, sentence stems: `alim.knowledge.terms`) is rebuilt from
+`chunks.json` on load (milliseconds for the bundled corpus; a partner dataset's chunks bring
+theirs from the store). In memory each chunk vector is held once, in its language's FAISS
+sub-index.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
 """What a knowledge index derives from its chunks' words: the keyword index's tokens, the rare
 names a question can point at, and each sentence's short stems with their IDF.
 
-Each is a function of one word at a time (`alim.text.keywords` and `content_stems` map and
-filter word by word), so it is computed once per *distinct* word of the corpus and looked up for
-every occurrence: 100,000 chunks hold about ten million words but some tens of thousands of
-distinct ones. What comes out is exactly what those functions give on the whole text
-(tests/unit/test_index_terms.py compares them on the bundled base and on synthetic text).
+Each chunk's part (`ChunkTerms`) depends on the chunk alone: it is computed when the chunk is
+written to the store and stored with it, so that a replica loading 100,000 chunks reads no
+word again; only what spans chunks (document frequencies, which rare words are names, the
+sentence stems' IDF) is put together at load. Computing them is a function of one word at a
+time (`alim.text.keywords` and `content_stems` map and filter word by word), so it is done
+once per *distinct* word and looked up for every occurrence. What comes out is exactly what
+those functions give on the whole text (tests/unit/test_index_terms.py).
 
 A sentence's stems are held as integer ids in one array (`SentenceStems`), not as a set of
 strings per sentence: a set of a dozen short strings costs about 1.5 kB, an id 4 bytes.
