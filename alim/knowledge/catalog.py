@@ -59,6 +59,18 @@ class ScopedIndex(KnowledgeIndex):
         self._topics = np.array([codes.setdefault(c.topic, len(codes)) for c in self.chunks])
         """Each chunk's topic, as its position in `_topic_names`."""
         self._topic_names = list(codes)
+        sample_sums: list[np.ndarray] = []
+        self._sample_languages: list[str] = []
+        self._sample_counts: dict[str, int] = {}
+        for part in self.parts:
+            for language, (_, _, sample) in part._by_language.items():
+                sample_sums.append(sample.sum(axis=0, dtype=np.float64))
+                self._sample_languages.append(language)
+                self._sample_counts[language] = self._sample_counts.get(language, 0) + len(sample)
+        self._sample_sums = (
+            np.array(sample_sums) if sample_sums else np.zeros((0, self.dim), dtype=np.float64)
+        )
+        """Each part's sample of each language, summed (rows in `_sample_languages` order)."""
         self.group_articles = {}
         self._owner: dict[str, KnowledgeIndex] = {}
         for part in self.parts:
@@ -95,13 +107,7 @@ class ScopedIndex(KnowledgeIndex):
         fetch_k = max(options.fetch_k, options.k)
         topics = options.topics
         baseline = self._baselines(q)
-        cosine: dict[int, float] = {}
-        for offset, part in zip(self._offsets.tolist(), self.parts, strict=False):
-            for i, score in part._nearest(q, fetch_k * (5 if topics else 1)).items():
-                if not topics or part.chunks[i].topic in topics:
-                    cosine[offset + i] = score
-        relevance = {g: c - baseline[self.chunks[g].language] for g, c in cosine.items()}
-        dense = sorted(relevance, key=lambda g: -relevance[g])[:fetch_k]
+        cosine, relevance, dense = self._dense_union(q, fetch_k, topics, baseline)
         keyword = (
             self._union_keyword_scores(query, topics)
             if options.search_type == "hybrid"
@@ -137,26 +143,57 @@ class ScopedIndex(KnowledgeIndex):
                 break
         return hits
 
+    def _dense_union(
+        self, q: np.ndarray, fetch_k: int, topics: tuple[str, ...], baseline: dict[str, float]
+    ) -> tuple[dict[int, float], dict[int, float], list[int]]:
+        """Each part's nearest chunks of each language (`KnowledgeIndex._nearest`): their
+        cosine and relevance, and the `fetch_k` most relevant (ties in the parts' order)."""
+        k = fetch_k * (5 if topics else 1)
+        chunks, cosines, baselines = [], [], []
+        for offset, part in zip(self._offsets.tolist(), self.parts, strict=False):
+            for language, (sub, ids, _) in part._by_language.items():
+                scores, local = sub.search(q, min(k, len(ids)))
+                found = local[0] >= 0
+                chunks.append(offset + ids[local[0][found]])
+                cosines.append(scores[0][found])
+                baselines.append(np.full(int(found.sum()), baseline[language]))
+        g = np.concatenate(chunks)
+        cosine = np.concatenate(cosines).astype(np.float64)
+        relevance = cosine - np.concatenate(baselines)
+        if topics:
+            wanted = self._topic_mask(topics)[g]
+            g, cosine, relevance = g[wanted], cosine[wanted], relevance[wanted]
+        dense = g[np.argsort(-relevance, kind="stable")[:fetch_k]].tolist()
+        keys = g.tolist()
+        return (
+            dict(zip(keys, cosine.tolist(), strict=True)),
+            dict(zip(keys, relevance.tolist(), strict=True)),
+            dense,
+        )
+
+    def _topic_mask(self, topics: tuple[str, ...]) -> np.ndarray:
+        """Whether each chunk of the scope is of one of these topics."""
+        wanted = [code for code, topic in enumerate(self._topic_names) if topic in topics]
+        return np.isin(self._topics, wanted)
+
     def _vector(self, g: int) -> np.ndarray:
         p = int(np.searchsorted(self._offsets, g, side="right")) - 1
         return self.parts[p]._vector(g - int(self._offsets[p]))
 
     def _baselines(self, q: np.ndarray) -> dict[str, float]:
         """language -> the query's mean similarity to the language's chunks over all parts,
-        shrunk towards its mean similarity over all languages (as `KnowledgeIndex._baseline`)."""
-        sums: dict[str, float] = {}
-        counts: dict[str, int] = {}
-        for part in self.parts:
-            for language, (_, _, sample) in part._by_language.items():
-                sims = sample @ q[0]
-                sums[language] = sums.get(language, 0.0) + float(sims.sum())
-                counts[language] = counts.get(language, 0) + len(sims)
-        total = sum(counts.values())
+        shrunk towards its mean similarity over all languages (as `KnowledgeIndex._baseline`).
+        A sample's summed similarity to the query is its summed vector's (`_sample_sums`):
+        one product per part and language, not one per sampled chunk."""
+        sims = (self._sample_sums @ q[0].astype(np.float64)).tolist()
+        sums: dict[str, float] = dict.fromkeys(self._sample_counts, 0.0)
+        for language, sim in zip(self._sample_languages, sims, strict=True):
+            sums[language] += sim
+        total = sum(self._sample_counts.values())
         overall = sum(sums.values()) / total if total else 0.0
-
         return {
             language: (sums[language] + BASELINE_PRIOR * overall) / (n + BASELINE_PRIOR)
-            for language, n in counts.items()
+            for language, n in self._sample_counts.items()
         }
 
     def _union_keyword_scores(self, query: str, topics: tuple[str, ...]) -> np.ndarray:
@@ -179,8 +216,7 @@ class ScopedIndex(KnowledgeIndex):
             for offset, n, chunks, scores in found:
                 combined[offset + chunks] += scores * (_idf(total, df) / _idf(n, len(chunks)))
         if topics:
-            wanted = [code for code, topic in enumerate(self._topic_names) if topic in topics]
-            combined *= np.isin(self._topics, wanted)
+            combined *= self._topic_mask(topics)
         return combined
 
     def _named_keys(self, query: str, topics: tuple[str, ...]) -> list[int]:
@@ -204,6 +240,9 @@ def _fuse_keys(dense: list[int], keyword: np.ndarray, fetch_k: int, named: list[
     rare-name rankings, ties to the better keyword score."""
     fused: dict[int, float] = {}
     matched = np.flatnonzero(keyword > 0)
+    if len(matched) > fetch_k:  # those at least as good as the fetch_k-th best, ties included
+        least = np.partition(keyword[matched], len(matched) - fetch_k)[len(matched) - fetch_k]
+        matched = matched[keyword[matched] >= least]
     top_keyword = matched[np.argsort(-keyword[matched], kind="stable")[:fetch_k]].tolist()
     for ranking in (dense, top_keyword, named[:fetch_k]):
         for rank, g in enumerate(ranking):
