@@ -150,9 +150,10 @@ class ChunkTerms:
         if not text:
             return None
         version, _, rest = text.partition("\n")
-        if version != terms_version():
+        lines = rest.split("\n")
+        if version != terms_version() or len(lines) < 4:  # another version, or cut short
             return None
-        keywords, wholes, lower, inside, *sentences = (line.split() for line in rest.split("\n"))
+        keywords, wholes, lower, inside, *sentences = (line.split() for line in lines)
         return cls(keywords, wholes, lower, inside, sentences)
 
 

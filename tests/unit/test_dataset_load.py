@@ -1,23 +1,26 @@
 """A replica loading a dataset from the store (alim/knowledge/datasets.py `build_dataset`,
 store.py): chunks come with their vectors and their terms, so nothing is embedded or read word
 by word again; terms stored without (before migration 1) or of another version are computed,
-once for the whole dataset, and go back to the store; chunks split into sentences differently
-are embedded again."""
+once for the whole dataset, and go back to the store (SQLite and PostgreSQL); chunks split into
+sentences differently are embedded again."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 import aiosqlite
 import numpy as np
 import pytest
 
-from alim.db import SqliteDatabase
+from alim.db import PostgresDatabase, SqliteDatabase
 from alim.embeddings import embedder_name
 from alim.knowledge.datasets import _embedded, build_dataset
 from alim.knowledge.index import Chunk, KnowledgeIndex
 from alim.knowledge.store import ChunkRow, KnowledgeStore, StoredDocument, to_bytes
 from alim.knowledge.terms import ChunkTerms
+from alim.persistence import postgres_pool
 from bench.scale import synthetic_chunks
 from tests.support.fakes import HashingEmbeddings
 
@@ -165,12 +168,31 @@ def test_chunks_split_into_sentences_differently_are_embedded_again(
     ]
 
 
-@pytest.fixture
-async def store() -> AsyncIterator[KnowledgeStore]:
-    async with aiosqlite.connect(":memory:") as conn:
-        store = KnowledgeStore(SqliteDatabase(conn))
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[KnowledgeStore]:
+    """A knowledge store at its latest migration, on SQLite or on a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        async with aiosqlite.connect(":memory:") as conn:
+            store = KnowledgeStore(SqliteDatabase(conn))
+            await store.setup()
+            yield store
+        return
+    import psycopg
+
+    base: str = request.getfixturevalue("postgres_url")
+    schema = f"alim_kb_{uuid.uuid4().hex[:10]}"
+    async with await psycopg.AsyncConnection.connect(base, autocommit=True) as conn:
+        await conn.execute(f'CREATE SCHEMA "{schema}"')
+    pool = postgres_pool(f"{base}?options={quote(f'-c search_path={schema}')}", max_size=2)
+    await pool.open(wait=True, timeout=10.0)
+    try:
+        store = KnowledgeStore(PostgresDatabase(pool))
         await store.setup()
         yield store
+    finally:
+        await pool.close()
+        async with await psycopg.AsyncConnection.connect(base, autocommit=True) as conn:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 async def test_the_store_keeps_a_chunks_terms_and_takes_them_back(

@@ -186,6 +186,7 @@ def test_stored_terms_read_back_as_they_were_and_only_in_their_version(
     stored = terms[0].dumps()
     assert ChunkTerms.loads(stored.replace("alim-terms 1", "alim-terms 0", 1)) is None
     assert ChunkTerms.loads(None) is None
+    assert ChunkTerms.loads(stored.split("\n", 1)[0] + "\none line") is None
     assert ChunkTerms.loads("") is None
 
 
