@@ -16,7 +16,7 @@ meanwhile keep the index they started with.
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,8 +33,8 @@ from alim.knowledge.index import (
     RankedSentence,
     SearchOptions,
     _normalise,
-    chunk_sentences,
 )
+from alim.knowledge.terms import ChunkTerms
 from alim.text import query_keywords
 
 
@@ -42,7 +42,10 @@ class ScopedIndex(KnowledgeIndex):
     """Several datasets' indexes searched as one: each is searched on its own (the same query
     vector), then their candidates are fused again as one ranking (dense relevance, BM25 score
     and rare names, by reciprocal rank). Sentences and titles come from the dataset index that
-    holds the article."""
+    holds the article.
+
+    A chunk is known by its position in the scope (`chunks`: the parts' chunks in turn). Built
+    once per scope and kept by the `Catalog` while its parts stay the same."""
 
     def __init__(self, parts: Sequence[KnowledgeIndex], embeddings: Embeddings) -> None:
         # Deliberately no KnowledgeIndex.__init__: the parts hold the vectors and statistics.
@@ -50,6 +53,24 @@ class ScopedIndex(KnowledgeIndex):
         self.embeddings = embeddings
         self.content_hash = "+".join(p.content_hash for p in self.parts)
         self.chunks = [c for p in self.parts for c in p.chunks]
+        self._offsets = np.cumsum([0] + [len(p.chunks) for p in self.parts])
+        """Part p's chunk i is the scope's chunk `_offsets[p] + i`."""
+        codes: dict[str, int] = {}
+        self._topics = np.array([codes.setdefault(c.topic, len(codes)) for c in self.chunks])
+        """Each chunk's topic, as its position in `_topic_names`."""
+        self._topic_names = list(codes)
+        sample_sums: list[np.ndarray] = []
+        self._sample_languages: list[str] = []
+        self._sample_counts: dict[str, int] = {}
+        for part in self.parts:
+            for language, (_, _, sample) in part._by_language.items():
+                sample_sums.append(sample.sum(axis=0, dtype=np.float64))
+                self._sample_languages.append(language)
+                self._sample_counts[language] = self._sample_counts.get(language, 0) + len(sample)
+        self._sample_sums = (
+            np.array(sample_sums) if sample_sums else np.zeros((0, self.dim), dtype=np.float64)
+        )
+        """Each part's sample of each language, summed (rows in `_sample_languages` order)."""
         self.group_articles = {}
         self._owner: dict[str, KnowledgeIndex] = {}
         for part in self.parts:
@@ -86,19 +107,14 @@ class ScopedIndex(KnowledgeIndex):
         fetch_k = max(options.fetch_k, options.k)
         topics = options.topics
         baseline = self._baselines(q)
-        cosine: dict[Key, float] = {}
-        for p, part in enumerate(self.parts):
-            found, _ = part._dense(q, fetch_k * (5 if topics else 1))
-            for i, score in found.items():
-                if not topics or part.chunks[i].topic in topics:
-                    cosine[(p, i)] = score
-        relevance = {key: c - baseline(self._chunk(key).language) for key, c in cosine.items()}
-        dense = sorted(relevance, key=lambda key: -relevance[key])[:fetch_k]
+        cosine, relevance, dense = self._dense_union(q, fetch_k, topics, baseline)
         keyword = (
-            self._union_keyword_scores(query, topics) if options.search_type == "hybrid" else {}
+            self._union_keyword_scores(query, topics)
+            if options.search_type == "hybrid"
+            else np.zeros(len(self.chunks), dtype="float32")
         )
 
-        named: list[Key] = []
+        named: list[int] = []
         if options.search_type == "similarity":
             order = dense
         elif options.search_type == "mmr":
@@ -108,127 +124,135 @@ class ScopedIndex(KnowledgeIndex):
             order = _fuse_keys(dense, keyword, fetch_k, named)
         names = set(named)
         hits: list[Hit] = []
-        for key in order:
-            if key not in cosine:
-                p, i = key
-                cosine[key] = float(self.parts[p]._vector(i) @ q[0])
-                relevance[key] = cosine[key] - baseline(self._chunk(key).language)
-            if options.score_threshold is not None and cosine[key] < options.score_threshold:
+        for g in order:
+            if g not in cosine:
+                cosine[g] = float(self._vector(g) @ q[0])
+                relevance[g] = cosine[g] - baseline[self.chunks[g].language]
+            if options.score_threshold is not None and cosine[g] < options.score_threshold:
                 continue
             hits.append(
                 Hit(
-                    self._chunk(key),
-                    round(cosine[key], 4),
-                    round(relevance[key], 4),
-                    round(keyword.get(key, 0.0), 4),
-                    key in names,
+                    self.chunks[g],
+                    round(cosine[g], 4),
+                    round(relevance[g], 4),
+                    round(float(keyword[g]), 4),
+                    g in names,
                 )
             )
             if len(hits) == options.k:
                 break
         return hits
 
-    def _chunk(self, key: Key) -> Chunk:
-        return self.parts[key[0]].chunks[key[1]]
+    def _dense_union(
+        self, q: np.ndarray, fetch_k: int, topics: tuple[str, ...], baseline: dict[str, float]
+    ) -> tuple[dict[int, float], dict[int, float], list[int]]:
+        """Each part's nearest chunks of each language (`KnowledgeIndex._nearest`): their
+        cosine and relevance, and the `fetch_k` most relevant (ties in the parts' order)."""
+        k = fetch_k * (5 if topics else 1)
+        chunks, cosines, baselines = [], [], []
+        for offset, part in zip(self._offsets.tolist(), self.parts, strict=False):
+            for language, (sub, ids, _) in part._by_language.items():
+                scores, local = sub.search(q, min(k, len(ids)))
+                found = local[0] >= 0
+                chunks.append(offset + ids[local[0][found]])
+                cosines.append(scores[0][found])
+                baselines.append(np.full(int(found.sum()), baseline[language]))
+        g = np.concatenate(chunks)
+        cosine = np.concatenate(cosines).astype(np.float64)
+        relevance = cosine - np.concatenate(baselines)
+        if topics:
+            wanted = self._topic_mask(topics)[g]
+            g, cosine, relevance = g[wanted], cosine[wanted], relevance[wanted]
+        dense = g[np.argsort(-relevance, kind="stable")[:fetch_k]].tolist()
+        keys = g.tolist()
+        return (
+            dict(zip(keys, cosine.tolist(), strict=True)),
+            dict(zip(keys, relevance.tolist(), strict=True)),
+            dense,
+        )
 
-    def _baselines(self, q: np.ndarray) -> Callable[[str], float]:
+    def _topic_mask(self, topics: tuple[str, ...]) -> np.ndarray:
+        """Whether each chunk of the scope is of one of these topics."""
+        wanted = [code for code, topic in enumerate(self._topic_names) if topic in topics]
+        return np.isin(self._topics, wanted)
+
+    def _vector(self, g: int) -> np.ndarray:
+        p = int(np.searchsorted(self._offsets, g, side="right")) - 1
+        return self.parts[p]._vector(g - int(self._offsets[p]))
+
+    def _baselines(self, q: np.ndarray) -> dict[str, float]:
         """language -> the query's mean similarity to the language's chunks over all parts,
-        shrunk towards its mean similarity over all languages (as `KnowledgeIndex._baseline`)."""
-        sums: dict[str, float] = {}
-        counts: dict[str, int] = {}
-        for part in self.parts:
-            for language, (_, _, sample) in part._by_language.items():
-                sims = sample @ q[0]
-                sums[language] = sums.get(language, 0.0) + float(sims.sum())
-                counts[language] = counts.get(language, 0) + len(sims)
-        total = sum(counts.values())
+        shrunk towards its mean similarity over all languages (as `KnowledgeIndex._baseline`).
+        A sample's summed similarity to the query is its summed vector's (`_sample_sums`):
+        one product per part and language, not one per sampled chunk."""
+        sims = (self._sample_sums @ q[0].astype(np.float64)).tolist()
+        sums: dict[str, float] = dict.fromkeys(self._sample_counts, 0.0)
+        for language, sim in zip(self._sample_languages, sims, strict=True):
+            sums[language] += sim
+        total = sum(self._sample_counts.values())
         overall = sum(sums.values()) / total if total else 0.0
+        return {
+            language: (sums[language] + BASELINE_PRIOR * overall) / (n + BASELINE_PRIOR)
+            for language, n in self._sample_counts.items()
+        }
 
-        def baseline(language: str) -> float:
-            n = counts.get(language, 0)
-            return (sums.get(language, 0.0) + BASELINE_PRIOR * overall) / (n + BASELINE_PRIOR)
-
-        return baseline
-
-    def _union_keyword_scores(self, query: str, topics: tuple[str, ...]) -> dict[Key, float]:
-        """BM25 (Lucene) scores over the union: each part's per-word scores re-weighted from
-        the part's IDF to the union's (a part's own IDF would make a small dataset's words
-        look common). Only chunks with a positive score."""
+    def _union_keyword_scores(self, query: str, topics: tuple[str, ...]) -> np.ndarray:
+        """BM25 (Lucene) scores over the union, one per chunk of the scope: each part's
+        per-word scores re-weighted from the part's IDF to the union's (a part's own IDF would
+        make a small dataset's words look common). Read straight from the parts' BM25 score
+        matrices (a word's column holds its score in each chunk that has it)."""
         tokens = list(dict.fromkeys(query_keywords(query)))
-        per_part: list[dict[str, np.ndarray]] = []
-        df: dict[str, int] = dict.fromkeys(tokens, 0)
-        total = 0
-        for part in self.parts:
-            scores: dict[str, np.ndarray] = {}
-            if part._bm25 is not None:
-                for t in tokens:
-                    s = np.asarray(part._bm25.get_scores([t]), dtype="float32")
-                    scores[t] = s
-                    df[t] += int(np.count_nonzero(s))
-            per_part.append(scores)
-            total += len(part.chunks)
-        out: dict[Key, float] = {}
-        for p, (part, scores) in enumerate(zip(self.parts, per_part, strict=True)):
-            n = len(part.chunks)
-            combined = np.zeros(n, dtype="float32")
-            for t, s in scores.items():
-                local = int(np.count_nonzero(s))
-                if local:
-                    combined += s * (_idf(total, df[t]) / _idf(n, local))
-            if topics:
-                combined *= np.array([c.topic in topics for c in part.chunks])
-            for i in np.flatnonzero(combined > 0):
-                out[(p, int(i))] = float(combined[i])
-        return out
+        columns: dict[str, list[tuple[int, int, np.ndarray, np.ndarray]]] = {t: [] for t in tokens}
+        for offset, part in zip(self._offsets.tolist(), self.parts, strict=False):
+            if part._bm25 is None:
+                continue
+            for t in tokens:
+                if (column := part._bm25.column(t)) is not None:
+                    columns[t].append((offset, len(part.chunks), *column))
+        total = len(self.chunks)
+        combined = np.zeros(total, dtype="float32")
+        for found in columns.values():  # word by word, as the parts' own BM25 adds them up
+            df = sum(len(chunks) for _, _, chunks, _ in found)
+            for offset, n, chunks, scores in found:
+                combined[offset + chunks] += scores * (_idf(total, df) / _idf(n, len(chunks)))
+        if topics:
+            combined *= self._topic_mask(topics)
+        return combined
 
-    def _named_keys(self, query: str, topics: tuple[str, ...]) -> list[Key]:
-        count: Counter[Key] = Counter()
+    def _named_keys(self, query: str, topics: tuple[str, ...]) -> list[int]:
+        count: Counter[int] = Counter()
         for token in set(query_keywords(query)):
-            for p, part in enumerate(self.parts):
+            for offset, part in zip(self._offsets.tolist(), self.parts, strict=False):
                 for i in part._names.get(token, ()):
                     if not topics or part.chunks[i].topic in topics:
-                        count[(p, i)] += 1
+                        count[offset + i] += 1
         most = max(count.values(), default=0)
-        return sorted(key for key, n in count.items() if n == most)
-
-    def _mmr(  # type: ignore[override]
-        self, q: np.ndarray, candidates: list[Key], k: int, lambda_mult: float
-    ) -> list[Key]:
-        if not candidates:
-            return []
-        vecs = np.stack([self.parts[p]._vector(i) for p, i in candidates])
-        relevance = vecs @ q
-        chosen: list[int] = []
-        while len(chosen) < min(k, len(candidates)):
-            redundancy = (
-                (vecs @ vecs[chosen].T).max(axis=1) if chosen else np.zeros(len(candidates))
-            )
-            scores = lambda_mult * relevance - (1 - lambda_mult) * redundancy
-            scores[chosen] = -np.inf
-            chosen.append(int(np.argmax(scores)))
-        return [candidates[j] for j in chosen]
-
-
-Key = tuple[int, int]
-"""(part, chunk position in that part)."""
+        return sorted(g for g, n in count.items() if n == most)
 
 
 def _idf(n: int, df: int) -> float:
-    """Lucene's BM25 IDF (bm25s' default)."""
+    """Lucene's BM25 IDF (`alim.knowledge.bm25`)."""
     return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
 
 
-def _fuse_keys(
-    dense: list[Key], keyword: dict[Key, float], fetch_k: int, named: list[Key]
-) -> list[Key]:
-    """`KnowledgeIndex._fuse` over keys: reciprocal-rank fusion of the dense, keyword and
+def _fuse_keys(dense: list[int], keyword: np.ndarray, fetch_k: int, named: list[int]) -> list[int]:
+    """`KnowledgeIndex._fuse` over the scope: reciprocal-rank fusion of the dense, keyword and
     rare-name rankings, ties to the better keyword score."""
-    fused: dict[Key, float] = {}
-    top_keyword = sorted(keyword, key=lambda key: -keyword[key])[:fetch_k]
+    fused: dict[int, float] = {}
+    matched = np.flatnonzero(keyword > 0)
+    if len(matched) > fetch_k:  # those at least as good as the fetch_k-th best, ties included
+        least = np.partition(keyword[matched], len(matched) - fetch_k)[len(matched) - fetch_k]
+        matched = matched[keyword[matched] >= least]
+    top_keyword = matched[np.argsort(-keyword[matched], kind="stable")[:fetch_k]].tolist()
     for ranking in (dense, top_keyword, named[:fetch_k]):
-        for rank, key in enumerate(ranking):
-            fused[key] = fused.get(key, 0.0) + 1.0 / (RRF_K + rank + 1)
-    return sorted(fused, key=lambda key: (-fused[key], -keyword.get(key, 0.0)))
+        for rank, g in enumerate(ranking):
+            fused[g] = fused.get(g, 0.0) + 1.0 / (RRF_K + rank + 1)
+    return sorted(fused, key=lambda g: (-fused[g], -float(keyword[g])))
+
+
+SCOPES_KEPT = 32
+"""Scopes whose `ScopedIndex` a catalog keeps (most recently searched): a partner's chats search
+the same scope turn after turn, and building one over 100,000 chunks takes ~40 ms."""
 
 
 class Catalog:
@@ -240,6 +264,8 @@ class Catalog:
         self._indexes: dict[str, KnowledgeIndex] = {}
         self.versions: dict[str, int] = {}
         """Dataset id -> the store version its index here was built from."""
+        self._scopes: OrderedDict[tuple[str, ...], ScopedIndex] = OrderedDict()
+        """The scopes searched lately, least recent first (at most SCOPES_KEPT)."""
         self._lock = threading.Lock()
 
     def apply(self, dataset_id: str, version: int, index: KnowledgeIndex | None) -> None:
@@ -250,11 +276,18 @@ class Catalog:
             else:
                 self._indexes[dataset_id] = index
             self.versions[dataset_id] = version
+            self._drop_scopes(dataset_id)
 
     def forget(self, dataset_id: str) -> None:
         with self._lock:
             self._indexes.pop(dataset_id, None)
             self.versions.pop(dataset_id, None)
+            self._drop_scopes(dataset_id)
+
+    def _drop_scopes(self, dataset_id: str) -> None:
+        """Let go of the scopes holding a dataset's previous index."""
+        for scope in [s for s in self._scopes if dataset_id in s]:
+            del self._scopes[scope]
 
     def chunk_count(self) -> int:
         return sum(len(i.chunks) for i in list(self._indexes.values()))
@@ -269,7 +302,23 @@ class Catalog:
                 parts.append(found)
         if len(parts) == 1:
             return parts[0]
-        return ScopedIndex(parts, self.embeddings)
+        key = tuple(dict.fromkeys(scope))
+        with self._lock:
+            kept = self._scopes.get(key)
+            if kept is not None and _same(kept.parts, parts):
+                self._scopes.move_to_end(key)
+                return kept
+        scoped = ScopedIndex(parts, self.embeddings)
+        with self._lock:
+            self._scopes[key] = scoped
+            self._scopes.move_to_end(key)
+            while len(self._scopes) > SCOPES_KEPT:
+                self._scopes.popitem(last=False)
+        return scoped
+
+
+def _same(these: Sequence[KnowledgeIndex], those: Sequence[KnowledgeIndex]) -> bool:
+    return len(these) == len(those) and all(a is b for a, b in zip(these, those, strict=True))
 
 
 def dataset_index(
@@ -279,15 +328,15 @@ def dataset_index(
     sentence_vectors: np.ndarray,
     embeddings: Embeddings,
     version: int,
+    *,
+    terms: Sequence[ChunkTerms] | None = None,
 ) -> KnowledgeIndex:
+    """`terms`: each chunk's `ChunkTerms`, as stored with it (None: computed here)."""
     return KnowledgeIndex(
         chunks,
         vectors,
         embeddings=embeddings,
         content_hash=f"{dataset_id}@{version}",
         sentence_vectors=sentence_vectors,
+        terms=terms,
     )
-
-
-def sentence_count(chunk: Chunk) -> int:
-    return len(chunk_sentences(chunk))

@@ -15,14 +15,14 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from alim.embeddings import embedder_name
 from alim.errors import NotFound
-from alim.knowledge.catalog import Catalog, dataset_index, sentence_count
+from alim.knowledge.catalog import Catalog, dataset_index
 from alim.knowledge.documents import Article
 from alim.knowledge.index import (
     BUNDLED,
@@ -30,10 +30,12 @@ from alim.knowledge.index import (
     KnowledgeIndex,
     chunk_articles,
     chunk_pages,
+    chunk_sentences,
     embed_chunks,
 )
 from alim.knowledge.service import KnowledgeService, validated_article
 from alim.knowledge.store import (
+    ChunkRow,
     Dataset,
     KnowledgeStore,
     StoredChunk,
@@ -41,11 +43,10 @@ from alim.knowledge.store import (
     from_bytes,
     refuse_bundled,
 )
+from alim.knowledge.terms import ChunkTerms, chunk_terms
 from alim.timeutil import now_iso
 
 log = logging.getLogger(__name__)
-
-ChunkRow = tuple[int, str, int | None, bytes, bytes]
 
 
 @dataclass(frozen=True)
@@ -68,26 +69,80 @@ def document_hash(article: Article) -> str:
     return h.hexdigest()
 
 
-def _split_sentences(chunks: list[Chunk], sentence_vectors: np.ndarray) -> list[np.ndarray]:
-    out: list[np.ndarray] = []
-    start = 0
-    for c in chunks:
-        n = sentence_count(c)
-        out.append(sentence_vectors[start : start + n])
-        start += n
-    return out
-
-
 def _embedded(
     chunks: list[Chunk],
     embeddings: Embeddings,
     progress: Callable[[int, int], None] | None = None,
+    terms: list[ChunkTerms] | None = None,
 ) -> list[StoredChunk]:
+    """The chunks as stored: embedded (each chunk and its sentences), with their terms."""
+    if terms is None:
+        terms = chunk_terms(chunks, [chunk_sentences(c) for c in chunks])
     vectors, sentences = embed_chunks(chunks, embeddings, progress=progress, batch_size=16)
+    starts = np.cumsum([0] + [len(t.sentences) for t in terms]).tolist()
     return [
-        StoredChunk(c.article_id, c.position, c.text, c.page, vectors[i], rows)
-        for i, (c, rows) in enumerate(zip(chunks, _split_sentences(chunks, sentences), strict=True))
+        StoredChunk(
+            c.article_id,
+            c.position,
+            c.text,
+            c.page,
+            vectors[i],
+            sentences[starts[i] : starts[i + 1]],
+            t.dumps(),
+        )
+        for i, (c, t) in enumerate(zip(chunks, terms, strict=True))
     ]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A dataset's index built from the store, and what had to be computed again for it."""
+
+    index: KnowledgeIndex | None
+    embedded: list[tuple[StoredDocument, list[StoredChunk]]]
+    """Documents embedded again (stored under another embedder, or split into sentences
+    differently): their vectors and terms go back to the store."""
+    termed: list[tuple[StoredDocument, list[tuple[int, str]]]]
+    """Documents whose chunks' terms were computed again (stored without them, or with terms
+    of another version): (chunk index, terms) go back to the store."""
+
+
+def _known_terms(
+    contents: list[tuple[StoredDocument, list[ChunkRow]]], dataset_id: str
+) -> list[tuple[list[ChunkTerms], bool]]:
+    """Each document's chunks' terms, and whether they were computed here (not stored, or
+    stored in another version): those are computed together, each distinct word once."""
+    stored = [[ChunkTerms.loads(row[5]) for row in rows] for _, rows in contents]
+    missing = [
+        _chunk(doc, dataset_id, row)
+        for (doc, rows), terms in zip(contents, stored, strict=True)
+        if None in terms
+        for row in rows
+    ]
+    computed = iter(chunk_terms(missing, [chunk_sentences(c) for c in missing]))
+    out: list[tuple[list[ChunkTerms], bool]] = []
+    for terms in stored:
+        if None in terms:
+            out.append(([next(computed) for _ in terms], True))
+        else:
+            out.append((terms, False))  # type: ignore[arg-type]
+    return out
+
+
+def _chunk(doc: StoredDocument, dataset_id: str, row: ChunkRow) -> Chunk:
+    index, text, page, *_ = row
+    return Chunk(
+        id=f"{doc.id}#{index}",
+        article_id=doc.id,
+        group=doc.id,
+        title=doc.title,
+        language=doc.language,
+        topic=doc.topic,
+        text=text,
+        tags=", ".join(doc.tags),
+        page=page,
+        dataset=dataset_id,
+    )
 
 
 def build_dataset(
@@ -96,30 +151,19 @@ def build_dataset(
     contents: list[tuple[StoredDocument, list[ChunkRow]]],
     embeddings: Embeddings,
     dim: int,
-) -> tuple[KnowledgeIndex | None, list[tuple[StoredDocument, list[StoredChunk]]]]:
-    """A dataset's index from its stored chunks, and the documents that had to be embedded
-    again (stored under another embedder, or split into sentences differently)."""
+) -> Loaded:
+    """A dataset's index from its stored chunks, vectors and terms (nothing is embedded or
+    read again unless it was stored under another embedder, splitter or terms version)."""
     name = embedder_name(embeddings)
     chunks: list[Chunk] = []
+    terms: list[ChunkTerms] = []
     vectors: list[np.ndarray] = []
     sentences: list[np.ndarray] = []
-    again: list[tuple[StoredDocument, list[StoredChunk]]] = []
-    for doc, rows in contents:
-        doc_chunks = [
-            Chunk(
-                id=f"{doc.id}#{index}",
-                article_id=doc.id,
-                group=doc.id,
-                title=doc.title,
-                language=doc.language,
-                topic=doc.topic,
-                text=text,
-                tags=", ".join(doc.tags),
-                page=page,
-                dataset=dataset_id,
-            )
-            for index, text, page, _, _ in rows
-        ]
+    loaded = Loaded(None, [], [])
+    known = _known_terms(contents, dataset_id)
+    for (doc, rows), stored_terms in zip(contents, known, strict=True):
+        doc_chunks = [_chunk(doc, dataset_id, row) for row in rows]
+        doc_terms, termed = stored_terms
         stored: list[StoredChunk] | None = None
         if doc.embedder == name:
             try:
@@ -127,24 +171,29 @@ def build_dataset(
                     StoredChunk(
                         doc.id, index, text, page, from_bytes(v, dim)[0], from_bytes(s, dim)
                     )
-                    for index, text, page, v, s in rows
+                    for index, text, page, v, s, _ in rows
                 ]
             except (ValueError, IndexError):
                 stored = None
             if stored is not None and any(
-                len(s.sentence_vectors) != sentence_count(c)
-                for s, c in zip(stored, doc_chunks, strict=True)
+                len(s.sentence_vectors) != len(t.sentences)
+                for s, t in zip(stored, doc_terms, strict=True)
             ):
                 stored = None
         if stored is None:
             log.info("embedding document %s again (%d chunks)", doc.id, len(doc_chunks))
-            stored = _embedded(doc_chunks, embeddings)
-            again.append((doc, stored))
+            stored = _embedded(doc_chunks, embeddings, terms=doc_terms)
+            loaded.embedded.append((doc, stored))
+        elif termed:
+            loaded.termed.append(
+                (doc, [(s.chunk_index, t.dumps()) for s, t in zip(stored, doc_terms, strict=True)])
+            )
         chunks.extend(doc_chunks)
+        terms.extend(doc_terms)
         vectors.extend(s.vector.reshape(1, -1) for s in stored)
         sentences.extend(s.sentence_vectors for s in stored)
     if not chunks:
-        return None, again
+        return loaded
     index = dataset_index(
         dataset_id,
         chunks,
@@ -152,8 +201,9 @@ def build_dataset(
         np.vstack(sentences).astype("float32"),
         embeddings,
         version,
+        terms=terms,
     )
-    return index, again
+    return replace(loaded, index=index)
 
 
 class PartnerKnowledge:
@@ -299,12 +349,14 @@ class PartnerKnowledge:
     async def _load(self, dataset_id: str, version: int) -> None:
         contents = await self.store.dataset_contents(dataset_id)
         dim = await asyncio.to_thread(lambda: self.service.index.dim)
-        index, again = await asyncio.to_thread(
+        loaded = await asyncio.to_thread(
             build_dataset, dataset_id, version, contents, self.embeddings, dim
         )
-        for doc, stored in again:
+        for doc, stored in loaded.embedded:
             await self.store.replace_vectors(doc.id, embedder_name(self.embeddings), stored)
-        self.catalog.apply(dataset_id, version, index)
+        for doc, terms in loaded.termed:
+            await self.store.replace_terms(doc.id, terms)
+        self.catalog.apply(dataset_id, version, loaded.index)
 
     async def follow(self, interval: float, stopping: Callable[[], bool] = lambda: False) -> None:
         """Poll the store for other replicas' changes until cancelled."""

@@ -9,7 +9,10 @@ On disk (one directory):
   embedded once here so that a question's evidence is ranked sentence by sentence with the one
   query vector it already has (`rank_sentences`).
 
-BM25 is rebuilt from `chunks.json` on load (it takes milliseconds for the bundled corpus).
+The keyword side (BM25, rare names, sentence stems: `alim.knowledge.terms`) is rebuilt from
+`chunks.json` on load (milliseconds for the bundled corpus; a partner dataset's chunks bring
+theirs from the store). In memory each chunk vector is held once, in its language's FAISS
+sub-index.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ from langchain_core.embeddings import Embeddings
 
 from alim.embeddings import embedder_name
 from alim.errors import IndexCorrupt, IndexMismatch
+from alim.knowledge.bm25 import Bm25
 from alim.knowledge.documents import Article, content_hash
-from alim.text import content_stems, fold, headed_sentences, keywords, query_keywords, stem
+from alim.knowledge.terms import ChunkTerms, SentenceStems, chunk_terms, names, short_stems
+from alim.text import headed_sentences, query_keywords
 from alim.timeutil import now_iso
 from alim.vocab import (
     DEFAULT_FETCH_K,
@@ -53,10 +58,6 @@ SENTENCE_KEYWORD_WEIGHT = 0.1
 """Weight of the question's content words a sentence holds (IDF-weighted share, 0..1) next to
 its cosine similarity: a rare word the question shares (a variety, a pest) moves it up."""
 UNSEEN_IDF = 8.0
-SENTENCE_STEM_LENGTH = 4
-"""Letters of a word a question and a sentence must share for the keyword share: fewer than the
-keyword index's stems, so that Azerbaijani and Russian case and verb endings still meet
-("сажать" / "сажайте", "səpilir" / "səpin")."""
 CUE_WEIGHT = 0.02
 """Added to a sentence for each cue of the question it holds (a month for "when", a rate for
 "how much", the farmer's zone, the question's growth stage): about the gap between a sentence
@@ -130,11 +131,6 @@ class RankedSentence:
     """The chunk it was read from (its dataset, position and page make the citation)."""
 
 
-def _short_stems(text: str) -> frozenset[str]:
-    """A text's content stems cut to SENTENCE_STEM_LENGTH letters."""
-    return frozenset(w[:SENTENCE_STEM_LENGTH] for w in content_stems(text))
-
-
 def _splitter() -> Any:
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
@@ -206,53 +202,6 @@ def _sentence_text(chunk: Chunk, heading: str, sentence: str) -> str:
     return f"{chunk.title}. {heading}: {sentence}" if heading else f"{chunk.title}: {sentence}"
 
 
-def _keyword_text(chunk: Chunk) -> list[str]:
-    return keywords(f"{chunk.title} {chunk.title} {chunk.tags} {chunk.tags} {chunk.text}")
-
-
-NAME_MAX_CHUNKS = 3
-"""A name (a variety, a product, a place) is a word longer than a stem, always capitalised (and
-so in a title or inside a sentence at least once), in at most this many chunks, with a stem that
-is rare too (in at most twice as many): not a common word opening a sentence, not an inflected
-one. A question naming it brings those chunks up (`KnowledgeIndex._named`), capitalised or not."""
-
-
-def _names(chunks: list[Chunk], tokens: list[list[str]]) -> dict[str, list[int]]:
-    """Name token ("=word") -> the chunks holding it."""
-    df: Counter[str] = Counter()
-    for found in tokens:
-        df.update(set(found))
-    lower: set[str] = set()  # written in lower case somewhere: a common word
-    inside: set[str] = set()  # capitalised in a title or inside a sentence: a name
-    for c in chunks:
-        for text in (c.title, c.tags, c.text):
-            for m in _WORD.finditer(text):
-                word = m.group()
-                if word[0].islower():
-                    lower.add(fold(word))
-                elif text is c.title or _INSIDE.search(text, 0, m.start()):
-                    inside.add(fold(word))
-    names = {
-        t
-        for t, n in df.items()
-        if t.startswith("=")
-        and n <= NAME_MAX_CHUNKS
-        and t[1:] in inside
-        and t[1:] not in lower
-        and df[stem(t[1:])] <= 2 * NAME_MAX_CHUNKS
-    }
-    where: dict[str, list[int]] = {}
-    for i, found in enumerate(tokens):
-        for token in names.intersection(found):
-            where.setdefault(token, []).append(i)
-    return where
-
-
-_WORD = re.compile(r"[^\W\d_]+")
-_INSIDE = re.compile(r"[^\W_][ \t,;«»\"'()–-]*$")
-"""What precedes a word inside a sentence: a word or a number, then spaces or light marks."""
-
-
 def _normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype="float32")
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -271,9 +220,11 @@ class KnowledgeIndex:
         embeddings: Embeddings,
         content_hash: str,
         sentence_vectors: np.ndarray | None = None,
+        terms: Sequence[ChunkTerms] | None = None,
     ):
         """`sentence_vectors`: one row per `chunk_sentences` of each chunk, in order; None
-        lets each sentence share its chunk's vector (synthetic benchmark corpora)."""
+        lets each sentence share its chunk's vector (synthetic benchmark corpora).
+        `terms`: each chunk's `ChunkTerms`, when they were stored with it (else computed)."""
         import faiss
 
         # One query at a time: FAISS's OpenMP threads only contend with the server's own work
@@ -283,53 +234,42 @@ class KnowledgeIndex:
         self.embeddings = embeddings
         self.content_hash = content_hash
         if isinstance(vectors, np.ndarray):
-            self.faiss = faiss.IndexFlatIP(vectors.shape[1])
-            if len(vectors):
-                self.faiss.add(_normalise(vectors))
-        else:
-            self.faiss = vectors
-        if self.faiss.ntotal != len(chunks):
+            self._dim = int(vectors.shape[1])
+            normalised = _normalise(vectors) if len(vectors) else vectors
+        else:  # a FAISS index read from disk: normalised when it was built
+            self._dim = int(vectors.d)
+            normalised = vectors.reconstruct_n(0, vectors.ntotal)
+        if len(normalised) != len(chunks):
             raise IndexCorrupt(
-                f"index holds {self.faiss.ntotal} vectors for {len(chunks)} chunks; {REBUILD_HINT}"
+                f"index holds {len(normalised)} vectors for {len(chunks)} chunks; {REBUILD_HINT}"
             )
-        tokens = [_keyword_text(c) for c in chunks]
-        self._bm25 = self._build_bm25([[t for t in ts if not t.startswith("=")] for ts in tokens])
-        self._names = _names(chunks, tokens)
-        self._init_sentences(sentence_vectors)
-        self._by_language = self._split_languages()
-        samples = [s for _, _, s in self._by_language.values()]
-        self._samples = np.concatenate(samples) if samples else np.zeros((0, self.faiss.d))
+        if terms is None:
+            terms = chunk_terms(chunks, [chunk_sentences(c) for c in chunks])
+        elif len(terms) != len(chunks):
+            raise ValueError(f"{len(terms)} chunks' terms for {len(chunks)} chunks")
+        self._bm25 = self._build_bm25([t.keywords for t in terms])
+        self._names = names(terms)
+        self._init_sentences(sentence_vectors, terms)
+        self._split_languages(normalised)
 
-    def _init_sentences(self, vectors: np.ndarray | None) -> None:
-        self._sentence_chunk: list[int] = []
-        self._sentence_text: list[str] = []
-        self._sentence_heading: list[str] = []
-        headed: list[str] = []
-        for i, c in enumerate(self.chunks):
-            for heading, sentence in chunk_sentences(c):
-                self._sentence_chunk.append(i)
-                self._sentence_text.append(sentence)
-                self._sentence_heading.append(heading)
-                headed.append(_sentence_text(c, heading, sentence))
-        if vectors is not None and len(vectors) != len(self._sentence_text):
+    def _init_sentences(self, vectors: np.ndarray | None, terms: Sequence[ChunkTerms]) -> None:
+        counts = np.fromiter((len(t.sentences) for t in terms), dtype=np.int64, count=len(terms))
+        self._sentence_start = np.concatenate([[0], np.cumsum(counts)])
+        """Chunk i's sentences are rows `_sentence_start[i]` to `_sentence_start[i + 1]`."""
+        total = int(self._sentence_start[-1])
+        if vectors is not None and len(vectors) != total:
             raise IndexCorrupt(
-                f"index holds {len(vectors)} sentence vectors for {len(self._sentence_text)} "
-                f"sentences; {REBUILD_HINT}"
+                f"index holds {len(vectors)} sentence vectors for {total} sentences; {REBUILD_HINT}"
             )
         self._sentence_vectors = _normalise(vectors) if vectors is not None else None
-        self._sentence_stems = [_short_stems(text) for text in headed]
-        df: Counter[str] = Counter()
-        for found in self._sentence_stems:
-            df.update(found)
-        n = len(self._sentence_stems)
-        self._idf = {word: float(np.log((n + 1) / (k + 0.5))) for word, k in df.items()}
-        self._article_sentences: dict[str, list[int]] = {}
-        for j, i in enumerate(self._sentence_chunk):
-            self._article_sentences.setdefault(self.chunks[i].article_id, []).append(j)
+        self._stems = SentenceStems.of(terms)
+        self._idf = self._stems.idf
+        self._article_chunks: dict[str, list[int]] = {}
         self.group_articles: dict[str, dict[str, str]] = {}
         """Article group -> {language: article id}: the versions of one topic."""
         self._article_chunk: dict[str, Chunk] = {}
-        for c in self.chunks:
+        for i, c in enumerate(self.chunks):
+            self._article_chunks.setdefault(c.article_id, []).append(i)
             self.group_articles.setdefault(c.group, {}).setdefault(c.language, c.article_id)
             self._article_chunk.setdefault(c.article_id, c)
 
@@ -345,47 +285,45 @@ class KnowledgeIndex:
         """The article's sentences, best answer to `query` first (a sentence repeated by
         overlapping chunks counts once); `cues`: what an answering sentence holds. The query
         vector is the one `search` used (cached)."""
-        rows = self._article_sentences.get(article_id, [])
-        if not rows:
+        chunk_ids = self._article_chunks.get(article_id, [])
+        if not chunk_ids:
             return []
         q = _normalise(np.asarray(self.embeddings.embed_query(query)).reshape(1, -1))[0]
-        wanted = _short_stems(query)
+        wanted = short_stems(query)
         total = sum(self._idf.get(w, UNSEEN_IDF) for w in wanted)
         seen: set[str] = set()
         ranked: list[RankedSentence] = []
-        for j in rows:
-            text = self._sentence_text[j]
-            if text in seen:
-                continue
-            seen.add(text)
-            vector = (
-                self._sentence_vectors[j]
-                if self._sentence_vectors is not None
-                else self._vector(self._sentence_chunk[j])
-            )
-            share = (
-                sum(self._idf.get(w, UNSEEN_IDF) for w in wanted & self._sentence_stems[j]) / total
-                if total
-                else 0.0
-            )
-            score = float(vector @ q) + SENTENCE_KEYWORD_WEIGHT * share
-            score += CUE_WEIGHT * sum(1 for c in cues if c.search(text))
-            ranked.append(
-                RankedSentence(
-                    text,
-                    round(score, 4),
-                    self._sentence_heading[j],
-                    self.chunks[self._sentence_chunk[j]],
+        for i in chunk_ids:
+            chunk = self.chunks[i]
+            first = int(self._sentence_start[i])
+            for j, (heading, text) in enumerate(chunk_sentences(chunk), start=first):
+                if text in seen:
+                    continue
+                seen.add(text)
+                vector = (
+                    self._sentence_vectors[j]
+                    if self._sentence_vectors is not None
+                    else self._vector(i)
                 )
-            )
+                share = (
+                    sum(self._idf.get(w, UNSEEN_IDF) for w in wanted & self._stems.stems(j)) / total
+                    if total
+                    else 0.0
+                )
+                score = float(vector @ q) + SENTENCE_KEYWORD_WEIGHT * share
+                score += CUE_WEIGHT * sum(1 for c in cues if c.search(text))
+                ranked.append(RankedSentence(text, round(score, 4), heading, chunk))
         ranked.sort(key=lambda r: -r.score)
         return ranked
 
     def _all_sentence_vectors(self) -> np.ndarray:
         if self._sentence_vectors is not None:
             return self._sentence_vectors
-        chunk_vectors = self._all_vectors()
-        return chunk_vectors[self._sentence_chunk] if self._sentence_chunk else chunk_vectors[:0]
+        return self._all_vectors()[self._sentence_chunks()]
+
+    def _sentence_chunks(self) -> np.ndarray:
+        """The chunk of each sentence row."""
+        return np.repeat(np.arange(len(self.chunks)), np.diff(self._sentence_start))
 
     # ---------------------------------------------------------------- building
     @classmethod
@@ -434,9 +372,7 @@ class KnowledgeIndex:
         """A new index without one article's chunks (nothing is re-embedded)."""
         keep = [i for i, c in enumerate(self.chunks) if c.article_id != article_id]
         vectors = self._all_vectors()[keep] if keep else np.zeros((0, self.dim), dtype="float32")
-        kept_sentences = [
-            j for j, i in enumerate(self._sentence_chunk) if self.chunks[i].article_id != article_id
-        ]
+        kept_sentences = np.isin(self._sentence_chunks(), keep)
         return KnowledgeIndex(
             [self.chunks[i] for i in keep],
             vectors,
@@ -446,40 +382,46 @@ class KnowledgeIndex:
         )
 
     def _all_vectors(self) -> np.ndarray:
-        if self.faiss.ntotal == 0:
-            return np.zeros((0, self.dim), dtype="float32")
-        return np.asarray(self.faiss.reconstruct_n(0, self.faiss.ntotal), dtype="float32")
+        out = np.zeros((len(self.chunks), self.dim), dtype="float32")
+        for sub, ids, _ in self._by_language.values():
+            out[ids] = sub.reconstruct_n(0, sub.ntotal)
+        return out
 
     @staticmethod
-    def _build_bm25(tokens: list[list[str]]) -> Any:
-        import bm25s
+    def _build_bm25(tokens: list[list[str]]) -> Bm25 | None:
+        return Bm25(tokens) if tokens else None
 
-        if not tokens:
-            return None
-        bm25 = bm25s.BM25()
-        bm25.index([t or ["_"] for t in tokens], show_progress=False)
-        return bm25
-
-    def _split_languages(self) -> dict[str, tuple[Any, np.ndarray, np.ndarray]]:
-        """Per language: a flat sub-index, its global chunk ids, and a sample of its vectors
-        (for the query's baseline similarity to that language)."""
+    def _split_languages(self, vectors: np.ndarray) -> None:
+        """Per language (`_by_language`): a flat sub-index, its chunks' positions, and a sample
+        of its vectors (for the query's baseline similarity to that language), a slice of
+        `_samples`, all languages' samples. The sub-indexes hold the only copy of the chunks'
+        vectors (`_vector`)."""
         import faiss
 
-        out: dict[str, tuple[Any, np.ndarray, np.ndarray]] = {}
-        if not self.chunks:
-            return out
-        vectors = self.faiss.reconstruct_n(0, self.faiss.ntotal)
+        self._by_language: dict[str, tuple[Any, np.ndarray, np.ndarray]] = {}
+        self._local = np.zeros(len(self.chunks), dtype=np.int64)
+        """Chunk i's position in its language's sub-index."""
+        samples: list[np.ndarray] = []
         for language in sorted({c.language for c in self.chunks}):
             ids = np.array([i for i, c in enumerate(self.chunks) if c.language == language])
-            sub = faiss.IndexFlatIP(vectors.shape[1])
+            sub = faiss.IndexFlatIP(self.dim)
             sub.add(np.ascontiguousarray(vectors[ids]))
+            self._local[ids] = np.arange(len(ids))
             step = max(1, len(ids) // BASELINE_SAMPLE)
-            out[language] = (sub, ids, np.ascontiguousarray(vectors[ids[::step]]))
-        return out
+            samples.append(vectors[ids[::step]])
+            self._by_language[language] = (sub, ids, samples[-1])
+        self._samples = (
+            np.concatenate(samples) if samples else np.zeros((0, self.dim), dtype="float32")
+        )
+        start = 0
+        for language, (sub, ids, sample) in self._by_language.items():
+            view = self._samples[start : start + len(sample)]
+            self._by_language[language] = (sub, ids, view)
+            start += len(sample)
 
     @property
     def dim(self) -> int:
-        return int(self.faiss.d)
+        return self._dim
 
     @property
     def embedder(self) -> str:
@@ -492,7 +434,7 @@ class KnowledgeIndex:
             "embedder": self.embedder,
             "dimension": self.dim,
             "chunks": len(self.chunks),
-            "sentences": len(self._sentence_text),
+            "sentences": int(self._sentence_start[-1]),
             "articles": len({c.article_id for c in self.chunks}),
             "built_at": now_iso("seconds"),
         }
@@ -505,7 +447,10 @@ class KnowledgeIndex:
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".index-", dir=directory.parent))
-        faiss.write_index(self.faiss, str(tmp / "vectors.faiss"))
+        flat = faiss.IndexFlatIP(self.dim)
+        if self.chunks:
+            flat.add(self._all_vectors())
+        faiss.write_index(flat, str(tmp / "vectors.faiss"))
         np.save(tmp / "sentences.npy", self._all_sentence_vectors(), allow_pickle=False)
         (tmp / "chunks.json").write_text(
             json.dumps([_stored(c) for c in self.chunks], ensure_ascii=False), encoding="utf-8"
@@ -623,26 +568,31 @@ class KnowledgeIndex:
     def _overall(self, q: np.ndarray) -> float:
         return float((self._samples @ q[0]).mean()) if len(self._samples) else 0.0
 
-    def _dense(self, q: np.ndarray, fetch_k: int) -> tuple[dict[int, float], dict[int, float]]:
-        """Top candidates of every language, with cosine and language-debiased relevance."""
+    def _nearest(self, q: np.ndarray, k: int) -> dict[int, float]:
+        """Each language's `k` chunks nearest to `q`: chunk -> cosine."""
         cosine: dict[int, float] = {}
-        relevance: dict[int, float] = {}
-        overall = self._overall(q)
-        for language, (sub, ids, _) in self._by_language.items():
-            baseline = self._baseline(q, language, overall)
-            scores, local = sub.search(q, min(fetch_k, len(ids)))
+        for sub, ids, _ in self._by_language.values():
+            scores, local = sub.search(q, min(k, len(ids)))
             for s, j in zip(scores[0], local[0], strict=True):
                 if j >= 0:
-                    i = int(ids[j])
-                    cosine[i] = float(s)
-                    relevance[i] = float(s) - baseline
+                    cosine[int(ids[j])] = float(s)
+        return cosine
+
+    def _dense(self, q: np.ndarray, fetch_k: int) -> tuple[dict[int, float], dict[int, float]]:
+        """Top candidates of every language, with cosine and language-debiased relevance."""
+        cosine = self._nearest(q, fetch_k)
+        overall = self._overall(q)
+        baseline = {
+            language: self._baseline(q, language, overall) for language in self._by_language
+        }
+        relevance = {i: s - baseline[self.chunks[i].language] for i, s in cosine.items()}
         return cosine, relevance
 
     def _keyword_scores(self, query: str) -> np.ndarray:
         tokens = query_keywords(query)
         if not tokens or self._bm25 is None:
             return np.zeros(len(self.chunks), dtype="float32")
-        return np.asarray(self._bm25.get_scores(tokens), dtype="float32")
+        return self._bm25.get_scores(tokens)
 
     def _named(self, query: str, topics: tuple[str, ...]) -> list[int]:
         """The chunks holding the most rare whole words of the query (a variety, a product, a
@@ -673,7 +623,8 @@ class KnowledgeIndex:
         return sorted(fused, key=lambda i: (-fused[i], -float(keyword[i])))
 
     def _vector(self, i: int) -> np.ndarray:
-        return np.asarray(self.faiss.reconstruct(i), dtype="float32")
+        sub = self._by_language[self.chunks[i].language][0]
+        return np.asarray(sub.reconstruct(int(self._local[i])), dtype="float32")
 
     def _mmr(self, q: np.ndarray, candidates: list[int], k: int, lambda_mult: float) -> list[int]:
         """Maximal marginal relevance over the dense candidates."""

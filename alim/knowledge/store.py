@@ -9,7 +9,10 @@ their embeddings. The source of truth that every replica's in-memory index follo
   `external_id` (the partner's own id) is unique per dataset: re-ingesting it replaces the
   document; `content_hash` finds identical content already stored in the dataset.
 - `alim_kb_chunks`: the document's chunks with their vectors (float32 bytes) and the vectors of
-  their sentences (n × dimension float32 bytes), so that no replica embeds them again.
+  their sentences (n × dimension float32 bytes), so that no replica embeds them again, and
+  their `terms` (`alim.knowledge.terms.ChunkTerms`: keyword tokens, name evidence, sentence
+  stems, as text), so that no replica reads their words again (migration 1; NULL, or of another
+  version: computed when the dataset is loaded, and written back).
 
 The bundled knowledge base is not stored here: it is the release's, shared and read-only
 (`BUNDLED`).
@@ -84,6 +87,9 @@ _V0 = [
     )""",
     "CREATE INDEX IF NOT EXISTS alim_kb_chunks_dataset ON alim_kb_chunks (dataset_id)",
 ]
+
+
+_V1 = ["ALTER TABLE alim_kb_chunks ADD COLUMN terms TEXT"]
 
 
 @dataclass(frozen=True)
@@ -168,6 +174,12 @@ class StoredChunk:
     page_number: int | None
     vector: np.ndarray
     sentence_vectors: np.ndarray
+    terms: str | None = None
+    """Its `ChunkTerms`, dumped (None: computed when its dataset is loaded)."""
+
+
+ChunkRow = tuple[int, str, int | None, bytes, bytes, str | None]
+"""A stored chunk as loaded: index, text, page, vector bytes, sentence vector bytes, terms."""
 
 
 def to_bytes(vectors: np.ndarray) -> bytes:
@@ -186,7 +198,7 @@ _DOC_COLUMNS = (
 
 class KnowledgeStore(MigratedStore):
     STORE: ClassVar[str] = "knowledge"
-    MIGRATIONS: ClassVar[list[Migration]] = [_V0]
+    MIGRATIONS: ClassVar[list[Migration]] = [_V0, _V1]
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -338,6 +350,7 @@ class KnowledgeStore(MigratedStore):
                         "page_number": c.page_number,
                         "vector": to_bytes(c.vector),
                         "sentence_vectors": to_bytes(c.sentence_vectors),
+                        "terms": c.terms,
                     },
                 )
             await self._bump(doc.dataset_id)
@@ -396,9 +409,9 @@ class KnowledgeStore(MigratedStore):
     # ------------------------------------------------------------------ loading
     async def dataset_contents(
         self, dataset_id: str
-    ) -> list[tuple[StoredDocument, list[tuple[int, str, int | None, bytes, bytes]]]]:
+    ) -> list[tuple[StoredDocument, list[ChunkRow]]]:
         """Every document of a dataset with its chunk rows (index, text, page, vector bytes,
-        sentence vector bytes), in a stable order."""
+        sentence vector bytes, terms), in a stable order."""
         docs = [
             StoredDocument.from_row(r)
             for r in await self.db.fetch_all(
@@ -408,11 +421,11 @@ class KnowledgeStore(MigratedStore):
             )
         ]
         rows = await self.db.fetch_all(
-            "SELECT document_id, chunk_index, text, page_number, vector, sentence_vectors "
+            "SELECT document_id, chunk_index, text, page_number, vector, sentence_vectors, terms "
             "FROM alim_kb_chunks WHERE dataset_id = ? ORDER BY document_id, chunk_index",
             (dataset_id,),
         )
-        by_doc: dict[str, list[tuple[int, str, int | None, bytes, bytes]]] = {}
+        by_doc: dict[str, list[ChunkRow]] = {}
         for r in rows:
             by_doc.setdefault(r["document_id"], []).append(
                 (
@@ -421,6 +434,7 @@ class KnowledgeStore(MigratedStore):
                     r["page_number"],
                     bytes(r["vector"]),
                     bytes(r["sentence_vectors"]),
+                    r["terms"],
                 )
             )
         return [(d, by_doc.get(d.id, [])) for d in docs]
@@ -428,17 +442,33 @@ class KnowledgeStore(MigratedStore):
     async def replace_vectors(
         self, document_id: str, embedder: str, chunks: list[StoredChunk]
     ) -> None:
-        """Store vectors re-computed with another embedder (no version bump: same content)."""
+        """Store vectors (and terms) re-computed with another embedder or sentence splitter (no
+        version bump: same content)."""
         async with self.db.transaction():
             for c in chunks:
                 await self.db.run(
-                    "UPDATE alim_kb_chunks SET vector = ?, sentence_vectors = ? "
+                    "UPDATE alim_kb_chunks SET vector = ?, sentence_vectors = ?, terms = ? "
                     "WHERE document_id = ? AND chunk_index = ?",
-                    (to_bytes(c.vector), to_bytes(c.sentence_vectors), document_id, c.chunk_index),
+                    (
+                        to_bytes(c.vector),
+                        to_bytes(c.sentence_vectors),
+                        c.terms,
+                        document_id,
+                        c.chunk_index,
+                    ),
                 )
             await self.db.run(
                 "UPDATE alim_kb_documents SET embedder = ? WHERE id = ?", (embedder, document_id)
             )
+
+    async def replace_terms(self, document_id: str, terms: list[tuple[int, str]]) -> None:
+        """Store a document's chunks' terms computed again: (chunk index, terms)."""
+        async with self.db.transaction():
+            for chunk_index, text in terms:
+                await self.db.run(
+                    "UPDATE alim_kb_chunks SET terms = ? WHERE document_id = ? AND chunk_index = ?",
+                    (text, document_id, chunk_index),
+                )
 
 
 def refuse_bundled(dataset_id: str) -> None:
