@@ -10,7 +10,9 @@ from typing import Literal
 from graphs.state import State
 
 
-async def after_route(state: State) -> Literal["retrieve", "retrieve_weather", "generate", "escalate"]:
+async def after_route(
+    state: State,
+) -> Literal["retrieve", "retrieve_weather", "generate", "escalate"]:
     route = state.get("route")
     if route == "human":
         return "escalate"
