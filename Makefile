@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test test-fast lint format eval bench bench-quick clean
+.PHONY: install serve test test-fast lint format eval bench bench-quick bench-baseline clean
 
 # The server imports its wire types from the client package (clients/python, not on any
 # registry), so the client is installed first.
@@ -43,8 +43,11 @@ eval: $(STAMP)  ## route accuracy, retrieval hit@3, escalation rate
 bench: $(STAMP)  ## benchmarks (~6-10 min on 2 cores) -> docs/benchmarks/results.{md,json} + charts
 	$(BIN)/python -m bench --out docs/benchmarks
 
-bench-quick: $(STAMP)  ## the CI-sized run (~1.5 min)
+bench-quick: $(STAMP)  ## the CI-sized run (~1.5 min); exit 3 when CPU per turn is > 30 % above bench/baseline.json
 	$(BIN)/python -m bench --quick --out test-artifacts/bench
+
+bench-baseline: $(STAMP)  ## measure CPU per turn (quick http section, ~1.5 min) and write bench/baseline.json
+	$(BIN)/python -m bench --quick --only http --update-baseline --out test-artifacts/bench
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -8,15 +8,19 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from alim.db import Database, Row
 from alim.errors import ConfigError, InvalidRequest
+from alim.knowledge.store import BUNDLED
 from alim.llm import allowed_choice, make_chat_model, parse_model_choice
 from alim.migrations import MigratedStore, Migration
 from alim.places import Gazetteer
 from alim.settings import Settings
 from alim.timeutil import now_iso
+
+if TYPE_CHECKING:
+    from alim.knowledge.datasets import PartnerKnowledge
 
 CACHE_SECONDS = 5.0
 # Version 0: the schema from before versions existed (do not edit; append migrations).
@@ -92,6 +96,27 @@ def validate(settings: Settings, assistant: AssistantSettings) -> None:
         ) from None
     if assistant.default_region and Gazetteer.bundled().get(assistant.default_region) is None:
         raise InvalidRequest(f"unknown region {assistant.default_region!r}", code="unknown_region")
+
+
+async def save(
+    store: AssistantStore,
+    settings: Settings,
+    knowledge: PartnerKnowledge,
+    partner: str,
+    wanted: AssistantSettings,
+) -> AssistantSettings:
+    """Store a partner's settings (`PUT /assistant`, `alim assistant set`) once they are sure to
+    work: default datasets of its own only (404 `dataset_not_found`; `bundled` among them is
+    `include_bundled`), then a model and region this server has (422)."""
+    if wanted.dataset_ids is not None:
+        scope = await knowledge.scope(partner, wanted.dataset_ids, wanted.include_bundled)
+        wanted = replace(
+            wanted,
+            dataset_ids=tuple(d for d in scope if d != BUNDLED),
+            include_bundled=BUNDLED in scope,
+        )
+    validate(settings, wanted)
+    return await store.put(partner, wanted)
 
 
 class AssistantStore(MigratedStore):

@@ -10,5 +10,7 @@ Everything runs on 127.0.0.1 in subprocesses started (and stopped) by the run it
 - retrieval at 1k–100k synthetic chunks (exact vs approximate FAISS, the hybrid search);
 - the checkpointer's per-turn cost (SQLite vs PostgreSQL).
 
-Results land in `results.json`, `results.md` and PNG charts.
+Results land in `results.json`, `results.md` and PNG charts. A quick run also checks the
+engine's CPU per turn against `bench/baseline.json` and exits 3 when it regressed by more than
+30 % (bench.regression; `--quick --update-baseline` refreshes the baseline).
 """

@@ -1,5 +1,8 @@
 """`python -m bench [--quick] [--out docs/benchmarks]`: run every benchmark, write the report.
 
+A quick run also checks CPU per turn against bench/baseline.json (bench.regression) and exits 3
+when it regressed; `--quick --update-baseline` writes a new baseline from the run instead.
+
 Heavy imports live inside `main()`: load-generator processes are started with `spawn` and
 re-import this module.
 """
@@ -27,12 +30,20 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated sections to run (default: all)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs)")
+    parser.add_argument(
+        "--update-baseline",
+        action="store_true",
+        help="write this quick run's CPU-per-turn ratios to bench/baseline.json",
+    )
     args = parser.parse_args(argv)
+    if args.update_baseline and not (args.quick and "http" in map(str.strip, args.only.split(","))):
+        parser.error("--update-baseline needs --quick and the http section")
 
     import os
     import shutil
     import tempfile
 
+    from bench import regression
     from bench.meta import machine_meta
     from bench.procs import raise_nofile
     from bench.report import write
@@ -133,6 +144,14 @@ def main(argv: list[str] | None = None) -> int:
 
         results["meta"]["total_s"] = round(time.monotonic() - started, 1)
         results["meta"]["loadavg_end"] = loadavg()
+        rounds = regression.measured(results)
+        if args.update_baseline:
+            if rounds is None:
+                _log("no baseline written: the http section measured no CPU per turn")
+            else:
+                regression.write_baseline(rounds, results["meta"])
+                _log(f"baseline written: {regression.BASELINE}")
+        results["regression"] = regression.check(results, regression.load_baseline())
         write(results, args.out)
         if args.keep or results["section_errors"]:
             _log(f"scratch folder kept: {work}")
@@ -141,7 +160,17 @@ def main(argv: list[str] | None = None) -> int:
     _log(f"done in {results['meta']['total_s']:.0f} s; report in {args.out}/results.md")
     for t in results["targets"]:
         _log(f"  {t['status']:4s} {t['target']}: {t['measured']} (goal {t['goal']})")
-    return 1 if results["section_errors"] else 0
+    check = results["regression"]
+    _log(f"CPU per turn against the baseline: {check['status']} {check['note']}".rstrip())
+    for r in check["rows"]:
+        _log(
+            f"  {r['status']:9s} {r['path']}: ratio {r['ratio']:.3f} ({r['cpu_ms_per_turn']:.1f} ms"
+            f" / {r['calibration_ms']:.1f} ms), baseline {r['baseline']:.3f}, limit "
+            f"{r['limit']:.3f} ({r['change']:+.0%})"
+        )
+    if results["section_errors"]:
+        return 1
+    return 3 if check["status"] == "regressed" else 0
 
 
 if __name__ == "__main__":

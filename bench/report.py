@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench import scale
+from bench import regression, scale
 
 TARGET_LABELS = {
     "floor": "floor (constant FastAPI)",
@@ -331,6 +331,7 @@ def markdown(results: dict[str, Any]) -> str:
             "**Sections that failed:** " + "; ".join(f"{k}: {v}" for k, v in errors.items()),
             "",
         ]
+    parts += regression.markdown(results.get("regression"))
 
     http = results.get("http") or {}
     if http:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from engine import Engine
 
 from cli.admin import escalations_app, keys_app, threads_app
+from cli.assistant import assistant_app
 from cli.common import (
     CLI_PARTNER,
     IndexProgress,
@@ -42,6 +43,7 @@ app.add_typer(threads_app, name="threads")
 app.add_typer(keys_app, name="keys")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(documents_app, name="documents")
+app.add_typer(assistant_app, name="assistant")
 app.add_typer(escalations_app, name="escalations")
 
 

@@ -7,8 +7,7 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from alim.assistants import AssistantSettings, validate
-from alim.knowledge.index import BUNDLED
+from alim.assistants import AssistantSettings, save
 from api.deps import AdminPartner, EngineDep
 from api.routes.knowledge import knowledge_of
 from api.schemas import ErrorBody
@@ -69,12 +68,12 @@ async def put_assistant(
     """Replace the settings; they apply from the partner's next turn."""
     fields = body.model_dump()
     if body.dataset_ids is not None:
-        # Only the partner's own (404 `dataset_not_found` otherwise); `bundled` is the flag.
-        scope = await knowledge_of(engine).scope(
-            partner.name, body.dataset_ids, body.include_bundled
-        )
-        fields["dataset_ids"] = tuple(d for d in scope if d != BUNDLED)
-        fields["include_bundled"] = BUNDLED in scope
-    wanted = AssistantSettings(**fields)
-    validate(engine.settings, wanted)
-    return AssistantOut(**(await engine.assistants.put(partner.name, wanted)).as_dict())
+        fields["dataset_ids"] = tuple(body.dataset_ids)
+    saved = await save(
+        engine.assistants,
+        engine.settings,
+        knowledge_of(engine),
+        partner.name,
+        AssistantSettings(**fields),
+    )
+    return AssistantOut(**saved.as_dict())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.api.helpers import cli
@@ -85,4 +86,36 @@ def test_cli_datasets_and_documents(tmp_path: Path) -> None:
     assert row.split("\t")[:2] == [dataset, "1"]
     assert cli(env, "datasets", "list", "--partner", "other").stdout.strip() == ""
     refused = cli(env, "documents", "add", str(article), "--dataset", dataset, ok=False)
+    assert refused.returncode == 1 and "dataset_not_found" in refused.stderr
+
+
+def test_cli_assistant_settings_choose_the_datasets_of_cli_turns(tmp_path: Path) -> None:
+    """`alim assistant set --dataset D --no-bundled`: `alim run` (the CLI partner's turns)
+    searches D only; `--all-datasets --bundled` restores the defaults and changes nothing else;
+    another partner's dataset is refused."""
+    env = server_env(tmp_path, ALIM_EMBEDDER="hashing")
+    env.pop("VIRTUAL_ENV", None)
+    dataset = cli(env, "datasets", "create", "Pambıq").stdout.strip()
+    article = tmp_path / "qorvaxin.md"
+    article.write_text(
+        "# Qorvaxin\n\nQorvaxin preparatını pambıq sahəsinə iyun ayında, səhər tezdən "
+        "çiləyin. Qorvaxin hər hektara iki litr suda həll edilir.\n",
+        encoding="utf-8",
+    )
+    document = cli(env, "documents", "add", str(article), "--dataset", dataset).stdout.strip()
+
+    saved = json.loads(cli(env, "assistant", "set", "--dataset", dataset, "--no-bundled").stdout)
+
+    assert (saved["dataset_ids"], saved["include_bundled"]) == ([dataset], False)
+    assert json.loads(cli(env, "assistant", "show").stdout) == saved
+    turn = json.loads(cli(env, "run", "Quraqlıqda pomidoru necə suvarım?", "--json").stdout)
+    assert {s["dataset_id"] for s in turn["sources"]} <= {dataset}
+    turn = json.loads(cli(env, "run", "Qorvaxin preparatını nə vaxt çiləyim?", "--json").stdout)
+    assert turn["sources"][0]["id"] == document
+
+    restored = json.loads(cli(env, "assistant", "set", "--all-datasets", "--bundled").stdout)
+    when = restored["updated_at"]
+    assert restored == {**saved, "dataset_ids": None, "include_bundled": True, "updated_at": when}
+    theirs = cli(env, "datasets", "create", "Xurma", "--partner", "bank").stdout.strip()
+    refused = cli(env, "assistant", "set", "--dataset", theirs, ok=False)
     assert refused.returncode == 1 and "dataset_not_found" in refused.stderr

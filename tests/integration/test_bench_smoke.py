@@ -1,5 +1,7 @@
 """The benchmark suite runs end to end: `python -m bench --quick` starts its servers, measures
-every section and writes a report. Only the shape of the results is checked, never timings."""
+every section and writes a report. The shape of the results is checked, and one figure: CPU per
+turn against the committed baseline (bench/baseline.json), as a ratio to a yardstick measured in
+the same run, so the check holds on any machine (bench/regression.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import pytest
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 HTTP_TARGETS = ("floor", "alim", "alim_hashing", "langgraph_dev")
+REGRESSED = 3  # the exit status of a quick run whose CPU per turn regressed
 
 
 def _number(value: Any) -> bool:
@@ -23,7 +26,8 @@ def _number(value: Any) -> bool:
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path, int]:
+    """The quick run's results, report folder and exit status (3: CPU per turn regressed)."""
     out = tmp_path_factory.mktemp("bench")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ALIM_") or "TEST" in k}
     proc = subprocess.run(
@@ -34,8 +38,14 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], P
         text=True,
         timeout=840,
     )
-    assert proc.returncode == 0, f"python -m bench --quick failed:\n{proc.stderr[-6000:]}"
-    return json.loads((out / "results.json").read_text()), out
+    failed = f"python -m bench --quick failed:\n{proc.stderr[-6000:]}"
+    assert proc.returncode in (0, REGRESSED), failed
+    return json.loads((out / "results.json").read_text()), out, proc.returncode
+
+
+@pytest.fixture(scope="module")
+def results(bench_run: tuple[dict[str, Any], Path, int]) -> tuple[dict[str, Any], Path]:
+    return bench_run[0], bench_run[1]
 
 
 @pytest.mark.timeout(900)
@@ -156,3 +166,27 @@ def test_report_files_and_target_checks(results: tuple[dict[str, Any], Path]) ->
     for chart in data["charts"]:
         assert (out / chart).stat().st_size > 0
     assert {"latency.png", "streams_memory.png", "retrieval.png"} <= set(data["charts"])
+
+
+@pytest.mark.timeout(900)
+def test_cpu_per_turn_has_not_regressed_from_the_baseline(
+    bench_run: tuple[dict[str, Any], Path, int],
+) -> None:
+    """Server CPU per turn (hashing embedder, pinned to one core) / a calibration loop's CPU on
+    that core, invoke and stream: at most 1.3 × bench/baseline.json's; a regression exits 3 and
+    the report says which path."""
+    data, out, returncode = bench_run
+    check = data["regression"]
+    rows = {r["path"]: r for r in check["rows"]}
+    assert set(rows) == {"invoke", "stream"}, check["note"]  # a baseline exists and was compared
+    for row in rows.values():
+        assert _number(row["ratio"]) and row["ratio"] > 0
+        assert row["limit"] == pytest.approx(row["baseline"] * 1.3, abs=0.001)
+    report = (out / "results.md").read_text()
+    assert "## CPU per turn against the baseline" in report
+    regressed = [
+        f"{p}: {r['ratio']} > {r['limit']}" for p, r in rows.items() if r["ratio"] > r["limit"]
+    ]
+    assert check["status"] == ("regressed" if regressed else "pass")
+    assert returncode == (REGRESSED if regressed else 0)
+    assert not regressed, f"CPU per turn regressed (ratio > limit): {regressed}; {check['note']}"

@@ -5,6 +5,7 @@ local stub server for the Retry-After handling that a real server cannot be made
 from __future__ import annotations
 
 import json
+import secrets
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -55,11 +56,15 @@ SAFFRON_TEXT = (
     "çiçəkləri səhər tezdən yığın və dişcikləri kölgədə qurudun."
 )
 SAFFRON_QUESTION = "Zəfəran soğanlarını nə vaxt və hansı dərinlikdə əkməliyəm?"
+PARTNER_KEY = secrets.token_urlsafe(24)
+"""Another partner's key (chat and admin): the tests that change assistant settings use it, so
+the dev partner's turns in the other tests keep their defaults."""
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_server(tmp_path_factory.mktemp("client")) as base_url:
+    keys = json.dumps([f"fermerbank:{PARTNER_KEY}:chat+admin"])
+    with running_server(tmp_path_factory.mktemp("client"), ALIM_API_KEYS=keys) as base_url:
         yield base_url
 
 
@@ -261,6 +266,51 @@ def test_knowledge_upload_of_a_markdown_file(alim: AlimClient, tmp_path: Path) -
     assert (refused.value.status, refused.value.code) == (415, "unsupported_document")
 
 
+def test_the_assistants_default_datasets_choose_what_a_chat_searches(
+    server: str, alim: AlimClient
+) -> None:
+    """`assistant.replace(dataset_ids=…, include_bundled=False)`: a chat that names no dataset
+    searches the partner's dataset only, until the partner says otherwise."""
+    user = new_id("user")
+    with AlimClient(server, PARTNER_KEY, timeout=60) as partner:
+        assert partner.assistant.get()["dataset_ids"] is None  # all of the partner's
+        dataset = partner.datasets.create("Zəfəran", language="az")
+        article = partner.knowledge.add(SAFFRON_TITLE, SAFFRON_TEXT, "az", dataset_id=dataset["id"])
+        cited = partner.invoke(DROUGHT_AZ, user_id=user).sources
+        assert "bundled" in {s["dataset_id"] for s in cited}
+
+        saved = partner.assistant.replace(
+            display_name="Fermer Bank", dataset_ids=[dataset["id"]], include_bundled=False
+        )
+
+        assert saved["dataset_ids"] == [dataset["id"]] and saved["include_bundled"] is False
+        assert saved["updated_at"] and partner.assistant.get() == saved
+        answer = partner.invoke(SAFFRON_QUESTION, user_id=user)
+        assert answer.sources[0]["id"] == article["id"]
+        events = list(partner.stream(DROUGHT_AZ, user_id=user))
+        (summary,) = [e for e in events if isinstance(e, SourcesEvent)]
+        assert {s["dataset_id"] for s in summary.sources} <= {dataset["id"]}
+        asked = partner.invoke(DROUGHT_AZ, user_id=user, include_bundled=True)  # the request wins
+        assert "bundled" in {s["dataset_id"] for s in asked.sources}
+        # The dev partner keeps its defaults and cannot make the other partner's dataset one.
+        assert "bundled" in {s["dataset_id"] for s in alim.invoke(DROUGHT_AZ, user_id=user).sources}
+        with pytest.raises(NotFoundError) as theirs:
+            alim.assistant.replace(dataset_ids=[dataset["id"]])
+        assert theirs.value.code == "dataset_not_found"
+        assert alim.assistant.get()["dataset_ids"] is None
+
+        reset = partner.assistant.replace()  # what is left out goes back to its default
+
+        assert (reset["display_name"], reset["dataset_ids"], reset["include_bundled"]) == (
+            "ALİM",
+            None,
+            True,
+        )
+        cited = partner.invoke(DROUGHT_AZ, user_id=user).sources
+        assert "bundled" in {s["dataset_id"] for s in cited}
+        partner.datasets.delete(dataset["id"])
+
+
 def _write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
@@ -325,6 +375,30 @@ async def test_async_client_escalations_and_knowledge(server: str, tmp_path: Pat
         await alim.knowledge.delete(uploaded["id"])
         with pytest.raises(NotFoundError):
             await alim.knowledge.get(added["id"])
+
+
+async def test_async_client_assistant_settings(server: str) -> None:
+    async with AsyncAlimClient(server, PARTNER_KEY, timeout=60) as partner:
+        dataset = await partner.datasets.create("Zəfəran (async)")
+        article = await partner.knowledge.add(
+            SAFFRON_TITLE, SAFFRON_TEXT, "az", dataset_id=dataset["id"]
+        )
+
+        none_of_ours = await partner.assistant.replace(dataset_ids=[], default_language="az")
+
+        assert none_of_ours["dataset_ids"] == [] and none_of_ours["default_language"] == "az"
+        assert await partner.assistant.get() == none_of_ours
+        answer = await partner.invoke(SAFFRON_QUESTION, user_id=new_id("user"))
+        assert article["id"] not in [s["id"] for s in answer.sources]
+        with pytest.raises(InvalidRequestError) as unknown:
+            await partner.assistant.replace(default_region="Atlantis")
+        assert unknown.value.code == "unknown_region"
+
+        await partner.assistant.replace()
+
+        answer = await partner.invoke(SAFFRON_QUESTION, user_id=new_id("user"))
+        assert answer.sources[0]["id"] == article["id"]
+        await partner.datasets.delete(dataset["id"])
 
 
 # ---------------------------------------------------------------------------------- rate limits

@@ -30,7 +30,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from httpx_sse import ServerSentEvent, aconnect_sse, connect_sse
@@ -310,6 +310,47 @@ class _Documents:
         return self._call("DELETE", f"/documents/{document_id}")
 
 
+class _Assistant:
+    """Your assistant's settings: what a chat searches when its request names no dataset, and
+    its name, instructions, model, escalation threshold, language and region. They apply from
+    your next turn."""
+
+    def __init__(self, call: Any):
+        self._call = call
+
+    def get(self) -> Any:
+        """The settings (the defaults until first saved), with `updated_at`."""
+        return self._call("GET", "/assistant")
+
+    def replace(
+        self,
+        *,
+        display_name: str | None = None,
+        instructions: str | None = None,
+        model: str | None = None,
+        escalation_threshold: float | None = None,
+        default_language: Literal["auto", "az", "en", "ru"] | None = None,
+        default_region: str | None = None,
+        dataset_ids: list[str] | None = None,
+        include_bundled: bool | None = None,
+    ) -> Any:
+        """Replace the settings: each one left out goes back to its default (`dataset_ids`: all
+        of yours, `[]`: none; `include_bundled`: true). Another partner's dataset id raises
+        NotFoundError `dataset_not_found`; an unknown model or region, InvalidRequestError."""
+        settings = {
+            "display_name": display_name,
+            "instructions": instructions,
+            "model": model,
+            "escalation_threshold": escalation_threshold,
+            "default_language": default_language,
+            "default_region": default_region,
+            "dataset_ids": dataset_ids,
+            "include_bundled": include_bundled,
+        }
+        body = {k: v for k, v in settings.items() if v is not None}
+        return self._call("PUT", "/assistant", json=body)
+
+
 class AlimClient:
     def __init__(
         self,
@@ -332,6 +373,7 @@ class AlimClient:
         self.knowledge = _Knowledge(self._call)
         self.datasets = _Datasets(self._call)
         self.documents = _Documents(self._call)
+        self.assistant = _Assistant(self._call)
 
     def __enter__(self) -> AlimClient:
         return self
@@ -425,6 +467,7 @@ class AsyncAlimClient:
         self.knowledge = _Knowledge(self._call)
         self.datasets = _Datasets(self._call)
         self.documents = _Documents(self._call)
+        self.assistant = _Assistant(self._call)
 
     async def __aenter__(self) -> AsyncAlimClient:
         return self

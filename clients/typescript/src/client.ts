@@ -1,12 +1,20 @@
 /**
  * `AlimClient`: one turn (`invoke`), one turn as typed events (`stream`, resumable), and the
- * partner resources: threads, runs, escalations (agent keys), knowledge, datasets and documents
- * (admin keys).
+ * partner resources: threads, runs, escalations (agent keys), knowledge, datasets, documents and
+ * the assistant's settings (admin keys).
  */
 
 import type { StreamEvent, TurnResult } from "./events.js";
 import { type ClientOptions, Http, type RequestOptions } from "./http.js";
-import { Datasets, Documents, Escalations, Knowledge, Runs, Threads } from "./resources.js";
+import {
+  AssistantResource,
+  Datasets,
+  Documents,
+  Escalations,
+  Knowledge,
+  Runs,
+  Threads,
+} from "./resources.js";
 import { Resumable, events } from "./stream.js";
 import type { TurnOptions } from "./types.js";
 
@@ -22,6 +30,7 @@ export class AlimClient {
   readonly knowledge: Knowledge;
   readonly datasets: Datasets;
   readonly documents: Documents;
+  readonly assistant: AssistantResource;
   private readonly http: Http;
 
   constructor(options: ClientOptions) {
@@ -32,6 +41,7 @@ export class AlimClient {
     this.knowledge = new Knowledge(this.http);
     this.datasets = new Datasets(this.http);
     this.documents = new Documents(this.http);
+    this.assistant = new AssistantResource(this.http);
   }
 
   /** One turn; resolves with the whole answer. */

@@ -3,6 +3,8 @@
 import type { Http, RequestOptions } from "./http.js";
 import type {
   Article,
+  Assistant,
+  AssistantSettings,
   ArticlePage,
   Chunk,
   Dataset,
@@ -264,5 +266,23 @@ export class Documents {
   /** Deletes the document; it leaves retrieval at once. */
   async delete(document_id: string, options?: RequestOptions): Promise<void> {
     await this.http.call({ method: "DELETE", path: `/documents/${id(document_id)}` }, options);
+  }
+}
+
+/** Your assistant's settings (scope `admin`): what a chat searches when its request names no
+ * dataset, its name, instructions, model, escalation threshold, language and region. They apply
+ * from your next turn. */
+export class AssistantResource {
+  constructor(private readonly http: Http) {}
+
+  /** The settings (the defaults until first saved). */
+  get(options?: RequestOptions): Promise<Assistant> {
+    return this.http.call({ method: "GET", path: "/assistant" }, options);
+  }
+
+  /** Replace the settings: each one left out goes back to its default. An unknown model or
+   * region is an `InvalidRequestError`; another partner's dataset, a `NotFoundError`. */
+  replace(settings: AssistantSettings, options?: RequestOptions): Promise<Assistant> {
+    return this.http.call({ method: "PUT", path: "/assistant", json: settings }, options);
   }
 }

@@ -201,6 +201,44 @@ export interface ArticlePage {
   total: number;
 }
 
+/** Your assistant's settings as `assistant.replace` takes them: each one left out goes back to
+ * its default. */
+export interface AssistantSettings {
+  /** 1–100 characters (default "ALİM"). */
+  display_name?: string;
+  /** Appended to the system prompt of hosted models (at most 4,000 characters; default ""). */
+  instructions?: string;
+  /** "" (default): the server's; else `groq` | `openai` | `offline`, optionally `:<model>`. */
+  model?: string;
+  /** 0–1; below it an agronomy answer goes to an agronomist (null, default: the server's). */
+  escalation_threshold?: number | null;
+  default_language?: "auto" | "az" | "en" | "ru";
+  /** The weather place when a question names none (null, default: the server's). */
+  default_region?: string | null;
+  /**
+   * The datasets of yours a chat searches when its request names none (at most 20; `[]`: none
+   * of yours); null (default): all of yours. A dataset deleted later is skipped. Another
+   * partner's dataset id is a `NotFoundError` (`dataset_not_found`).
+   */
+  dataset_ids?: string[] | null;
+  /** Whether a chat that does not say searches the shared bundled base (default true). */
+  include_bundled?: boolean;
+}
+
+/** Your assistant's settings as the server keeps them. */
+export interface Assistant {
+  display_name: string;
+  instructions: string;
+  model: string;
+  escalation_threshold: number | null;
+  default_language: "auto" | "az" | "en" | "ru";
+  default_region: string | null;
+  dataset_ids: string[] | null;
+  include_bundled: boolean;
+  /** null until first saved. */
+  updated_at: string | null;
+}
+
 export interface Run {
   run_id: string;
   thread_id: string;
