@@ -9,9 +9,10 @@ be written (the store is down), followers get the events anyway: the answer matt
 its resumability. A maintenance loop writes the heartbeat of the live runs, picks up cancel
 requests made on other replicas and prunes runs older than the TTL.
 
-Following a run (`follow`): from memory when it runs in this process, else from the log, polling
-for more while its process still beats; a run whose process stopped beating (killed, crashed)
-is declared lost: its log gets `error` (`run_lost`) and `done`, once, whoever notices first.
+Following a run (`follow_batches`): from memory when it runs in this process, else from the log,
+polling for more while its process still beats; a run whose process stopped beating (killed,
+crashed) is declared lost: its log gets `error` (`run_lost`) and `done`, once, whoever notices
+first.
 """
 
 from __future__ import annotations
@@ -105,14 +106,6 @@ class LiveRun:
     def changed(self) -> asyncio.Event:
         """An event set the next time the run sends something (or ends)."""
         return self._changed
-
-
-def _through_done(batch: list[LoggedEvent]) -> list[LoggedEvent]:
-    """The batch up to its `done` (nothing is read past a run's end)."""
-    for i, event in enumerate(batch):
-        if event.event == "done":
-            return batch[: i + 1]
-    return batch
 
 
 def parse_event_id(value: str | None, run_id: str | None = None) -> int | None:
@@ -410,36 +403,27 @@ class RunManager:
                 return info
             await asyncio.sleep(POLL_SECONDS)
 
-    async def follow(self, run_id: str, after: int = 0) -> AsyncGenerator[LoggedEvent]:
-        """Every event of the run after sequence number `after`, live until `done`."""
-        async with aclosing(self.follow_batches(run_id, after)) as batches:
-            async for batch in batches:
-                for event in batch:
-                    yield event
-
     async def follow_batches(
         self, run_id: str, after: int = 0
     ) -> AsyncGenerator[list[LoggedEvent]]:
-        """`follow`, a batch at a time: each batch is every event there was to read when it was
-        read (a stream writes it at once, not event by event). Ends after the batch with
-        `done`."""
+        """Every event of the run after sequence number `after`, live until `done`, a batch at
+        a time: each batch is every event there was to read when it was read (a stream writes
+        it at once, not event by event). `done` is a run's last event and ends the last batch."""
         seq = after
         while True:
             run = self.live.get(run_id)
             if run is not None:
                 async for batch in self._follow_live(run, seq):
-                    ended = _through_done(batch)
-                    yield ended
-                    seq = ended[-1].seq
-                    if ended[-1].event == "done":
+                    yield batch
+                    seq = batch[-1].seq
+                    if batch[-1].event == "done":
                         return
                 continue  # it ended between two reads: the rest is in the log
             batch = await self.store.events_after(run_id, seq)
             if batch:
-                ended = _through_done(batch)
-                yield ended
-                seq = ended[-1].seq
-                if ended[-1].event == "done":
+                yield batch
+                seq = batch[-1].seq
+                if batch[-1].event == "done":
                     return
                 continue
             info = await self.store.get(run_id)

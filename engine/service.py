@@ -5,7 +5,7 @@ turn = await engine.begin(request)      # validates, locks the thread (ThreadBus
 async for event in turn.events(): ...   # metadata, node…, token…, sources; raises AlimError
 result = await engine.invoke(request)   # the same iterator, folded into a TurnResult
 run = await engine.runs.launch(turn)    # or: run it detached, durably logged (HTTP API)
-async for event in engine.runs.follow(run.run_id, after=seq): ...
+async for batch in engine.runs.follow_batches(run.run_id, after=seq): ...
 """
 
 from __future__ import annotations
