@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -548,3 +552,53 @@ async def test_async_client_retries_then_succeeds() -> None:
     assert stub.requests == ["invoke Salam"] * 3 + ["stream"]
     assert result.response == "Suvarmanı səhər aparın."
     assert isinstance(events[-1], DoneEvent)
+
+
+class _CutsFirst(BaseHTTPRequestHandler):
+    """Cuts the connection of the first request to each path (no answer at all), then answers
+    with the JSON body it was sent."""
+
+    seen: ClassVar[list[tuple[str, str, str | None]]] = []
+
+    def _answer(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.seen.append((self.command, self.path, self.headers.get("Idempotency-Key")))
+        if sum(1 for s in self.seen if s[:2] == (self.command, self.path)) == 1:
+            self.close_connection = True  # the answer is lost: the socket closes unanswered
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body or b"{}")
+
+    do_PUT = do_POST = _answer
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def cutting_server() -> Iterator[str]:
+    _CutsFirst.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _CutsFirst)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_lost_answer_to_put_assistant_is_resent(cutting_server: str) -> None:
+    with AlimClient(cutting_server, "k", max_retries=2) as alim:
+        settings = alim.assistant.replace(include_bundled=False)
+    assert settings == {"include_bundled": False}
+    assert [s[:2] for s in _CutsFirst.seen] == [("PUT", "/api/v1/assistant")] * 2
+
+
+async def test_a_post_the_server_does_not_deduplicate_is_not_resent(cutting_server: str) -> None:
+    async with AsyncAlimClient(cutting_server, "k", max_retries=2) as alim:
+        with pytest.raises(httpx.TransportError):  # resending could create a second dataset
+            await alim.datasets.create("Sahə qeydləri")
+    assert [s[:2] for s in _CutsFirst.seen] == [("POST", "/api/v1/datasets")]

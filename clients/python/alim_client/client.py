@@ -151,9 +151,10 @@ def _body(message: str, user_id: str, thread_id: str | None, options: dict[str, 
 
 def _with_key(method: str, path: str, kwargs: dict[str, Any]) -> bool:
     """Give a POST its Idempotency-Key (kept across its retries); whether the request may be
-    resent after a dropped connection."""
+    resent after a dropped connection: GET, PUT and DELETE (the same request twice leaves what
+    once does: PUT /assistant replaces every setting) and the POSTs the server deduplicates."""
     if method != "POST":
-        return method in ("GET", "DELETE")
+        return method in ("GET", "PUT", "DELETE")
     headers = dict(kwargs.get("headers") or {})
     headers.setdefault("Idempotency-Key", new_key())
     kwargs["headers"] = headers

@@ -2,8 +2,9 @@
  * The transport: one request with the API key, a deadline and the caller's AbortSignal, and the
  * retry rules of the Python client. 429 and 503 answers are retried after Retry-After (else
  * exponential backoff), at most `maxRetries` times; a request that got no answer is resent only
- * when that is safe: GET, DELETE, and the POSTs whose Idempotency-Key the server honours (every
- * POST carries one, the same on each retry, so a resent turn is never answered twice).
+ * when that is safe: GET, PUT, DELETE (PUT /assistant replaces every setting: twice leaves what
+ * once does), and the POSTs whose Idempotency-Key the server honours (every POST carries one,
+ * the same on each retry, so a resent turn or upload is never taken twice).
  */
 
 import { NetworkError, errorOf, retryAfterMs } from "./errors.js";
@@ -11,7 +12,7 @@ import { NetworkError, errorOf, retryAfterMs } from "./errors.js";
 export const API = "/api/v1";
 const RETRYABLE = new Set([429, 503]);
 const IDEMPOTENT_POSTS =
-  /^\/(?:graph\/invoke|graph\/stream|knowledge|escalations\/[^/]+\/reply|threads\/[^/]+\/feedback)$/;
+  /^\/(?:graph\/invoke|graph\/stream|knowledge|documents|escalations\/[^/]+\/reply|threads\/[^/]+\/feedback)$/;
 
 export interface ClientOptions {
   /** The server, e.g. `https://alim.example` ("" for the page's own origin in a browser). */
@@ -139,7 +140,7 @@ export class Http {
 
   /** The request with its Idempotency-Key when it is a POST, and whether it may be resent. */
   prepare(request: ApiRequest): { request: ApiRequest; safe: boolean } {
-    if (request.method !== "POST") return { request, safe: request.method !== "PUT" };
+    if (request.method !== "POST") return { request, safe: true }; // GET, PUT, DELETE
     const headers = { "Idempotency-Key": newKey(), ...request.headers };
     return { request: { ...request, headers }, safe: IDEMPOTENT_POSTS.test(request.path) };
   }

@@ -30,9 +30,10 @@ const STREAM =
   "id: r-1:5\nevent: something_newer\ndata: {}\n\n" +
   "id: r-1:6\nevent: done\ndata: [DONE]\n\n";
 
-/** Refuses the first `refusals` requests with `status` and Retry-After, then answers; stopped
+/** Refuses the first `refusals` requests with `status` and Retry-After, then answers; the first
+ * request whose path ends with `drop` gets no answer at all (its connection is cut); stopped
  * when test `t` ends. */
-async function stub(t, { refusals, status = 429, retryAfter = "0" }) {
+async function stub(t, { refusals, status = 429, retryAfter = "0", drop = null }) {
   const requests = [];
   const server = http.createServer((req, res) => {
     requests.push({
@@ -43,6 +44,10 @@ async function stub(t, { refusals, status = 429, retryAfter = "0" }) {
     });
     req.resume();
     if (req.url.includes("/claim")) return req.socket.destroy(); // no answer at all
+    const path = req.url.split("?")[0];
+    if (drop && path.endsWith(drop) && requests.filter((r) => r.url === req.url).length === 1) {
+      return req.socket.destroy();
+    }
     if (requests.length <= refusals) {
       const code = status === 429 ? "rate_limited" : "checkpointer_unavailable";
       res.writeHead(status, {
@@ -130,6 +135,22 @@ test("a POST the server does not deduplicate is not resent after a lost answer",
   const alim = new AlimClient({ baseUrl: url, apiKey: "k", maxRetries: 3 });
   await assert.rejects(alim.escalations.claim("e-1", "agent-1"), NetworkError);
   assert.equal(requests.length, 1);
+});
+
+test("PUT /assistant is resent after a lost answer (it replaces every setting)", async (t) => {
+  const { url, requests } = await stub(t, { refusals: 0, drop: "/assistant" });
+  const alim = new AlimClient({ baseUrl: url, apiKey: "k", maxRetries: 3 });
+  await alim.assistant.replace({ include_bundled: false });
+  assert.deepEqual(requests.map((r) => r.method), ["PUT", "PUT"]);
+});
+
+test("an upload is resent after a lost answer, with its Idempotency-Key", async (t) => {
+  const { url, requests } = await stub(t, { refusals: 0, drop: "/documents" });
+  const alim = new AlimClient({ baseUrl: url, apiKey: "k", maxRetries: 3 });
+  await alim.documents.upload(new Blob(["# Suvarma\n\nSəhər."]), { filename: "suvarma.md" });
+  assert.equal(requests.length, 2);
+  assert.ok(requests[0].key);
+  assert.equal(requests[1].key, requests[0].key);
 });
 
 test("an AbortSignal ends the wait for Retry-After", async (t) => {
