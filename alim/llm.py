@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from pydantic import SecretStr
 
 from alim.errors import AlimError, ConfigError, InvalidRequest, ProviderUnavailable
@@ -143,19 +143,48 @@ class ModelChain:
         """Stream from the first provider that works; fall back only before the first token."""
         failures: list[str] = []
         for provider in self.providers:
-            kwargs: dict[str, Any] = {"grounding": grounding} if provider.name == "offline" else {}
             started = False
             try:
-                async for chunk in provider.model.astream(messages, **kwargs):
+                async for chunk in provider.model.astream(messages, **_kwargs(provider, grounding)):
                     started = True
                     yield provider, chunk
                 return
             except AlimError:
                 raise
             except Exception as exc:  # provider SDKs raise many types; each is a provider failure
-                reason = f"{provider.name}: {type(exc).__name__}"
-                log.warning("chat model failed (%s)", reason)
+                reason = _failed(provider, exc)
                 if started:
                     raise ProviderUnavailable(f"the model stream broke off ({reason})") from exc
                 failures.append(reason)
         raise ProviderUnavailable("every configured model failed: " + "; ".join(failures))
+
+    async def ainvoke(
+        self, messages: list[BaseMessage], grounding: dict[str, Any]
+    ) -> tuple[Provider, AIMessage]:
+        """The whole answer of the first provider that works (no token stream)."""
+        failures: list[str] = []
+        for provider in self.providers:
+            try:
+                # stream=False: one request, though the model is built to stream (langchain's
+                # per-call opt-out; ChatGroq streams regardless and joins the chunks).
+                answer = await provider.model.ainvoke(
+                    messages, stream=False, **_kwargs(provider, grounding)
+                )
+            except AlimError:
+                raise
+            except Exception as exc:  # provider SDKs raise many types; each is a provider failure
+                failures.append(_failed(provider, exc))
+                continue
+            return provider, answer
+        raise ProviderUnavailable("every configured model failed: " + "; ".join(failures))
+
+
+def _kwargs(provider: Provider, grounding: dict[str, Any]) -> dict[str, Any]:
+    """The offline model composes from the grounding; hosted models get it in the prompt."""
+    return {"grounding": grounding} if provider.name == "offline" else {}
+
+
+def _failed(provider: Provider, exc: Exception) -> str:
+    reason = f"{provider.name}: {type(exc).__name__}"
+    log.warning("chat model failed (%s)", reason)
+    return reason

@@ -250,6 +250,21 @@ class OfflineChatModel(BaseChatModel):
         message = AIMessage(content=text, response_metadata={"model_name": self.model_name})
         return ChatResult(generations=[ChatGeneration(message=message)])
 
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        # On the event loop, as `_astream` (not in a worker thread, as langchain's default
+        # would); a slowed model takes as long as its stream would.
+        text = self._text(messages, kwargs.get("grounding"))
+        if self.delay:
+            await asyncio.sleep(self.delay * sum(1 for _ in pieces(text)))
+        message = AIMessage(content=text, response_metadata={"model_name": self.model_name})
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
     def _stream(
         self,
         messages: list[BaseMessage],

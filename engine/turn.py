@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import BaseMessage, HumanMessage
@@ -30,6 +31,7 @@ from alim.threads import ThreadInfo
 from alim.timeutil import now_iso
 from engine.bookkeeping import RunRecord
 from engine.request import TurnRequest
+from graphs.context import Context
 from graphs.messages import text_of
 
 if TYPE_CHECKING:
@@ -159,7 +161,7 @@ class Turn:
         stream = self.engine.graph.astream(
             self._input(),
             self._config(),
-            context=self.request.context,
+            context=self._context(),
             stream_mode=STREAM_MODES if self.request.stream_tokens else WHOLE_ANSWER_MODES,
             durability=self.engine.settings.checkpoint_durability,
         )
@@ -182,6 +184,12 @@ class Turn:
         finally:
             timer.cancel()
             await stream.aclose()
+
+    def _context(self) -> Context:
+        """The run's context; a turn that does not stream tokens asks the model for the whole
+        answer (no chunks through the model's and LangGraph's callbacks)."""
+        ctx = self.request.context
+        return ctx if self.request.stream_tokens else replace(ctx, stream_answer=False)
 
     async def _run(self) -> AsyncIterator[Event]:
         final: dict[str, Any] = {}

@@ -88,6 +88,13 @@ class Context:
             "ends."
         },
     )
+    stream_answer: bool = field(
+        default=True,
+        metadata={
+            "description": "Stream the answer from the model token by token; when off (a "
+            "caller that reads only the whole answer), it is asked for whole."
+        },
+    )
 
 
 def context_of(runtime: object) -> Context:

@@ -61,13 +61,17 @@ def make_generate(deps: GraphDeps) -> Node:
         messages = build_messages(
             g, state["messages"], ctx.instructions, mask=deps.config().pii_masking
         )
-        chunks: list[AIMessageChunk] = []
-        provider = chain.primary
-        async for used, chunk in chain.astream(messages, g.model_dump()):
-            provider = used
-            chunks.append(chunk)
-        # One merge at the end (adding chunk by chunk copies the growing text each time).
-        answer = add_ai_message_chunks(chunks[0], *chunks[1:]) if chunks else None
+        answer: AIMessage | None
+        if ctx.stream_answer:
+            chunks: list[AIMessageChunk] = []
+            provider = chain.primary
+            async for used, chunk in chain.astream(messages, g.model_dump()):
+                provider = used
+                chunks.append(chunk)
+            # One merge at the end (adding chunk by chunk copies the growing text each time).
+            answer = add_ai_message_chunks(chunks[0], *chunks[1:]) if chunks else None
+        else:
+            provider, answer = await chain.ainvoke(messages, g.model_dump())
         text = str(answer.content) if answer is not None else ""
         usage = (
             dict(answer.usage_metadata) if answer is not None and answer.usage_metadata else None

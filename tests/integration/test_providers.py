@@ -366,6 +366,7 @@ async def test_engine_streams_the_openai_answer_grounded_in_the_knowledge_base(
 
     [body] = llm.requests
     assert body["model"] == "gpt-4o-mini"
+    assert body["stream"] is True
     sent = "\n".join(str(m["content"]) for m in body["messages"])
     # The knowledge passage (tests/fixtures/kb/drought.az.md) reached the model.
     assert "Torpağın üstünü malçla örtün, nəmliyi qoruyur." in sent
@@ -388,6 +389,24 @@ async def test_engine_answer_is_kept_in_the_thread(
         ("user", "Quraqlıqda suvarmanı necə etməli?"),
         ("assistant", llm.reply),
     ]
+
+
+async def test_invoke_asks_the_model_for_the_whole_answer_and_falls_back_without_a_stream(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path
+) -> None:
+    """A caller that reads only the whole answer gets it from one non-streaming request."""
+    llm, url = fake_llm
+    llm.script = ["ok", "500"]
+    settings = openai_settings(tmp_path, url, llm_fallbacks=["offline"])
+    deps = GraphDeps(settings, _embeddings=HashingEmbeddings())
+    async with Engine.open(settings, deps) as engine:
+        whole = await engine.invoke(TurnRequest("Quraqlıqda suvarmanı necə etməli?", OWNER))
+        fallen = await engine.invoke(TurnRequest("Quraqlıqda malç nə verir?", OWNER))
+    assert [bool(r.get("stream")) for r in llm.requests] == [False, False]
+    assert (whole.response, whole.model) == (llm.reply, "gpt-4o-mini")
+    assert whole.usage is not None and whole.usage["output_tokens"] == len(llm.tokens())
+    assert fallen.model == OFFLINE_MODEL_NAME
+    assert "Torpağın üstünü malçla örtün" in fallen.response
 
 
 async def test_engine_reports_provider_unavailable_when_the_model_is_down(
