@@ -68,9 +68,10 @@ _V0 = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LoggedEvent:
-    """One SSE event of a run as it was sent: `id: <run_id>:<seq>`, `event:`, `data:`."""
+    """One SSE event of a run as it was sent: `id: <run_id>:<seq>`, `event:`, `data:` (slots: a
+    live run holds every one of its events in memory)."""
 
     seq: int
     event: str

@@ -6,8 +6,10 @@ most FLUSH_SECONDS after the previous write, at once when FLUSH_EVENTS wait, alw
 event); followers in this process get events from memory as soon as they are logged. So every
 event a client has seen is in the log, and a resume after a crash has no gap. If the log cannot
 be written (the store is down), followers get the events anyway: the answer matters more than
-its resumability. A maintenance loop writes the heartbeat of the live runs, picks up cancel
-requests made on other replicas and prunes runs older than the TTL.
+its resumability. A write that waits is a timer, not a task per run: a run spends most of its
+life waiting for its model, and a server holds thousands of them. A maintenance loop writes the
+heartbeat of the live runs, picks up cancel requests made on other replicas and prunes runs older
+than the TTL.
 
 Following a run (`follow_batches`): from memory when it runs in this process, else from the log,
 polling for more while its process still beats; a run whose process stopped beating (killed,
@@ -84,9 +86,9 @@ class LiveRun:
     stop_code: str | None = None
     worker: asyncio.Task[None] | None = None
     finished: asyncio.Event = field(default_factory=asyncio.Event)
-    flusher: asyncio.Task[None] | None = None
+    flush_timer: asyncio.TimerHandle | None = None
+    """The next write of the log, while events wait for one."""
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
-    _pending: asyncio.Event = field(default_factory=asyncio.Event)
     _flushing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def add(self, event: Event) -> None:
@@ -94,8 +96,6 @@ class LiveRun:
         self.events.append(LoggedEvent(len(self.events) + 1, name, data))
         if self.unlogged:
             self.show(len(self.events))
-        else:
-            self._pending.set()
 
     def show(self, count: int) -> None:
         """Let followers see the first `count` events."""
@@ -132,6 +132,8 @@ class RunManager:
         self.live: dict[str, LiveRun] = {}
         self._queues: dict[str, list[LiveRun]] = {}
         """Thread key -> its runs waiting in this process, in arrival order."""
+        self._writes: set[asyncio.Task[None]] = set()
+        """Log writes started by a run's flush timer (held here until they end)."""
         self._loop: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -227,7 +229,6 @@ class RunManager:
     ) -> LiveRun:
         run.unlogged = not self.log_events  # not logged: followers see events at once
         self.live[run.run_id] = run
-        run.flusher = asyncio.create_task(self._flush_loop(run), name=f"run-log-{run.run_id}")
         run.worker = asyncio.create_task(self._work(run, begin, held), name=f"run-{run.run_id}")
         return run
 
@@ -281,8 +282,7 @@ class RunManager:
             except Exception:
                 log.warning("run %s: its end could not be logged", run.run_id, exc_info=True)
             finally:
-                if run.flusher is not None:
-                    run.flusher.cancel()
+                self._cancel_flush(run)
                 run.show(len(run.events))
                 if held is not None:
                     await held.aclose()
@@ -295,8 +295,7 @@ class RunManager:
         transaction, and only then show them: whoever sees `done` and asks for the run finds
         its final status (before, `done` was shown first and a quick GET /runs/{id} could
         still read `running`)."""
-        if run.flusher is not None:
-            run.flusher.cancel()
+        self._cancel_flush(run)
         ending: list[Event] = []
         if run.error is not None:
             ending.append(ErrorEvent(run.error["code"], run.error["detail"]))
@@ -319,21 +318,28 @@ class RunManager:
         # The first token goes out at once (time to first token is what a farmer waits for).
         if flush or first_token or len(run.events) - run.logged >= FLUSH_EVENTS:
             await self._flush(run)
+        elif not run.unlogged and run.flush_timer is None:
+            # At most FLUSH_SECONDS after the previous write.
+            wait = max(run.last_flush + FLUSH_SECONDS - time.monotonic(), 0.0)
+            run.flush_timer = asyncio.get_running_loop().call_later(wait, self._flush_due, run)
 
-    async def _flush_loop(self, run: LiveRun) -> None:
-        """Write waiting events at most FLUSH_SECONDS after the previous write."""
-        while True:
-            await run._pending.wait()
-            wait = run.last_flush + FLUSH_SECONDS - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            await self._flush(run)
+    def _flush_due(self, run: LiveRun) -> None:
+        run.flush_timer = None
+        write = asyncio.create_task(self._flush(run), name=f"run-log-{run.run_id}")
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
+
+    @staticmethod
+    def _cancel_flush(run: LiveRun) -> None:
+        if run.flush_timer is not None:
+            run.flush_timer.cancel()
+            run.flush_timer = None
 
     async def _flush(self, run: LiveRun) -> None:
         """Write what the log lacks, then show it to the followers. When the log cannot be
         written, the run goes on unlogged: its followers get every event at once."""
         async with run._flushing:
-            run._pending.clear()
+            self._cancel_flush(run)  # this write takes every waiting event
             pending = run.events[run.logged :]
             run.last_flush = time.monotonic()
             if not pending or run.unlogged:
