@@ -8,7 +8,8 @@ writes them on the wire.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import fields
+from typing import Any
 
 from alim_client.events import (
     DoneEvent,
@@ -39,6 +40,12 @@ __all__ = [
 DONE_DATA = "[DONE]"
 
 
+def _members(event: Event) -> dict[str, Any]:
+    """The event's fields in order, values as they are (`dataclasses.asdict` would deep-copy
+    every source just before `json.dumps` reads it)."""
+    return {f.name: getattr(event, f.name) for f in fields(event)}
+
+
 def wire(event: Event) -> tuple[str, str]:
     """The SSE event name and data of an engine event, as sent and as logged for replay."""
     if isinstance(event, TokenEvent):
@@ -46,13 +53,13 @@ def wire(event: Event) -> tuple[str, str]:
     if isinstance(event, NodeEvent):
         return "node", event.name
     if isinstance(event, MetadataEvent):
-        return "metadata", json.dumps(asdict(event))
+        return "metadata", json.dumps(_members(event))
     if isinstance(event, QueuedEvent):
-        return "queued", json.dumps(asdict(event))
+        return "queued", json.dumps(_members(event))
     if isinstance(event, SourcesEvent):
-        return "sources", json.dumps(asdict(event), ensure_ascii=False)
+        return "sources", json.dumps(_members(event), ensure_ascii=False)
     if isinstance(event, ErrorEvent):
-        return "error", json.dumps(asdict(event), ensure_ascii=False)
+        return "error", json.dumps(_members(event), ensure_ascii=False)
     if isinstance(event, DoneEvent):
         return "done", DONE_DATA
     raise TypeError(f"not an engine event: {event!r}")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -201,7 +201,8 @@ class Understanding:
     """Which fields came from the earlier turn."""
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow: the fields are strings and tuples of strings (asdict would rebuild each).
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Understanding | None:
