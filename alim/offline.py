@@ -254,9 +254,7 @@ class OfflineChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        text = self._text(messages, kwargs.get("grounding"))
-        message = AIMessage(content=text, response_metadata={"model_name": self.model_name})
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        return self._result(self._text(messages, kwargs.get("grounding")))
 
     async def _agenerate(
         self,
@@ -270,6 +268,9 @@ class OfflineChatModel(BaseChatModel):
         text = self._text(messages, kwargs.get("grounding"))
         if self.delay:
             await asyncio.sleep(self.delay * sum(1 for _ in pieces(text)))
+        return self._result(text)
+
+    def _result(self, text: str) -> ChatResult:
         message = AIMessage(content=text, response_metadata={"model_name": self.model_name})
         return ChatResult(generations=[ChatGeneration(message=message)])
 
