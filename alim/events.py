@@ -34,16 +34,17 @@ __all__ = [
     "SourcesEvent",
     "TokenEvent",
     "TurnResult",
+    "members",
     "wire",
 ]
 
 DONE_DATA = "[DONE]"
 
 
-def _members(event: Event) -> dict[str, Any]:
-    """The event's fields in order, values as they are (`dataclasses.asdict` would deep-copy
-    every source just before `json.dumps` reads it)."""
-    return {f.name: getattr(event, f.name) for f in fields(event)}
+def members(value: Event | TurnResult) -> dict[str, Any]:
+    """An event's or a result's fields in order, values as they are (`dataclasses.asdict`
+    would deep-copy every source just before `json.dumps` or the run store reads it)."""
+    return {f.name: getattr(value, f.name) for f in fields(value)}
 
 
 def wire(event: Event) -> tuple[str, str]:
@@ -53,13 +54,13 @@ def wire(event: Event) -> tuple[str, str]:
     if isinstance(event, NodeEvent):
         return "node", event.name
     if isinstance(event, MetadataEvent):
-        return "metadata", json.dumps(_members(event))
+        return "metadata", json.dumps(members(event))
     if isinstance(event, QueuedEvent):
-        return "queued", json.dumps(_members(event))
+        return "queued", json.dumps(members(event))
     if isinstance(event, SourcesEvent):
-        return "sources", json.dumps(_members(event), ensure_ascii=False)
+        return "sources", json.dumps(members(event), ensure_ascii=False)
     if isinstance(event, ErrorEvent):
-        return "error", json.dumps(_members(event), ensure_ascii=False)
+        return "error", json.dumps(members(event), ensure_ascii=False)
     if isinstance(event, DoneEvent):
         return "done", DONE_DATA
     raise TypeError(f"not an engine event: {event!r}")

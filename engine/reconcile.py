@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from alim.errors import AlimError
-from alim.events import SourcesEvent, TurnResult
+from alim.events import SourcesEvent, TurnResult, members
 from alim.runs import RunInfo
 from alim.threads import ThreadInfo
 from alim.timeutil import now_iso
@@ -198,7 +197,7 @@ class Reconciler:
         text = values.get("handoff") or (text_of(answer) if answer is not None else "")
         result = TurnResult.of(run.thread_id, run.run_id, text, summary)
         await engine.runs.store.finish(
-            run.run_id, "interrupted" if waiting else "success", result=asdict(result)
+            run.run_id, "interrupted" if waiting else "success", result=members(result)
         )
 
     async def _record_failure(self, run: RunInfo, thread: ThreadInfo, code: str) -> None:

@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, aclosing
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from alim.errors import AlimError, NotFound, ThreadBusy
@@ -37,6 +37,7 @@ from alim.events import (
     SourcesEvent,
     TokenEvent,
     TurnResult,
+    members,
     wire,
 )
 from alim.runs import LoggedEvent, RunInfo, RunStatus, RunStore
@@ -275,7 +276,7 @@ class RunManager:
                 else:
                     run.status = "interrupted" if summary.escalation_id else "success"
                     result = TurnResult.of(run.thread_id, run.run_id, "".join(tokens), summary)
-                    run.result = asdict(result)
+                    run.result = members(result)
         finally:
             try:
                 await self._end(run)
