@@ -15,7 +15,7 @@ from contextlib import AsyncExitStack
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.messages import HumanMessage
 
 from alim.errors import (
     AlimError,
@@ -32,16 +32,15 @@ from alim.timeutil import now_iso
 from engine.bookkeeping import RunRecord
 from engine.request import TurnRequest
 from graphs.context import Context
-from graphs.messages import text_of
+from graphs.messages import AnswerPiece, text_of
 
 if TYPE_CHECKING:
     from engine.service import Engine
 
 log = logging.getLogger(__name__)
-ANSWER_NODES = frozenset({"generate", "escalate", "await_human"})
-"""Nodes whose message tokens the user sees."""
-STREAM_MODES = ["tasks", "messages", "updates", "values"]
-WHOLE_ANSWER_MODES = [m for m in STREAM_MODES if m != "messages"]
+STREAM_MODES = ["tasks", "custom", "updates", "values"]
+"""`custom`: the answer's pieces, as the `generate` node writes them (graphs.nodes.generate)."""
+WHOLE_ANSWER_MODES = [m for m in STREAM_MODES if m != "custom"]
 """For a turn that does not stream tokens (`TurnRequest.stream_tokens`)."""
 
 
@@ -207,12 +206,9 @@ class Turn:
                     metrics.node_duration.labels(payload["name"]).observe(
                         time.monotonic() - node_started.pop(payload["id"])
                     )
-            elif mode == "messages":
-                chunk, meta = payload
-                if meta.get("langgraph_node") in ANSWER_NODES and isinstance(chunk, BaseMessage):
-                    text = text_of(chunk)
-                    if text:
-                        yield self._token(text)
+            elif mode == "custom":
+                if isinstance(payload, AnswerPiece) and payload.text:
+                    yield self._token(payload.text)
             elif mode == "values":
                 message_count = len(payload.get("messages", []))
                 profile = payload.get("profile") or profile

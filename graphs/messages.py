@@ -1,8 +1,9 @@
-"""Helpers to read the conversation in the state."""
+"""Helpers to read the conversation in the state, and the answer's pieces as they stream."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage
 
@@ -21,3 +22,11 @@ def last_user_text(messages: Sequence[AnyMessage]) -> str:
         if isinstance(message, HumanMessage):
             return text_of(message).strip()
     return ""
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerPiece:
+    """A piece of the answer as the model streams it, written by `generate` to LangGraph's
+    `custom` stream mode: the turn's `token` events come from these (engine.turn)."""
+
+    text: str

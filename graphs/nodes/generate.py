@@ -1,5 +1,7 @@
 """`generate`: the answer, grounded in the passages and the forecast. The only node whose model
-tokens reach the user (other model calls, if any, are tagged `nostream`)."""
+tokens reach the user: it writes each piece to the `custom` stream mode (`AnswerPiece`), and in
+Studio's `messages` mode they come from the model call itself (other model calls, if any, are
+tagged `nostream`)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from alim.vocab import GROUNDED_ROUTES
 from graphs.context import Context, context_of
 from graphs.deps import GraphDeps
 from graphs.evidence import sources_of
-from graphs.messages import last_user_text
+from graphs.messages import AnswerPiece, last_user_text, text_of
 from graphs.nodes import Node
 from graphs.prompts import build_messages
 from graphs.state import Evidence, State
@@ -65,9 +67,12 @@ def make_generate(deps: GraphDeps) -> Node:
         if ctx.stream_answer:
             chunks: list[AIMessageChunk] = []
             provider = chain.primary
+            write = runtime.stream_writer
             async for used, chunk in chain.astream(messages, g.model_dump()):
                 provider = used
                 chunks.append(chunk)
+                if piece := text_of(chunk):
+                    write(AnswerPiece(piece))
             # One merge at the end (adding chunk by chunk copies the growing text each time).
             answer = add_ai_message_chunks(chunks[0], *chunks[1:]) if chunks else None
         else:
