@@ -244,7 +244,10 @@ async def weather_app(
     api_settings_factory: Callable[..., Settings], fake_weather: tuple[FakeWeather, str]
 ) -> AsyncIterator[tuple[FastAPI, FakeWeather]]:
     weather, url = fake_weather
-    async with running_app(api_settings_factory(weather_base_url=url)) as application:
+    # The service's own timeout, not the suite's 0.5 s: on a busy machine the fake (a thread
+    # beside the app's loop) could miss that, and these tests are about the place, not timeouts.
+    settings = api_settings_factory(weather_base_url=url, weather_timeout=5.0)
+    async with running_app(settings) as application:
         yield application, weather
 
 
