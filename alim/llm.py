@@ -36,7 +36,10 @@ class Provider:
 def make_chat_model(
     provider: ProviderName, settings: Settings, model: str | None = None
 ) -> Provider:
-    """One provider's chat model, streaming, with the configured timeout and retries."""
+    """One provider's chat model, with the configured timeout and retries. `astream` streams;
+    `ainvoke` makes one request for the whole answer unless a streaming callback (Studio's
+    `messages` mode) asks for tokens. Not built with `streaming=True`: ChatGroq would then
+    stream every call, `stream=False` or not."""
     if provider == "groq":
         from langchain_groq import ChatGroq
 
@@ -49,7 +52,6 @@ def make_chat_model(
             base_url=settings.groq_base_url,
             timeout=settings.llm_timeout,
             max_retries=settings.llm_max_retries,
-            streaming=True,
             temperature=0.2,
         )
         return Provider("groq", name, chat)
@@ -63,7 +65,6 @@ def make_chat_model(
             base_url=settings.openai_base_url,
             timeout=settings.llm_timeout,
             max_retries=settings.llm_max_retries,
-            streaming=True,
             stream_usage=True,
             temperature=0.2,
         )
@@ -165,8 +166,8 @@ class ModelChain:
         failures: list[str] = []
         for provider in self.providers:
             try:
-                # stream=False: one request, though the model is built to stream (langchain's
-                # per-call opt-out; ChatGroq streams regardless and joins the chunks).
+                # stream=False: one request even where a streaming callback is attached
+                # (langchain's per-call opt-out).
                 answer = await provider.model.ainvoke(
                     messages, stream=False, **_kwargs(provider, grounding)
                 )

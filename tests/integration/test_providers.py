@@ -391,19 +391,22 @@ async def test_engine_answer_is_kept_in_the_thread(
     ]
 
 
+@pytest.mark.parametrize("make", [openai_settings, groq_settings], ids=["openai", "groq"])
 async def test_invoke_asks_the_model_for_the_whole_answer_and_falls_back_without_a_stream(
-    fake_llm: tuple[FakeLLM, str], tmp_path: Path
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path, make: Any
 ) -> None:
-    """A caller that reads only the whole answer gets it from one non-streaming request."""
+    """A caller that reads only the whole answer gets it from one non-streaming request (Groq
+    included: built to stream, ChatGroq streamed every call whatever the caller asked)."""
     llm, url = fake_llm
     llm.script = ["ok", "500"]
-    settings = openai_settings(tmp_path, url, llm_fallbacks=["offline"])
+    settings = make(tmp_path, url, llm_fallbacks=["offline"])
     deps = GraphDeps(settings, _embeddings=HashingEmbeddings())
     async with Engine.open(settings, deps) as engine:
         whole = await engine.invoke(TurnRequest("Quraqlıqda suvarmanı necə etməli?", OWNER))
         fallen = await engine.invoke(TurnRequest("Quraqlıqda malç nə verir?", OWNER))
     assert [bool(r.get("stream")) for r in llm.requests] == [False, False]
-    assert (whole.response, whole.model) == (llm.reply, "gpt-4o-mini")
+    default = {"openai": settings.openai_model, "groq": settings.groq_model}
+    assert (whole.response, whole.model) == (llm.reply, default[settings.primary_provider])
     assert whole.usage is not None and whole.usage["output_tokens"] == len(llm.tokens())
     assert fallen.model == OFFLINE_MODEL_NAME
     assert "Torpağın üstünü malçla örtün" in fallen.response
