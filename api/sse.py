@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
-from typing import Any, TypeVar
+from typing import Any, cast
 
 import anyio
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -23,8 +23,6 @@ from alim.events import DoneEvent, ErrorEvent, Event, wire
 from alim.handoff import Escalation
 from alim.runs import LoggedEvent
 from engine.inbox import event_id as inbox_event_id
-
-T = TypeVar("T")
 
 
 def to_sse(event: Event) -> ServerSentEvent:
@@ -54,24 +52,32 @@ async def with_outcome(events: AsyncGenerator[Event]) -> AsyncGenerator[Event]:
     yield DoneEvent()
 
 
-async def until_shutdown(
-    events: AsyncGenerator[T], shutdown: Any, budget: float, stop: Callable[[], None]
-) -> AsyncGenerator[T]:
-    """Pass a run's events through; once `shutdown` (an event with `wait()`) is set, let the
-    run go on for at most `budget` seconds, then `stop()` it and pass on how it ends (`error`
-    `server_shutting_down`, then `done`). One watcher per stream, nothing per event."""
+class ShutdownTimer:
+    """Given to sse-starlette as a response's `shutdown_event`: when the server starts to drain,
+    sse-starlette calls `set()`, and `stop` runs `budget` seconds later unless the stream has
+    ended by then (`cancel()`). A timer armed on shutdown, not a task per stream waiting for it.
+    sse-starlette only calls `set()` on it; `is_set()` is there for anything that asks."""
 
-    async def watch() -> None:
-        await shutdown.wait()
-        await asyncio.sleep(budget)
-        stop()
+    __slots__ = ("_budget", "_ended", "_handle", "_stop")
 
-    watcher = asyncio.ensure_future(watch())
-    try:
-        async for item in events:
-            yield item
-    finally:
-        watcher.cancel()  # not awaited: a stream closed by a cancellation must not absorb it
+    def __init__(self, budget: float, stop: Callable[[], None]) -> None:
+        self._budget = budget
+        self._stop = stop
+        self._handle: asyncio.TimerHandle | None = None
+        self._ended = False
+
+    def set(self) -> None:
+        if self._handle is None and not self._ended:
+            self._handle = asyncio.get_running_loop().call_later(self._budget, self._stop)
+
+    def is_set(self) -> bool:
+        return self._handle is not None
+
+    def cancel(self) -> None:
+        """The stream has ended: nothing left to stop."""
+        self._ended = True
+        if self._handle is not None:
+            self._handle.cancel()
 
 
 def run_stream(
@@ -88,24 +94,21 @@ def run_stream(
     """The SSE response that follows a run. On SIGTERM the run may finish within the grace
     period; if not, it is stopped and the stream still ends with `error` then `done`. A client
     that leaves stops the run only with `cancel_on_disconnect`."""
-    shutdown = anyio.Event()
+    # The run gets the grace period less a second, so that its `error` and `done` still go out
+    # before sse-starlette cancels the response at the end of the grace period.
+    timer = ShutdownTimer(max(grace - 1.0, 0.5), lambda: stop("server_shutting_down"))
 
     async def body() -> AsyncIterator[bytes]:
         if gauge is not None:
             gauge.inc()
         ended = False
-        budget = max(grace - 1.0, 0.5)
         try:
-            async with (
-                aclosing(batches) as followed,
-                aclosing(
-                    until_shutdown(followed, shutdown, budget, lambda: stop("server_shutting_down"))
-                ) as shutting,
-            ):
-                async for batch in shutting:
+            async with aclosing(batches) as followed:
+                async for batch in followed:
                     yield encode_batch(run_id, batch)
             ended = True
         finally:
+            timer.cancel()
             if gauge is not None:
                 gauge.dec()
             if not ended and cancel_on_disconnect:
@@ -115,7 +118,7 @@ def run_stream(
         body(),
         ping=ping,
         headers={"X-Accel-Buffering": "no", **(headers or {})},
-        shutdown_event=shutdown,
+        shutdown_event=cast("anyio.Event", timer),
         shutdown_grace_period=grace,
     )
 
