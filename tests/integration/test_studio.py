@@ -48,22 +48,26 @@ async def test_studio_streams_answer_tokens(langgraph_dev: str) -> None:
     client = get_client(url=langgraph_dev)
     thread = await client.threads.create()
     tokens: list[str] = []
+    pieces: list[str] = []
     nodes: set[str] = set()
     async for part in client.runs.stream(
         thread["thread_id"],
         "alim",
         input={"messages": [{"role": "user", "content": "Fermada susuzluq var, nə edim?"}]},
-        stream_mode="messages-tuple",
+        stream_mode=["messages-tuple", "custom"],
     ):
         if part.event == "messages":
             message, metadata = part.data
             nodes.add(metadata.get("langgraph_node"))
             if message.get("content"):
                 tokens.append(message["content"])
+        elif part.event == "custom":
+            pieces.append(part.data["text"])
     assert nodes == {"generate"}, "only the answer node's tokens stream"
     assert len(tokens) > 5
     answer = "".join(tokens)
     assert "Quraqlıq" in answer
     assert "Oflayn rejim" in answer
+    assert "".join(pieces) == answer, "the custom mode carries the same answer (the API's tokens)"
     state = await client.threads.get_state(thread["thread_id"])
     assert state["values"]["route"] == "agronomy"
