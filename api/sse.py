@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import anyio
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from alim.errors import AlimError
@@ -23,6 +22,9 @@ from alim.events import DoneEvent, ErrorEvent, Event, wire
 from alim.handoff import Escalation
 from alim.runs import LoggedEvent
 from engine.inbox import event_id as inbox_event_id
+
+if TYPE_CHECKING:
+    import anyio
 
 
 def to_sse(event: Event) -> ServerSentEvent:
@@ -55,8 +57,8 @@ async def with_outcome(events: AsyncGenerator[Event]) -> AsyncGenerator[Event]:
 class ShutdownTimer:
     """Given to sse-starlette as a response's `shutdown_event`: when the server starts to drain,
     sse-starlette calls `set()`, and `stop` runs `budget` seconds later unless the stream has
-    ended by then (`cancel()`). A timer armed on shutdown, not a task per stream waiting for it.
-    sse-starlette only calls `set()` on it; `is_set()` is there for anything that asks."""
+    ended by then (`cancel()`). A timer armed on shutdown, not a task per stream waiting for it
+    (sse-starlette only calls `set()` on its `shutdown_event`)."""
 
     __slots__ = ("_budget", "_ended", "_handle", "_stop")
 
@@ -69,9 +71,6 @@ class ShutdownTimer:
     def set(self) -> None:
         if self._handle is None and not self._ended:
             self._handle = asyncio.get_running_loop().call_later(self._budget, self._stop)
-
-    def is_set(self) -> bool:
-        return self._handle is not None
 
     def cancel(self) -> None:
         """The stream has ended: nothing left to stop."""
