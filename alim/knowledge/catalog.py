@@ -33,6 +33,7 @@ from alim.knowledge.index import (
     RankedSentence,
     SearchOptions,
     _normalise,
+    one_search_thread,
 )
 from alim.knowledge.terms import ChunkTerms
 from alim.text import query_keywords
@@ -148,6 +149,7 @@ class ScopedIndex(KnowledgeIndex):
     ) -> tuple[dict[int, float], dict[int, float], list[int]]:
         """Each part's nearest chunks of each language (`KnowledgeIndex._nearest`): their
         cosine and relevance, and the `fetch_k` most relevant (ties in the parts' order)."""
+        one_search_thread()
         k = fetch_k * (5 if topics else 1)
         chunks, cosines, baselines = [], [], []
         for offset, part in zip(self._offsets.tolist(), self.parts, strict=False):

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -90,6 +91,21 @@ class Chunk:
 NEW_CHUNK_FIELDS = {"page": None, "dataset": BUNDLED}
 """Fields added after index format 4: written to chunks.json only when they differ from these
 defaults, so that an index file stays readable by the code before them."""
+
+
+_searching = threading.local()
+
+
+def one_search_thread() -> None:
+    """FAISS searches one query on one OpenMP thread in the calling thread. Its threads would
+    only contend with the server's own work (bench: 100k-chunk p99 13.8 ms with 1 thread vs
+    63.6 ms with 2 on a busy 2-core box). libgomp keeps the setting per thread, and searches
+    run in worker threads (`asyncio.to_thread`), so each sets it once for itself."""
+    if not getattr(_searching, "single", False):
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+        _searching.single = True
 
 
 @dataclass(frozen=True)
@@ -225,11 +241,6 @@ class KnowledgeIndex:
         """`sentence_vectors`: one row per `chunk_sentences` of each chunk, in order; None
         lets each sentence share its chunk's vector (synthetic benchmark corpora).
         `terms`: each chunk's `ChunkTerms`, when they were stored with it (else computed)."""
-        import faiss
-
-        # One query at a time: FAISS's OpenMP threads only contend with the server's own work
-        # (bench: 100k-chunk p99 13.8 ms with 1 thread vs 63.6 ms with 2 on a busy 2-core box).
-        faiss.omp_set_num_threads(1)
         self.chunks = chunks
         self.embeddings = embeddings
         self.content_hash = content_hash
@@ -570,6 +581,7 @@ class KnowledgeIndex:
 
     def _nearest(self, q: np.ndarray, k: int) -> dict[int, float]:
         """Each language's `k` chunks nearest to `q`: chunk -> cosine."""
+        one_search_thread()
         cosine: dict[int, float] = {}
         for sub, ids, _ in self._by_language.values():
             scores, local = sub.search(q, min(k, len(ids)))

@@ -4,6 +4,9 @@ datasets' indexes stay the same."""
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -107,3 +110,19 @@ def test_a_catalog_keeps_the_most_recent_scopes(catalog: Catalog) -> None:
     assert len(catalog._scopes) == SCOPES_KEPT
     assert catalog.index_for(scopes[-1]) is kept[-1]
     assert catalog.index_for(scopes[0]) is not kept[0]  # the least recent went first
+
+
+@pytest.mark.parametrize("scope", [["ds-1"], [BUNDLED, "ds-0", "ds-1", "ds-2"]])
+def test_a_search_in_a_worker_thread_runs_faiss_on_one_thread(
+    catalog: Catalog, scope: list[str]
+) -> None:
+    # Searches run in worker threads (asyncio.to_thread), and libgomp keeps its thread count
+    # per calling thread: a setting made where the index was built would not reach them.
+    import faiss
+
+    index = catalog.index_for(scope)
+    with ThreadPoolExecutor(1) as pool:
+        before = pool.submit(faiss.omp_get_max_threads).result()
+        threads = pool.submit(lambda: (index.search(QUERIES[0]), faiss.omp_get_max_threads()))
+        assert threads.result()[1] == 1
+    assert before == len(os.sched_getaffinity(0))  # a fresh thread starts at libgomp's default
