@@ -124,7 +124,18 @@ class E5Embeddings(Embeddings):
         return out
 
     def _serve(self) -> None:
-        """The model thread: run the calls in order, then the queued queries in one batch."""
+        """The model thread, until it has been idle for `IDLE_EXIT` seconds."""
+        try:
+            self._work()
+        finally:  # also after an unexpected error: work left waiting gets a new thread
+            with self._state:
+                if self._thread is threading.current_thread():
+                    self._thread = None
+                if self._calls or self._queued:
+                    self._start()
+
+    def _work(self) -> None:
+        """Run the calls in order, then the queued queries in one batch."""
         last_end = 0.0
         while True:
             with self._state:
