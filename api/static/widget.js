@@ -19,6 +19,7 @@
       input: "Sualınızı yazın", send: "Göndər", greeting: "Salam! Təsərrüfatınızla bağlı sualınızı yazın.",
       sources: "Mənbələr", escalated: "Sualınız aqronoma ötürüldü. Cavabı burada görəcəksiniz.",
       error: "Söhbət hazırda mümkün deyil. Bir az sonra yenidən cəhd edin.", busy: "Cavab yazılır…",
+      reconnecting: "Bağlantı kəsildi, yenidən qoşulur…",
       up: "Cavab faydalı oldu", down: "Cavab faydalı olmadı", thanks: "Rəyiniz üçün təşəkkürlər!",
       you: "Siz", bot: "ALİM", human: "Aqronom", fresh: "Yeni söhbət",
     },
@@ -27,6 +28,7 @@
       input: "Type your question", send: "Send", greeting: "Hello! Ask me anything about your farm.",
       sources: "Sources", escalated: "Your question was passed to an agronomist. The reply will appear here.",
       error: "The chat is not available right now. Please try again later.", busy: "Answering…",
+      reconnecting: "Connection lost, reconnecting…",
       up: "The answer helped", down: "The answer did not help", thanks: "Thank you for your feedback!",
       you: "You", bot: "ALİM", human: "Agronomist", fresh: "New chat",
     },
@@ -35,6 +37,7 @@
       input: "Введите вопрос", send: "Отправить", greeting: "Здравствуйте! Задайте вопрос о вашем хозяйстве.",
       sources: "Источники", escalated: "Вопрос передан агроному. Ответ появится здесь.",
       error: "Чат сейчас недоступен. Попробуйте позже.", busy: "Отвечаю…",
+      reconnecting: "Связь прервалась, переподключаюсь…",
       up: "Ответ помог", down: "Ответ не помог", thanks: "Спасибо за отзыв!",
       you: "Вы", bot: "ALİM", human: "Агроном", fresh: "Новый чат",
     },
@@ -116,21 +119,25 @@ textarea{flex:1;resize:none;height:44px;padding:10px;border:1px solid #bfc8bf;bo
     }
     return { uid: state.uid, headers: { "X-Visitor-Token": state.token } };
   }
-  async function call(method, path, body) {
+  async function call(method, path, body, extra) {
     for (let attempt = 0; ; attempt++) {
       const who = await identity();
       const payload = body === undefined ? undefined : { ...body, user_id: who.uid };
       try {
-        return await request(method, path, payload, who.headers);
+        return await request(method, path, payload, { ...who.headers, ...(extra || {}) });
       } catch (e) {
         if (attempt || user || !(e instanceof ApiError) || e.code !== "invalid_visitor_token") throw e;
         state = {}; save(); // the server no longer knows this token: start as a new visitor
       }
     }
   }
+  // Waits before asking again for a stream the network cut (a phone on a weak rural network).
+  const RETRY_SECONDS = [1, 2, 4];
+  const dropped = (e) => e instanceof TypeError || (e instanceof ApiError && e.status >= 500);
+  const newKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
   async function* events(response) {
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = "", event = "message", data = [];
+    let buffer = "", event = "message", data = [], id = "";
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
@@ -141,7 +148,7 @@ textarea{flex:1;resize:none;height:44px;padding:10px;border:1px solid #bfc8bf;bo
         const line = buffer.slice(0, nl);
         buffer = buffer.slice(nl + (buffer.startsWith("\r\n", nl) ? 2 : 1));
         if (line === "") {
-          if (data.length) yield { event, data: data.join("\n") };
+          if (data.length) yield { event, data: data.join("\n"), id };
           event = "message"; data = [];
         } else if (!line.startsWith(":")) {
           const i = line.indexOf(":");
@@ -150,6 +157,7 @@ textarea{flex:1;resize:none;height:44px;padding:10px;border:1px solid #bfc8bf;bo
           if (val.startsWith(" ")) val = val.slice(1);
           if (field === "event") event = val;
           else if (field === "data") data.push(val);
+          else if (field === "id" && !val.includes("\0")) id = val;
         }
       }
     }
@@ -277,28 +285,46 @@ textarea{flex:1;resize:none;height:44px;padding:10px;border:1px solid #bfc8bf;bo
     try {
       const body = { message, language: "auto" };
       if (threadId) body.thread_id = threadId;
-      const response = await call("POST", "/graph/stream", body);
-      for await (const ev of events(response)) {
-        if (ev.event === "metadata") {
-          const m = JSON.parse(ev.data);
-          runId = m.run_id;
-          threadId = m.thread_id;
-          state.thread = threadId;
-          save();
-        } else if (ev.event === "token") {
-          text.textContent += ev.data;
-          scrollDown();
-        } else if (ev.event === "sources") {
-          const s = JSON.parse(ev.data);
-          showSources(msg, s.sources);
-          escalated = Boolean(s.escalated) || s.route === "human";
-        } else if (ev.event === "error") {
-          const e = JSON.parse(ev.data);
-          failed = true;
-          fail(new ApiError(0, e.code, e.detail));
-        } else if (ev.event === "done") {
-          break;
+      // One key per question: a stream that the network cut is asked for again with the key and
+      // the last event it delivered, and the server goes on with the same run (no second turn).
+      const resend = { "Idempotency-Key": newKey() };
+      for (let attempt = 0; ; attempt++) {
+        let ended = false;
+        try {
+          const response = await call("POST", "/graph/stream", body, resend);
+          status.textContent = "";
+          for await (const ev of events(response)) {
+            if (ev.id) resend["Last-Event-ID"] = ev.id;
+            if (ev.event === "metadata") {
+              const m = JSON.parse(ev.data);
+              runId = m.run_id;
+              threadId = m.thread_id;
+              state.thread = threadId;
+              save();
+            } else if (ev.event === "token") {
+              text.textContent += ev.data;
+              scrollDown();
+            } else if (ev.event === "sources") {
+              const s = JSON.parse(ev.data);
+              showSources(msg, s.sources);
+              escalated = Boolean(s.escalated) || s.route === "human";
+            } else if (ev.event === "error") {
+              const e = JSON.parse(ev.data);
+              failed = true;
+              fail(new ApiError(0, e.code, e.detail));
+            } else if (ev.event === "done") {
+              ended = true;
+              break;
+            }
+          }
+        } catch (e) {
+          if (!dropped(e)) throw e;
         }
+        if (ended) break;
+        // The stream ended before `done`: a dropped connection, not an answer.
+        if (attempt === RETRY_SECONDS.length) throw new ApiError(0, "stream_interrupted");
+        status.textContent = t.reconnecting;
+        await new Promise((resolve) => setTimeout(resolve, RETRY_SECONDS[attempt] * 1000));
       }
       if (escalated) showEscalated(msg);
       else if (!failed) msg.dataset.state = "done";

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -13,6 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
+from httpx_sse import ServerSentEvent
+from httpx_sse._decoders import SSEDecoder, SSELineDecoder
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -54,6 +57,32 @@ def partner_site(alim: str, key: str, port: int) -> Iterator[str]:
         yield url
 
 
+@contextmanager
+def embedded(tmp_path: Path, **env: str) -> Iterator[tuple[str, str, str, Any]]:
+    """A real `alim serve`, a publishable key for a partner's page on a second local origin,
+    that page and headless Chromium: (ALİM's URL, the key, the page's URL, the browser)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is required (apt-get install chromium); .ci/run installs it")
+    site_port = free_port()
+    server = server_env(tmp_path)
+    server.pop("VIRTUAL_ENV", None)
+    origin = f"http://127.0.0.1:{site_port}"
+    made = cli(server, "keys", "create", "green-farm", "--scope", "public", "--origin", origin)
+    key = made.stdout.strip().splitlines()[-1]
+    with (
+        running_server(tmp_path, **env) as alim,
+        partner_site(alim, key, site_port) as site,
+        sync_playwright() as pw,
+    ):
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield alim, key, site, browser
+        finally:
+            browser.close()
+
+
 def widget(page: Any, selector: str) -> Any:
     """A locator inside the widget's (open) shadow root."""
     return page.locator(f"{WIDGET} {selector}")
@@ -72,26 +101,11 @@ def count_text_changes(page: Any) -> None:
 
 @pytest.mark.timeout(300)
 def test_a_partner_page_embeds_the_widget(tmp_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Chromium is required (apt-get install chromium); .ci/run installs it")
-    site_port, stranger_port = free_port(), free_port()
-    site_origin = f"http://127.0.0.1:{site_port}"
-    env = server_env(tmp_path)
-    env.pop("VIRTUAL_ENV", None)
-    made = cli(env, "keys", "create", "green-farm", "--scope", "public", "--origin", site_origin)
-    key = made.stdout.strip().splitlines()[-1]
     ARTIFACTS.mkdir(exist_ok=True)
-
-    with (
-        running_server(tmp_path, ALIM_OFFLINE_DELAY="0.02") as alim,
-        partner_site(alim, key, site_port) as site,
-        partner_site(alim, key, stranger_port) as stranger,
-        sync_playwright() as pw,
-    ):
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
+    with embedded(tmp_path, ALIM_OFFLINE_DELAY="0.02") as (alim, key, site, browser):
+        with partner_site(alim, key, free_port()) as stranger:
             context = browser.new_context(viewport={"width": 1280, "height": 860})
             page = context.new_page()
             page.goto(site)
@@ -178,8 +192,6 @@ def test_a_partner_page_embeds_the_widget(tmp_path: Path) -> None:
             expect(widget(other, ".status")).to_contain_text("not available", timeout=30_000)
             expect(widget(other, ".msg.user")).to_have_count(0)
             other.screenshot(path=str(ARTIFACTS / "widget-refused.png"))
-        finally:
-            browser.close()
         refused = httpx.post(
             f"{alim}/api/v1/widget/visitor",
             headers={"X-API-Key": key, "Origin": stranger},
@@ -193,3 +205,70 @@ def test_a_partner_page_embeds_the_widget(tmp_path: Path) -> None:
     assert refused.status_code == 403 and refused.json()["code"] == "origin_not_allowed"
     assert "access-control-allow-origin" not in preflight.headers
     assert (ARTIFACTS / "widget-answer.png").stat().st_size > 10_000
+
+
+def sse_events(text: str) -> list[ServerSentEvent]:
+    """The events of an SSE body, by httpx-sse's spec decoder (an event cut off is not one)."""
+    lines, decoder = SSELineDecoder(), SSEDecoder()
+    found = (decoder.decode(line) for line in lines.decode(text))
+    return [event for event in found if event is not None]
+
+
+@pytest.mark.timeout(300)
+def test_the_widget_resumes_an_answer_whose_connection_dropped(tmp_path: Path) -> None:
+    """A phone loses the stream mid-answer: the widget sends the question again with its
+    `Idempotency-Key` and the last event it got, and shows the whole answer once. When the
+    network stays down, it says so and marks the answer broken off, not done."""
+    from playwright.sync_api import expect
+
+    with embedded(tmp_path, ALIM_OFFLINE_DELAY="0.02") as (_, _, site, browser):
+        page = browser.new_page()
+        sent: list[dict[str, str]] = []
+        whole: list[str] = []
+
+        def cut_the_first_stream(route: Any) -> None:
+            if route.request.method != "POST":
+                route.continue_()
+                return
+            sent.append(route.request.headers)
+            if len(sent) > 1:
+                route.continue_()
+                return
+            response = route.fetch()  # the whole stream, as the server sent it
+            whole.append(response.text())
+            fifth_token = [m.start() for m in re.finditer("event: token", whole[0])][4]
+            route.fulfill(response=response, body=whole[0][: fifth_token + 20])
+
+        page.route("**/api/v1/graph/stream", cut_the_first_stream)
+        page.goto(site)
+        page.get_by_role("button", name="Open the ALİM chat").click()
+        widget(page, "textarea").fill(QUESTION)
+        widget(page, "textarea").press("Enter")
+        answer = widget(page, ".msg.assistant").last
+        expect(answer).to_have_attribute("data-state", "done", timeout=90_000)
+
+        events = sse_events(whole[0])
+        assert events[-1].event == "done"
+        expect(answer.locator(".text")).to_have_text(
+            "".join(e.data for e in events if e.event == "token")
+        )
+        expect(answer.locator(".sources li").first).to_be_visible()
+        expect(widget(page, ".status")).to_be_empty()
+        first, again = sent
+        assert again["idempotency-key"] == first["idempotency-key"]
+        assert "last-event-id" not in first
+        cut_at = [m.start() for m in re.finditer("event: token", whole[0])][4]
+        delivered = sse_events(whole[0][: cut_at + 20])
+        assert again["last-event-id"] == delivered[-1].id
+        assert [e.event for e in delivered].count("token") == 4
+
+        # The network stays down: three more tries a few seconds apart, then a clear failure.
+        page.unroute("**/api/v1/graph/stream")
+        page.route("**/api/v1/graph/stream", lambda route: route.abort("internetdisconnected"))
+        widget(page, "textarea").fill("Pomidorun yarpaqları saralır, nə edim?")
+        widget(page, "textarea").press("Enter")
+        broken = widget(page, ".msg.assistant").last
+        expect(widget(page, ".status")).to_have_text("Connection lost, reconnecting…")
+        expect(broken).to_have_attribute("data-state", "error", timeout=30_000)
+        expect(widget(page, ".status")).to_contain_text("stream_interrupted")
+        expect(widget(page, ".msg.user")).to_have_count(2)
