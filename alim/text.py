@@ -119,11 +119,18 @@ def content_stems(text: str) -> set[str]:
     return {t for t in topic_stems(text) if len(t) > 2 and t not in STOP_STEMS}
 
 
-def detect_language(text: str) -> Language:
-    """Guess az / en / ru from script, Azerbaijani letters and frequent words."""
+UNDECIDED_NATS = 5.0
+"""Letter-trigram log-odds closer to even than this decide nothing: a few words typed without
+Azerbaijani letters ("neche defe?" −3.9, "bes pomidor?" +0.1) are as much English as not."""
+
+
+def detect_language(text: str, previous: Language | None = None) -> Language:
+    """Guess az / en / ru from script, Azerbaijani letters and frequent words. A text with too
+    little of them to tell (a short follow-up typed without Azerbaijani letters) keeps
+    `previous`, the conversation's language, when there is one."""
     letters = [c for c in text if c.isalpha()]
     if not letters:
-        return "az"
+        return previous or "az"
     cyr = sum(1 for c in letters if _CYRILLIC.match(c))
     if cyr / len(letters) > 0.3:
         return "ru"
@@ -134,7 +141,10 @@ def detect_language(text: str) -> Language:
     en = sum(1 for t in tokens if t in _EN_WORDS)
     if az != en:
         return "az" if az > en else "en"
-    return "az" if _latin_log_odds(text) > 0 else "en"
+    odds = _latin_log_odds(text)
+    if previous is not None and abs(odds) < UNDECIDED_NATS:
+        return previous
+    return "az" if odds > 0 else "en"
 
 
 def _trigrams(text: str) -> list[str]:

@@ -36,7 +36,9 @@ def make_route(deps: GraphDeps) -> Node:
         text = last_user_text(state["messages"])
         language = context_of(runtime).language
         if language == "auto":
-            language = detect_language(text)
+            # The state still holds the previous turn's language: a follow-up too short to
+            # tell ("neche defe?") goes on in it.
+            language = detect_language(text, previous=state.get("language"))
         ctx = context_of(runtime)
         router = deps.router()
         decision = router.rules(text)

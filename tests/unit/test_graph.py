@@ -10,6 +10,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
 from alim.routing import ROUTES, SemanticRouter
+from alim.text import detect_language
 from engine import Context, GraphDeps
 from graphs.builder import build_graph
 from graphs.routing import after_assess, after_route
@@ -226,6 +227,21 @@ async def test_a_weather_word_in_a_follow_up_of_a_practice_question_stays_agrono
     await _nodes_and_tokens(graph, "А завтра будет ветер?")
     state = await graph.aget_state(_config())
     assert state.values["route"] == "weather"
+
+
+async def test_a_short_follow_up_without_azerbaijani_letters_is_answered_in_azerbaijani(
+    deps: GraphDeps,
+) -> None:
+    # On its own, "neche defe?" ("how many times?") reads as English as much as not.
+    graph = build_graph(deps, checkpointer=InMemorySaver())
+    await _nodes_and_tokens(graph, "Pomidoru quraqlıqda necə suvarım?")
+    _, tokens = await _nodes_and_tokens(graph, "neche defe?")
+    state = await graph.aget_state(_config())
+    assert state.values["language"] == "az"
+    assert detect_language("".join(text for _, text in tokens)) == "az"
+    # Words that tell the language change it.
+    await _nodes_and_tokens(graph, "How often should I water them?")
+    assert (await graph.aget_state(_config())).values["language"] == "en"
 
 
 async def test_per_turn_fields_reset_and_history_persists(deps: GraphDeps) -> None:

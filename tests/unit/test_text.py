@@ -133,6 +133,26 @@ def test_text_without_letters_defaults_to_azerbaijani() -> None:
     assert detect_language("123 !?") == "az"
 
 
+@pytest.mark.parametrize("text", ["neche defe?", "?"])
+def test_a_follow_up_too_short_to_tell_keeps_the_conversations_language(text: str) -> None:
+    assert detect_language(text, previous="az") == "az"
+    assert detect_language(text, previous="en") == "en"
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("How often should I water them?", "en"),
+        ("Как часто?", "ru"),
+        ("Bəs istidə?", "az"),
+        ("pomidor ne vaxt suvarmaq lazimdir", "az"),
+    ],
+)
+def test_a_follow_up_that_tells_its_language_changes_it(text: str, language: str) -> None:
+    for previous in ("az", "en", "ru"):
+        assert detect_language(text, previous=previous) == language  # type: ignore[arg-type]
+
+
 def test_sentences_keep_their_heading_list_label_and_table_columns() -> None:
     text = (
         "## Rates (kg per hectare)\n\n"
