@@ -177,6 +177,7 @@ async function* sseEvents(response) {
     buffer += value;
     let nl;
     while ((nl = buffer.search(/\r\n|\r|\n/)) >= 0) {
+      if (buffer[nl] === "\r" && nl === buffer.length - 1) break; // a CRLF split across chunks
       const line = buffer.slice(0, nl);
       buffer = buffer.slice(nl + (buffer.startsWith("\r\n", nl) ? 2 : 1));
       if (line === "") {

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.support.alim_serve import running_server
+from tests.support.browser import SPLIT_STREAM_EVENTS, parse_split_stream
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -54,6 +55,8 @@ def test_two_agronomists_share_the_queue_and_one_answers(tmp_path: Path) -> None
             a = sign_in(browser, url, agent_key, "Aygün", {"width": 1280, "height": 900})
             b = sign_in(browser, url, agent_key, "Rauf", {"width": 390, "height": 844})  # a phone
             expect(a.locator("#who")).to_contain_text("farmco")
+            # A CRLF that the network splits is one line end, not two (an event is not lost).
+            assert parse_split_stream(a) == SPLIT_STREAM_EVENTS
             expect(a.locator("#empty")).to_be_visible()
 
             # A farmer asks for a person; both inboxes show it within 5 s, no reload.

@@ -10,6 +10,7 @@ import pytest
 
 from alim.settings import DEV_API_KEY
 from tests.support.alim_serve import running_server
+from tests.support.browser import SPLIT_STREAM_EVENTS, parse_split_stream
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -45,6 +46,8 @@ def test_playground_streams_an_answer_with_sources(tmp_path: Path) -> None:
             expect(page.locator("#progress")).to_contain_text("route")
             expect(page.locator("#progress")).to_contain_text("generate")
             expect(page.locator("#threads li")).to_have_count(1)
+            # A CRLF that the network splits is one line end, not two (a token is not lost).
+            assert parse_split_stream(page) == SPLIT_STREAM_EVENTS
 
             page.fill("#message", "Mənə aqronomla danışmaq lazımdır")
             page.click("#send")
