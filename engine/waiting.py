@@ -77,9 +77,9 @@ class WaitingTurn(Turn):
                 timing,
             )
             language = self.request.context.language
-            yield TokenEvent(
-                _t("waiting_ack", detect_language(text) if language == "auto" else language)
-            )
+            if language == "auto":  # a message too short to tell goes on in the thread's language
+                language = detect_language(text, previous=state.values.get("language"))
+            yield TokenEvent(_t("waiting_ack", language))
             yield SourcesEvent(
                 sources=[],
                 confidence=None,

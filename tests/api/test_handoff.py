@@ -226,21 +226,28 @@ async def test_new_messages_wait_for_the_expert(client: httpx.AsyncClient) -> No
     )
     assert events[0][0] == "metadata" and events[-1][0] == "done"
     assert "".join(data for name, data in events if name == "token") == text("waiting_ack", "en")
+    # Too short to tell without Azerbaijani letters ("how many times?"): the thread's language.
+    short = await client.post(
+        INVOKE, json={"message": "neche defe?", "user_id": user, "thread_id": "waiting"}
+    )
+    assert short.json()["response"] == text("waiting_ack", "az")
 
     messages = await history(client, "waiting", user)
     assert [(m["role"], m["content"]) for m in messages] == [
         ("user", ASK_HUMAN),
         ("user", more),
         ("user", "And at night?"),
+        ("user", "neche defe?"),
     ]
     (summary,) = await thread_list(client, user)
-    assert (summary["status"], summary["message_count"]) == ("awaiting_human", 3)
+    assert (summary["status"], summary["message_count"]) == ("awaiting_human", 4)
     listed = by_id(await escalations(client, "open"), asked["escalation_id"])
-    assert listed is not None and listed["followups"] == [more, "And at night?"]
+    assert listed is not None and listed["followups"] == [more, "And at night?", "neche defe?"]
 
     answered = await reply(client, asked["escalation_id"])
     assert answered.status_code == 200, answered.text
     assert [m["role"] for m in await history(client, "waiting", user)] == [
+        "user",
         "user",
         "user",
         "user",
