@@ -121,7 +121,7 @@ def content_stems(text: str) -> set[str]:
 
 UNDECIDED_NATS = 5.0
 """Letter-trigram log-odds closer to even than this decide nothing: a few words typed without
-Azerbaijani letters ("neche defe?" −3.9, "bes pomidor?" +0.1) are as much English as not."""
+Azerbaijani letters and with no listed word ("neche defe?": −3.9) are as much English as not."""
 
 
 def detect_language(text: str, previous: Language | None = None) -> Language:
