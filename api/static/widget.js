@@ -131,8 +131,16 @@ textarea{flex:1;resize:none;height:44px;padding:10px;border:1px solid #bfc8bf;bo
       }
     }
   }
-  // Waits before asking again for a stream the network cut (a phone on a weak rural network).
+  // Waits before asking again for a stream the network cut (a phone on a weak rural network);
+  // a phone that says it is offline is waited for, up to OFFLINE_SECONDS, without using them up.
   const RETRY_SECONDS = [1, 2, 4];
+  const OFFLINE_SECONDS = 120;
+  const backOnline = () => new Promise((resolve) => {
+    const done = (back) => { clearTimeout(timer); window.removeEventListener("online", on); resolve(back); };
+    const on = () => done(true);
+    const timer = setTimeout(() => done(navigator.onLine), OFFLINE_SECONDS * 1000);
+    window.addEventListener("online", on);
+  });
   const dropped = (e) => e instanceof TypeError || (e instanceof ApiError && e.status >= 500);
   const newKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
   async function* events(response) {
@@ -288,7 +296,7 @@ textarea{flex:1;resize:none;height:44px;padding:10px;border:1px solid #bfc8bf;bo
       // One key per question: a stream that the network cut is asked for again with the key and
       // the last event it delivered, and the server goes on with the same run (no second turn).
       const resend = { "Idempotency-Key": newKey() };
-      for (let attempt = 0; ; attempt++) {
+      for (let tries = 0; ; ) {
         let ended = false;
         try {
           const response = await call("POST", "/graph/stream", body, resend);
@@ -322,9 +330,13 @@ textarea{flex:1;resize:none;height:44px;padding:10px;border:1px solid #bfc8bf;bo
         }
         if (ended) break;
         // The stream ended before `done`: a dropped connection, not an answer.
-        if (attempt === RETRY_SECONDS.length) throw new ApiError(0, "stream_interrupted");
         status.textContent = t.reconnecting;
-        await new Promise((resolve) => setTimeout(resolve, RETRY_SECONDS[attempt] * 1000));
+        if (!navigator.onLine) {
+          if (!(await backOnline())) throw new ApiError(0, "stream_interrupted");
+          continue;
+        }
+        if (tries === RETRY_SECONDS.length) throw new ApiError(0, "stream_interrupted");
+        await new Promise((resolve) => setTimeout(resolve, RETRY_SECONDS[tries++] * 1000));
       }
       if (escalated) showEscalated(msg);
       else if (!failed) msg.dataset.state = "done";

@@ -218,7 +218,8 @@ def sse_events(text: str) -> list[ServerSentEvent]:
 def test_the_widget_resumes_an_answer_whose_connection_dropped(tmp_path: Path) -> None:
     """A phone loses the stream mid-answer: the widget sends the question again with its
     `Idempotency-Key` and the last event it got, and shows the whole answer once. When the
-    network stays down, it says so and marks the answer broken off, not done."""
+    network stays down, it says so and marks the answer broken off, not done; while the phone
+    says it is offline, it waits for the network instead."""
     from playwright.sync_api import expect
 
     with embedded(tmp_path, ALIM_OFFLINE_DELAY="0.02") as (_, _, site, browser):
@@ -272,3 +273,18 @@ def test_the_widget_resumes_an_answer_whose_connection_dropped(tmp_path: Path) -
         expect(broken).to_have_attribute("data-state", "error", timeout=30_000)
         expect(widget(page, ".status")).to_contain_text("stream_interrupted")
         expect(widget(page, ".msg.user")).to_have_count(2)
+
+        # A phone that says it is offline is waited for, past the retries' 7 s, and the answer
+        # comes when it is back.
+        page.unroute("**/api/v1/graph/stream")
+        page.context.set_offline(True)
+        widget(page, "textarea").fill(QUESTION)
+        widget(page, "textarea").press("Enter")
+        waiting = widget(page, ".msg.assistant").last
+        expect(widget(page, ".status")).to_have_text("Connection lost, reconnecting…")
+        page.wait_for_timeout(9_000)
+        expect(waiting).to_have_attribute("data-state", "streaming")
+        page.context.set_offline(False)
+        expect(waiting).to_have_attribute("data-state", "done", timeout=60_000)
+        expect(waiting.locator(".text")).to_contain_text("Quraqlıqda suvarma")
+        expect(widget(page, ".status")).to_be_empty()
