@@ -214,6 +214,12 @@ def sse_events(text: str) -> list[ServerSentEvent]:
     return [event for event in found if event is not None]
 
 
+def inside_fifth_token(body: str) -> str:
+    """`body` cut inside its fifth token event: four tokens delivered whole, then the cut."""
+    fifth = [m.start() for m in re.finditer("event: token", body)][4]
+    return body[: fifth + 20]
+
+
 @pytest.mark.timeout(300)
 def test_the_widget_resumes_an_answer_whose_connection_dropped(tmp_path: Path) -> None:
     """A phone loses the stream mid-answer: the widget sends the question again with its
@@ -237,8 +243,7 @@ def test_the_widget_resumes_an_answer_whose_connection_dropped(tmp_path: Path) -
                 return
             response = route.fetch()  # the whole stream, as the server sent it
             whole.append(response.text())
-            fifth_token = [m.start() for m in re.finditer("event: token", whole[0])][4]
-            route.fulfill(response=response, body=whole[0][: fifth_token + 20])
+            route.fulfill(response=response, body=inside_fifth_token(whole[0]))
 
         page.route("**/api/v1/graph/stream", cut_the_first_stream)
         page.goto(site)
@@ -258,8 +263,7 @@ def test_the_widget_resumes_an_answer_whose_connection_dropped(tmp_path: Path) -
         first, again = sent
         assert again["idempotency-key"] == first["idempotency-key"]
         assert "last-event-id" not in first
-        cut_at = [m.start() for m in re.finditer("event: token", whole[0])][4]
-        delivered = sse_events(whole[0][: cut_at + 20])
+        delivered = sse_events(inside_fifth_token(whole[0]))
         assert again["last-event-id"] == delivered[-1].id
         assert [e.event for e in delivered].count("token") == 4
 
