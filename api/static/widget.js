@@ -2,8 +2,10 @@
  *   <script>window.AlimConfig = { key: "alim_pk_…", position: "bottom-right", greeting: "Salam!",
  *     language: "az", theme: { primaryColor: "#2e7d32" } };</script>
  *   <script src="https://alim.example/widget.js" async></script>
- * Optional: apiBase (default: where this script came from) and, for logged-in users,
- * user: { id, hash } with hash = HMAC-SHA256(identity secret, id) computed on your server.
+ * Optional: apiBase (default: where this script came from); stallSeconds (default 45: a stream
+ * silent this long, although the server sends a heartbeat every 15 s, is asked for again); and,
+ * for logged-in users, user: { id, hash } with hash = HMAC-SHA256(identity secret, id) computed
+ * on your server.
  * Everything lives in a shadow root; API text is only ever set with textContent. */
 (() => {
   "use strict";
@@ -99,10 +101,10 @@ textarea{flex:1;resize:none;height:44px;padding:10px;border:1px solid #bfc8bf;bo
   class ApiError extends Error {
     constructor(status, code, detail) { super(detail || code); this.status = status; this.code = code; }
   }
-  async function request(method, path, body, extra) {
+  async function request(method, path, body, extra, signal) {
     const headers = { "X-API-Key": String(cfg.key || ""), ...(extra || {}) };
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    const response = await fetch(API + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), mode: "cors", credentials: "omit" });
+    const response = await fetch(API + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), mode: "cors", credentials: "omit", signal });
     if (!response.ok) {
       let err = {};
       try { err = await response.json(); } catch (_) { /* not JSON */ }
@@ -119,12 +121,12 @@ textarea{flex:1;resize:none;height:44px;padding:10px;border:1px solid #bfc8bf;bo
     }
     return { uid: state.uid, headers: { "X-Visitor-Token": state.token } };
   }
-  async function call(method, path, body, extra) {
+  async function call(method, path, body, extra, signal) {
     for (let attempt = 0; ; attempt++) {
       const who = await identity();
       const payload = body === undefined ? undefined : { ...body, user_id: who.uid };
       try {
-        return await request(method, path, payload, { ...who.headers, ...(extra || {}) });
+        return await request(method, path, payload, { ...who.headers, ...(extra || {}) }, signal);
       } catch (e) {
         if (attempt || user || !(e instanceof ApiError) || e.code !== "invalid_visitor_token") throw e;
         state = {}; save(); // the server no longer knows this token: start as a new visitor
@@ -133,8 +135,18 @@ textarea{flex:1;resize:none;height:44px;padding:10px;border:1px solid #bfc8bf;bo
   }
   // Waits before asking again for a stream the network cut (a phone on a weak rural network);
   // a phone that says it is offline is waited for, up to OFFLINE_SECONDS, without using them up.
+  // A try that brought new events starts the count again. A stream silent for STALL_SECONDS (the
+  // server's heartbeat comes every 15 s) is a connection the network left hanging: cut and resent.
   const RETRY_SECONDS = [1, 2, 4];
   const OFFLINE_SECONDS = 120;
+  const STALL_SECONDS = Number(cfg.stallSeconds) > 0 ? Number(cfg.stallSeconds) : 45;
+  const watchdog = () => {
+    const controller = new AbortController();
+    let timer;
+    const feed = () => { clearTimeout(timer); timer = setTimeout(() => controller.abort(), STALL_SECONDS * 1000); };
+    feed();
+    return { signal: controller.signal, feed, stop: () => clearTimeout(timer) };
+  };
   const backOnline = () => new Promise((resolve) => {
     const done = (back) => { clearTimeout(timer); window.removeEventListener("online", on); resolve(back); };
     const on = () => done(true);
@@ -143,12 +155,13 @@ textarea{flex:1;resize:none;height:44px;padding:10px;border:1px solid #bfc8bf;bo
   });
   const dropped = (e) => e instanceof TypeError || (e instanceof ApiError && e.status >= 500);
   const newKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
-  async function* events(response) {
+  async function* events(response, onChunk) {
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "", event = "message", data = [], id = "";
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
+      onChunk();
       buffer += value;
       let nl;
       while ((nl = buffer.search(/\r\n|\r|\n/)) >= 0) {
@@ -297,12 +310,16 @@ textarea{flex:1;resize:none;height:44px;padding:10px;border:1px solid #bfc8bf;bo
       // the last event it delivered, and the server goes on with the same run (no second turn).
       const resend = { "Idempotency-Key": newKey() };
       for (let tries = 0; ; ) {
-        let ended = false;
+        let ended = false, progressed = false;
+        const silence = watchdog();
         try {
-          const response = await call("POST", "/graph/stream", body, resend);
+          const response = await call("POST", "/graph/stream", body, resend, silence.signal);
           status.textContent = "";
-          for await (const ev of events(response)) {
-            if (ev.id) resend["Last-Event-ID"] = ev.id;
+          for await (const ev of events(response, silence.feed)) {
+            if (ev.id && ev.id !== resend["Last-Event-ID"]) {
+              resend["Last-Event-ID"] = ev.id;
+              progressed = true;
+            }
             if (ev.event === "metadata") {
               const m = JSON.parse(ev.data);
               runId = m.run_id;
@@ -326,11 +343,14 @@ textarea{flex:1;resize:none;height:44px;padding:10px;border:1px solid #bfc8bf;bo
             }
           }
         } catch (e) {
-          if (!dropped(e)) throw e;
+          if (!dropped(e) && !silence.signal.aborted) throw e;
+        } finally {
+          silence.stop();
         }
         if (ended) break;
         // The stream ended before `done`: a dropped connection, not an answer.
         status.textContent = t.reconnecting;
+        if (progressed) tries = 0;
         if (!navigator.onLine) {
           if (!(await backOnline())) throw new ApiError(0, "stream_interrupted");
           continue;

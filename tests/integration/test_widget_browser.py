@@ -36,13 +36,14 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 </head><body><h1>Green Farm shop</h1><p>Seeds, tools and advice.</p>
 <script nonce="{nonce}">window.AlimConfig = {{ key: "{key}", position: "bottom-right",
   greeting: "Hello from Green Farm!", language: "en",
-  theme: {{ primaryColor: "#1565c0" }} }};</script>
+  theme: {{ primaryColor: "#1565c0" }}{config} }};</script>
 <script src="{alim}/widget.js" async nonce="{nonce}"></script></body></html>"""
 
 
 @contextmanager
-def partner_site(alim: str, key: str, port: int) -> Iterator[str]:
-    """The partner's page on 127.0.0.1:port; its CSP allows no inline style and only ALİM."""
+def partner_site(alim: str, key: str, port: int, config: str = "") -> Iterator[str]:
+    """The partner's page on 127.0.0.1:port; its CSP allows no inline style and only ALİM.
+    `config`: more `AlimConfig` fields, as JavaScript (`stallSeconds: 2`)."""
 
     async def page(request: Request) -> HTMLResponse:
         nonce = secrets.token_urlsafe(12)
@@ -50,7 +51,7 @@ def partner_site(alim: str, key: str, port: int) -> Iterator[str]:
             f"default-src 'none'; script-src 'nonce-{nonce}' {alim}; connect-src {alim}; "
             "style-src 'none'; img-src 'none'; base-uri 'none'"
         )
-        html = PAGE.format(nonce=nonce, key=key, alim=alim)
+        html = PAGE.format(nonce=nonce, key=key, alim=alim, config=f", {config}" if config else "")
         return HTMLResponse(html, headers={"Content-Security-Policy": csp})
 
     with serve_in_thread(Starlette(routes=[Route("/", page)]), port) as url:
@@ -58,9 +59,10 @@ def partner_site(alim: str, key: str, port: int) -> Iterator[str]:
 
 
 @contextmanager
-def embedded(tmp_path: Path, **env: str) -> Iterator[tuple[str, str, str, Any]]:
-    """A real `alim serve`, a publishable key for a partner's page on a second local origin,
-    that page and headless Chromium: (ALİM's URL, the key, the page's URL, the browser)."""
+def embedded(tmp_path: Path, config: str = "", **env: str) -> Iterator[tuple[str, str, str, Any]]:
+    """A real `alim serve` (`env`: its settings), a publishable key for a partner's page on a
+    second local origin, that page (`config`: see `partner_site`) and headless Chromium: (ALİM's
+    URL, the key, the page's URL, the browser)."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
@@ -73,7 +75,7 @@ def embedded(tmp_path: Path, **env: str) -> Iterator[tuple[str, str, str, Any]]:
     key = made.stdout.strip().splitlines()[-1]
     with (
         running_server(tmp_path, **env) as alim,
-        partner_site(alim, key, site_port) as site,
+        partner_site(alim, key, site_port, config) as site,
         sync_playwright() as pw,
     ):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -214,10 +216,10 @@ def sse_events(text: str) -> list[ServerSentEvent]:
     return [event for event in found if event is not None]
 
 
-def inside_fifth_token(body: str) -> str:
-    """`body` cut inside its fifth token event: four tokens delivered whole, then the cut."""
-    fifth = [m.start() for m in re.finditer("event: token", body)][4]
-    return body[: fifth + 20]
+def inside_token(body: str, n: int) -> str:
+    """`body` cut inside its `n`th token event: the tokens before it delivered whole."""
+    nth = [m.start() for m in re.finditer("event: token", body)][n - 1]
+    return body[: nth + 20]
 
 
 @pytest.mark.timeout(300)
@@ -243,7 +245,7 @@ def test_the_widget_resumes_an_answer_whose_connection_dropped(tmp_path: Path) -
                 return
             response = route.fetch()  # the whole stream, as the server sent it
             whole.append(response.text())
-            route.fulfill(response=response, body=inside_fifth_token(whole[0]))
+            route.fulfill(response=response, body=inside_token(whole[0], 5))
 
         page.route("**/api/v1/graph/stream", cut_the_first_stream)
         page.goto(site)
@@ -263,7 +265,7 @@ def test_the_widget_resumes_an_answer_whose_connection_dropped(tmp_path: Path) -
         first, again = sent
         assert again["idempotency-key"] == first["idempotency-key"]
         assert "last-event-id" not in first
-        delivered = sse_events(inside_fifth_token(whole[0]))
+        delivered = sse_events(inside_token(whole[0], 5))
         assert again["last-event-id"] == delivered[-1].id
         assert [e.event for e in delivered].count("token") == 4
 
@@ -292,3 +294,71 @@ def test_the_widget_resumes_an_answer_whose_connection_dropped(tmp_path: Path) -
         expect(waiting).to_have_attribute("data-state", "done", timeout=60_000)
         expect(waiting.locator(".text")).to_contain_text("Quraqlıqda suvarma")
         expect(widget(page, ".status")).to_be_empty()
+
+
+@pytest.mark.timeout(300)
+def test_the_widget_asks_again_for_a_stream_the_network_left_hanging(tmp_path: Path) -> None:
+    """On a weak network a request can stay open and bring nothing, with no error to react to.
+    A stream that brings nothing for `stallSeconds` is cut and asked for again with the same
+    `Idempotency-Key`; a slow answer that keeps bringing tokens is left alone."""
+    from playwright.sync_api import expect
+
+    slow = {"ALIM_OFFLINE_DELAY": "0.15"}  # ~36 pieces: an answer takes several stall periods
+    with embedded(tmp_path, config="stallSeconds: 1.5", **slow) as (_, _, site, browser):
+        page = browser.new_page()
+        sent: list[dict[str, str]] = []
+        page.on(
+            "request",
+            lambda r: (
+                sent.append(r.headers) if r.method == "POST" and "graph/stream" in r.url else None
+            ),
+        )
+        page.goto(site)
+        page.get_by_role("button", name="Open the ALİM chat").click()
+        widget(page, "textarea").fill(QUESTION)
+        widget(page, "textarea").press("Enter")
+        answer = widget(page, ".msg.assistant").last
+        expect(answer).to_have_attribute("data-state", "done", timeout=90_000)
+        expect(answer.locator(".text")).to_contain_text("Quraqlıqda suvarma")
+        assert len(sent) == 1  # several stall periods long, never silent: asked once
+
+        def hang_the_first(route: Any) -> None:
+            if len(held) == 0:
+                held.append(route)  # neither answered nor failed: the network holds it
+            else:
+                route.continue_()
+
+        held: list[Any] = []
+        page.route("**/api/v1/graph/stream", hang_the_first)
+        widget(page, "textarea").fill(QUESTION)
+        widget(page, "textarea").press("Enter")
+        hung = widget(page, ".msg.assistant").last
+        expect(widget(page, ".status")).to_have_text("Connection lost, reconnecting…")
+        expect(hung).to_have_attribute("data-state", "done", timeout=90_000)
+        expect(hung.locator(".text")).to_contain_text("Quraqlıqda suvarma")
+        expect(widget(page, ".status")).to_be_empty()
+        first, again = sent[1:]
+        assert again["idempotency-key"] == first["idempotency-key"]
+        assert "last-event-id" not in again  # nothing had arrived to resume from
+
+        # Cut four times in a row, each time after one more token: every try brought something,
+        # so the widget goes on past its three retries and the answer arrives whole, once.
+        page.unroute("**/api/v1/graph/stream")
+        bodies: list[str] = []
+
+        def cut_after_a_token(route: Any) -> None:
+            if len(bodies) == 4:
+                route.continue_()
+                return
+            response = route.fetch()
+            bodies.append(response.text())
+            route.fulfill(response=response, body=inside_token(bodies[-1], 2))
+
+        page.route("**/api/v1/graph/stream", cut_after_a_token)
+        widget(page, "textarea").fill(QUESTION)
+        widget(page, "textarea").press("Enter")
+        cut = widget(page, ".msg.assistant").last
+        expect(cut).to_have_attribute("data-state", "done", timeout=120_000)
+        tokens = [e.data for e in sse_events(bodies[0]) if e.event == "token"]
+        expect(cut.locator(".text")).to_have_text("".join(tokens))
+        assert len(sent) == 3 + 5 and len({h["idempotency-key"] for h in sent[3:]}) == 1
