@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
@@ -58,6 +59,11 @@ class Lexicon:
     """What a question is about besides its crop (fertilising, salinity); their topics are
     read (`topics_read`), first when no crop is named or a follow-up keeps them."""
     subject_groups: dict[str, tuple[str, ...]]
+    named_subjects: frozenset[str]
+    """Subjects that are a pest or disease by name: their topic is read only for a question
+    that names a crop whose own article does not name them (`topics_read`'s `names`). Without a
+    crop, the pest's crops' articles (codling moth: the apple article) answer better than the
+    general one, and retrieval finds them."""
     kinds: dict[str, re.Pattern[str]]
     zones: dict[str, re.Pattern[str]]
     zone_cues: dict[str, re.Pattern[str]]
@@ -124,6 +130,7 @@ class Lexicon:
             practice_groups={k: tuple(v["groups"]) for k, v in practices.items()},
             subjects={k: p for k, v in subjects.items() if (p := _pattern(v["terms"])) is not None},
             subject_groups={k: tuple(v["groups"]) for k, v in subjects.items()},
+            named_subjects=frozenset(k for k, v in subjects.items() if v.get("named")),
             kinds=table(data["kinds"]),
             zones=table(data["zones"]),
             zone_cues={zone: _written(terms) for zone, terms in data["zones"].items()},
@@ -298,7 +305,13 @@ def understand(text: str, *, place: str | None = None, zone: str | None = None) 
     return Understanding(
         crops=crops,
         # Without a crop, the question's subject is what it is about: its topic is read.
-        groups=lexicon.groups_for(crops, kinds, stages, practices, () if crops else subjects),
+        groups=lexicon.groups_for(
+            crops,
+            kinds,
+            stages,
+            practices,
+            () if crops else tuple(s for s in subjects if s not in lexicon.named_subjects),
+        ),
         kinds=kinds,
         zone=zones[0] if zones else zone,
         place=place,
@@ -328,16 +341,28 @@ def answer_cues(understanding: Understanding | None) -> tuple[re.Pattern[str], .
     return tuple({c.pattern: c for c in found}.values())
 
 
-def topics_read(understanding: Understanding | None) -> tuple[str, ...]:
+def topics_read(
+    understanding: Understanding | None, names: Callable[[str, re.Pattern[str]], bool] | None = None
+) -> tuple[str, ...]:
     """The topics this question reads besides its crop's: its kind's (`Lexicon.topic_rules`),
     its practices' and its subjects' (kept from earlier turns, or its own). They come after the
     crop's topic, which an article among them leads only if its sentence answers clearly
     better (graphs.evidence): "Жара под 40, подкормить помидоры азоткой?" is answered by the
-    heat article, "Какая кислотность почвы нужна для чая?" by the tea article."""
+    heat article, "Какая кислотность почвы нужна для чая?" by the tea article.
+    `names(group, pattern)`: whether the topic's article names what the folded `pattern` finds;
+    a pest or disease by name is then left to the crop's own article when it names it."""
     if understanding is None:
         return ()
+    lexicon = bundled_lexicon()
     subjects = understanding.kept_subjects or understanding.subjects
-    groups = bundled_lexicon().groups_for(
+    own = [g for c in understanding.crops for g in lexicon.crop_groups.get(c, ())]
+    subjects = tuple(
+        s
+        for s in subjects
+        if s not in lexicon.named_subjects
+        or (own and names is not None and not any(names(g, lexicon.subjects[s]) for g in own))
+    )
+    groups = lexicon.groups_for(
         (), understanding.kinds, understanding.stages, understanding.practices, subjects
     )
     kept = understanding.kept_topic

@@ -62,13 +62,19 @@ def evidence_for(
     wide = replace(options, k=options.k * ENTITY_POOL) if groups else options
     hits = [hit_to_dict(h) for h in index.search(query, wide)]
     chunks = entity_first(hits, groups, options.k)
+
+    def names(group: str, pattern: re.Pattern[str]) -> bool:
+        versions = index.group_articles.get(group, {})
+        article = versions.get(language) or next(iter(versions.values()), None)
+        return article is not None and bool(pattern.search(fold(index.article_text(article))))
+
     evidence = gather(
         index,
         query,
         chunks,
         language,
         answer_cues(u),
-        topics_read(u),
+        topics_read(u, names),
         foreign_topics(u),
         name_sections=u is not None and "diagnosis" in u.kinds,
     )

@@ -92,6 +92,10 @@ class ScopedIndex(KnowledgeIndex):
     def article_language(self, article_id: str) -> str:
         return self._owner[article_id].article_language(article_id)
 
+    def article_text(self, article_id: str) -> str:
+        part = self._owner.get(article_id)
+        return part.article_text(article_id) if part is not None else ""
+
     def rank_sentences(
         self, query: str, article_id: str, cues: Sequence[Any] = ()
     ) -> list[RankedSentence]:

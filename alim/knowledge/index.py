@@ -290,6 +290,10 @@ class KnowledgeIndex:
     def article_language(self, article_id: str) -> str:
         return self._article_chunk[article_id].language
 
+    def article_text(self, article_id: str) -> str:
+        """The article's chunks' text (overlapping chunks repeat their shared sentences)."""
+        return "\n".join(self.chunks[i].text for i in self._article_chunks.get(article_id, ()))
+
     def rank_sentences(
         self, query: str, article_id: str, cues: Sequence[re.Pattern[str]] = ()
     ) -> list[RankedSentence]:

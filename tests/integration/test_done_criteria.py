@@ -82,6 +82,17 @@ def test_asking_for_an_agronomist_escalates(real_deps: GraphDeps, tmp_path: Path
     assert result["escalation_id"] in listed.stdout
 
 
+def test_a_pest_named_on_a_crop_whose_article_does_not_name_it_is_answered(
+    real_deps: GraphDeps, tmp_path: Path
+) -> None:
+    """Aphids on greenhouse cucumbers: the greenhouse article says nothing of aphids, so the
+    answer comes from the common pests article and names them."""
+    result = run_json(tmp_path, "Как бороться с тлёй на огурцах в теплице?")
+    assert not result["escalated"]
+    assert "pests-common.ru" in [s["id"] for s in result["sources"]]
+    assert "Тля" in result["response"].split("\n\n")[0], result["response"]
+
+
 def test_bitcoin_is_declined_politely(real_deps: GraphDeps, tmp_path: Path) -> None:
     result = run_json(tmp_path, "Should I buy Bitcoin now?")
     assert result["route"] == "off_topic"

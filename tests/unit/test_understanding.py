@@ -416,3 +416,18 @@ def test_how_often_asks_an_amount_and_why_a_diagnosis(text: str, kind: str) -> N
 
 def test_colloquial_russian_spraying_reads_the_safety_topic() -> None:
     assert "safe-pesticide-use" in topics_read(understand("Чем побрызгать помидоры от тли?"))
+
+
+def test_a_pest_by_name_is_read_where_the_crop_s_article_does_not_name_it() -> None:
+    # The greenhouse article says nothing of aphids: the common pests article is read too.
+    u = understand("Как бороться с тлёй на огурцах в теплице?")
+    assert "aphids" in u.subjects
+    assert "pests-common" in topics_read(u, lambda group, pattern: False)
+    # The apple article names the codling moth: it answers, the general article is not read.
+    u = understand("Almada meyvəyeyən var, tələni nə vaxt asım?")
+    assert "codling_moth" in u.subjects
+    assert "pests-common" not in topics_read(u, lambda group, pattern: group == "apples")
+    # Without a crop, the articles of the pest's crops answer: retrieval finds them.
+    u = understand("Сколько феромонных ловушек от плодожорки вешать на гектар сада?")
+    assert "pests-common" not in u.groups
+    assert "pests-common" not in topics_read(u, lambda group, pattern: False)
