@@ -90,6 +90,13 @@ def widget(page: Any, selector: str) -> Any:
     return page.locator(f"{WIDGET} {selector}")
 
 
+def ask(page: Any, question: str) -> Any:
+    """Type `question` into the open widget and send it: its answer's message."""
+    widget(page, "textarea").fill(question)
+    widget(page, "textarea").press("Enter")
+    return widget(page, ".msg.assistant").last
+
+
 def count_text_changes(page: Any) -> None:
     page.evaluate(
         """() => {
@@ -122,9 +129,7 @@ def test_a_partner_page_embeds_the_widget(tmp_path: Path) -> None:
             assert color == "rgb(21, 101, 192)"
 
             count_text_changes(page)
-            widget(page, "textarea").fill(QUESTION)
-            widget(page, "textarea").press("Enter")
-            answer = widget(page, ".msg.assistant").last
+            answer = ask(page, QUESTION)
             expect(answer).to_have_attribute("data-state", "done", timeout=90_000)
             expect(answer.locator(".text")).to_contain_text("Quraqlıqda suvarma")
             expect(answer.locator(".sources li").first).to_contain_text("Quraqlıqda suvarma")
@@ -250,9 +255,7 @@ def test_the_widget_resumes_an_answer_whose_connection_dropped(tmp_path: Path) -
         page.route("**/api/v1/graph/stream", cut_the_first_stream)
         page.goto(site)
         page.get_by_role("button", name="Open the ALİM chat").click()
-        widget(page, "textarea").fill(QUESTION)
-        widget(page, "textarea").press("Enter")
-        answer = widget(page, ".msg.assistant").last
+        answer = ask(page, QUESTION)
         expect(answer).to_have_attribute("data-state", "done", timeout=90_000)
 
         events = sse_events(whole[0])
@@ -272,9 +275,7 @@ def test_the_widget_resumes_an_answer_whose_connection_dropped(tmp_path: Path) -
         # The network stays down: three more tries a few seconds apart, then a clear failure.
         page.unroute("**/api/v1/graph/stream")
         page.route("**/api/v1/graph/stream", lambda route: route.abort("internetdisconnected"))
-        widget(page, "textarea").fill("Pomidorun yarpaqları saralır, nə edim?")
-        widget(page, "textarea").press("Enter")
-        broken = widget(page, ".msg.assistant").last
+        broken = ask(page, "Pomidorun yarpaqları saralır, nə edim?")
         expect(widget(page, ".status")).to_have_text("Connection lost, reconnecting…")
         expect(broken).to_have_attribute("data-state", "error", timeout=30_000)
         expect(widget(page, ".status")).to_contain_text("stream_interrupted")
@@ -284,9 +285,7 @@ def test_the_widget_resumes_an_answer_whose_connection_dropped(tmp_path: Path) -
         # comes when it is back.
         page.unroute("**/api/v1/graph/stream")
         page.context.set_offline(True)
-        widget(page, "textarea").fill(QUESTION)
-        widget(page, "textarea").press("Enter")
-        waiting = widget(page, ".msg.assistant").last
+        waiting = ask(page, QUESTION)
         expect(widget(page, ".status")).to_have_text("Connection lost, reconnecting…")
         page.wait_for_timeout(9_000)
         expect(waiting).to_have_attribute("data-state", "streaming")
@@ -315,9 +314,7 @@ def test_the_widget_asks_again_for_a_stream_the_network_left_hanging(tmp_path: P
         )
         page.goto(site)
         page.get_by_role("button", name="Open the ALİM chat").click()
-        widget(page, "textarea").fill(QUESTION)
-        widget(page, "textarea").press("Enter")
-        answer = widget(page, ".msg.assistant").last
+        answer = ask(page, QUESTION)
         expect(answer).to_have_attribute("data-state", "done", timeout=90_000)
         expect(answer.locator(".text")).to_contain_text("Quraqlıqda suvarma")
         assert len(sent) == 1  # several stall periods long, never silent: asked once
@@ -330,9 +327,7 @@ def test_the_widget_asks_again_for_a_stream_the_network_left_hanging(tmp_path: P
 
         held: list[Any] = []
         page.route("**/api/v1/graph/stream", hang_the_first)
-        widget(page, "textarea").fill(QUESTION)
-        widget(page, "textarea").press("Enter")
-        hung = widget(page, ".msg.assistant").last
+        hung = ask(page, QUESTION)
         expect(widget(page, ".status")).to_have_text("Connection lost, reconnecting…")
         expect(hung).to_have_attribute("data-state", "done", timeout=90_000)
         expect(hung.locator(".text")).to_contain_text("Quraqlıqda suvarma")
@@ -355,9 +350,7 @@ def test_the_widget_asks_again_for_a_stream_the_network_left_hanging(tmp_path: P
             route.fulfill(response=response, body=inside_token(bodies[-1], 2))
 
         page.route("**/api/v1/graph/stream", cut_after_a_token)
-        widget(page, "textarea").fill(QUESTION)
-        widget(page, "textarea").press("Enter")
-        cut = widget(page, ".msg.assistant").last
+        cut = ask(page, QUESTION)
         expect(cut).to_have_attribute("data-state", "done", timeout=120_000)
         tokens = [e.data for e in sse_events(bodies[0]) if e.event == "token"]
         expect(cut.locator(".text")).to_have_text("".join(tokens))
