@@ -63,7 +63,7 @@ class Lexicon:
     """Subjects that are a pest or disease by name: their topic is read only for a question
     that names a crop whose own article does not name them (`topics_read`'s `names`). Without a
     crop, the pest's crops' articles (codling moth: the apple article) answer better than the
-    general one, and retrieval finds them."""
+    general one, and retrieval finds them. They never steer retrieval (`steering`)."""
     kinds: dict[str, re.Pattern[str]]
     zones: dict[str, re.Pattern[str]]
     zone_cues: dict[str, re.Pattern[str]]
@@ -86,6 +86,10 @@ class Lexicon:
     topic_rules: tuple[tuple[frozenset[str], frozenset[str], tuple[str, ...]], ...] = ()
     """(kinds, stages, groups): a question of one of the kinds (if any) and one of the stages
     (if any) also reads those topics (when to sow: the sowing calendar)."""
+
+    def steering(self, subjects: tuple[str, ...]) -> tuple[str, ...]:
+        """The subjects whose topics steer retrieval (a question's `groups`): not those by name."""
+        return tuple(s for s in subjects if s not in self.named_subjects)
 
     def groups_for(
         self,
@@ -284,7 +288,11 @@ class Understanding:
             changes["kept_topic"] = previous.topic
         merged = replace(self, **changes, topic=None)
         groups = lexicon.groups_for(
-            merged.crops, merged.kinds, merged.stages, merged.practices, merged.kept_subjects
+            merged.crops,
+            merged.kinds,
+            merged.stages,
+            merged.practices,
+            lexicon.steering(merged.kept_subjects),
         )
         if merged.kept_topic is not None:
             groups = (merged.kept_topic, *(g for g in groups if g != merged.kept_topic))
@@ -310,7 +318,7 @@ def understand(text: str, *, place: str | None = None, zone: str | None = None) 
             kinds,
             stages,
             practices,
-            () if crops else tuple(s for s in subjects if s not in lexicon.named_subjects),
+            () if crops else lexicon.steering(subjects),
         ),
         kinds=kinds,
         zone=zones[0] if zones else zone,

@@ -431,3 +431,10 @@ def test_a_pest_by_name_is_read_where_the_crop_s_article_does_not_name_it() -> N
     u = understand("Сколько феромонных ловушек от плодожорки вешать на гектар сада?")
     assert "pests-common" not in u.groups
     assert "pests-common" not in topics_read(u, lambda group, pattern: False)
+
+
+def test_a_pest_by_name_kept_by_a_follow_up_does_not_steer_retrieval() -> None:
+    first, text = understand("Тля на огурцах, что делать?"), "А на помидорах?"
+    follow = understand(text).following(first, text)
+    assert follow.kept_subjects == ("aphids",)
+    assert follow.groups == ("tomatoes", "greenhouse-vegetables")  # the crop's topics only
