@@ -60,10 +60,10 @@ class Lexicon:
     read (`topics_read`), first when no crop is named or a follow-up keeps them."""
     subject_groups: dict[str, tuple[str, ...]]
     named_subjects: frozenset[str]
-    """Subjects that are a pest or disease by name: their topic is read only for a question
-    that names a crop whose own article does not name them (`topics_read`'s `names`). Without a
-    crop, the pest's crops' articles (codling moth: the apple article) answer better than the
-    general one, and retrieval finds them. They never steer retrieval (`steering`)."""
+    """Subjects that are a pest or disease by name: their topic is read unless the question
+    names a crop whose own article names them (`topics_read`'s `names`). They never steer
+    retrieval (`steering`): without a crop, the pest's crops' articles (codling moth: the apple
+    article) may answer better than the general one, which then comes second."""
     kinds: dict[str, re.Pattern[str]]
     zones: dict[str, re.Pattern[str]]
     zone_cues: dict[str, re.Pattern[str]]
@@ -72,6 +72,9 @@ class Lexicon:
     """Growth stage -> its terms as written, to find in an article's sentences: the sentence
     on lifting onions answers "when do I harvest onions?", the sowing dates do not."""
     stages: dict[str, re.Pattern[str]]
+    subject_cues: dict[str, re.Pattern[str]]
+    """Pest or disease by name -> its terms as written, to find in an article's sentences: the
+    sentence that names the aphids answers "Как бороться с тлёй?", whatever its case ending."""
     uncovered: dict[str, re.Pattern[str]]
     uncovered_with_crop: dict[str, re.Pattern[str]]
     """Uncovered topics that stay uncovered when a crop is named (the price of wheat)."""
@@ -144,6 +147,7 @@ class Lexicon:
                 for stage, terms in data.get("stage_cues", {}).items()
                 if not stage.startswith("_")
             },
+            subject_cues={k: _written(v["terms"]) for k, v in subjects.items() if v.get("named")},
             uncovered=table(data["uncovered"]),
             uncovered_with_crop=table(
                 {k: v for k, v in data["uncovered_with_crop"].items() if not k.startswith("_")}
@@ -345,6 +349,9 @@ def answer_cues(understanding: Understanding | None) -> tuple[re.Pattern[str], .
         # Sowing dates are given per zone: the sentence naming the farmer's zone answers.
         found.append(lexicon.zone_cues[understanding.zone])
     found.extend(lexicon.stage_cues[s] for s in understanding.stages if s in lexicon.stage_cues)
+    # The pest or disease the question names: the sentence about it answers, not its neighbours.
+    subjects = understanding.kept_subjects or understanding.subjects
+    found.extend(lexicon.subject_cues[s] for s in subjects if s in lexicon.subject_cues)
     # Each cue counts once: "how" and "how much" look for the same figures.
     return tuple({c.pattern: c for c in found}.values())
 
@@ -358,7 +365,8 @@ def topics_read(
     better (graphs.evidence): "Жара под 40, подкормить помидоры азоткой?" is answered by the
     heat article, "Какая кислотность почвы нужна для чая?" by the tea article.
     `names(group, pattern)`: whether the topic's article names what the folded `pattern` finds;
-    a pest or disease by name is then left to the crop's own article when it names it."""
+    a pest or disease by name is then left to the crop's own article when it names it. Without
+    a crop its topic is read ("Как бороться с тлёй?": the common pests article)."""
     if understanding is None:
         return ()
     lexicon = bundled_lexicon()
@@ -368,7 +376,8 @@ def topics_read(
         s
         for s in subjects
         if s not in lexicon.named_subjects
-        or (own and names is not None and not any(names(g, lexicon.subjects[s]) for g in own))
+        or not own
+        or (names is not None and not any(names(g, lexicon.subjects[s]) for g in own))
     )
     groups = lexicon.groups_for(
         (), understanding.kinds, understanding.stages, understanding.practices, subjects
