@@ -52,6 +52,9 @@ def _written(terms: list[str]) -> re.Pattern[str]:
 class Lexicon:
     crops: dict[str, re.Pattern[str]]
     crop_groups: dict[str, tuple[str, ...]]
+    generic_crops: dict[str, re.Pattern[str]]
+    """Crop -> words that name it only when no other crop is named: "grain" and "зерно" are
+    wheat in "зерно сыроватое, как просушить?", not in "кукуруза на зерно" or "grain maize"."""
     practices: dict[str, re.Pattern[str]]
     """Farm practices (spraying) whose topics a question reads, whatever the crop."""
     practice_groups: dict[str, tuple[str, ...]]
@@ -89,6 +92,17 @@ class Lexicon:
     topic_rules: tuple[tuple[frozenset[str], frozenset[str], tuple[str, ...]], ...] = ()
     """(kinds, stages, groups): a question of one of the kinds (if any) and one of the stages
     (if any) also reads those topics (when to sow: the sowing calendar)."""
+
+    def uncovered_in(self, folded: str, *, with_crop: bool) -> tuple[str, ...]:
+        """The uncovered topics a folded text asks about; `with_crop`: the question, or the
+        conversation it goes on, names a crop (only `uncovered_with_crop` topics then count:
+        "убирать комбайном" about maize is a harvest question)."""
+        table = self.uncovered_with_crop if with_crop else self.uncovered
+        return tuple(
+            topic
+            for topic in _found(table, folded)
+            if not ((covered := self.covered_when.get(topic)) and covered.search(folded))
+        )
 
     def steering(self, subjects: tuple[str, ...]) -> tuple[str, ...]:
         """The subjects whose topics steer retrieval (a question's `groups`): not those by name."""
@@ -131,6 +145,9 @@ class Lexicon:
         return cls(
             crops={k: p for k, v in crops.items() if (p := _pattern(v["terms"])) is not None},
             crop_groups={k: tuple(v["groups"]) for k, v in crops.items()},
+            generic_crops={
+                k: p for k, v in crops.items() if (p := _pattern(v.get("generic", []))) is not None
+            },
             practices={
                 k: p for k, v in practices.items() if (p := _pattern(v["terms"])) is not None
             },
@@ -251,20 +268,40 @@ class Understanding:
             return self
         lexicon = bundled_lexicon()
         folded = fold(text)
+        if self.uncovered and not self.crops and previous.crops:
+            # In a conversation about a crop, a turn is read as naming it: "а при какой
+            # влажности убирать комбайном?" after a maize question is about harvesting maize.
+            uncovered = lexicon.uncovered_in(folded, with_crop=True)
+            if uncovered != self.uncovered:
+                return replace(self, uncovered=uncovered).following(previous, text, goes_on=goes_on)
         short = len(words(text)) <= lexicon.followup_max_words
         marked = bool(lexicon.followup.match(folded.strip()))
         missing_crop = not self.crops and bool(previous.crops)
         missing_kind = not (set(self.kinds) - {"howto"}) and bool(previous.kinds)
         missing_subject = not self.subjects and not self.practices and bool(previous.subjects)
         elliptical = missing_crop or missing_kind or (missing_subject and not self.crops)
-        # "How long do fresh ones keep?" after a question on figs refers back to the figs.
+        # "How long do fresh ones keep?" after a question on figs refers back to the figs, unless
+        # what the pronoun stands for comes before it: "Что такое капельное орошение и сколько
+        # оно экономит воды?" is about drip irrigation.
+        pronoun = lexicon.pronouns.search(folded) if lexicon.pronouns is not None else None
         refers = (
-            missing_crop and lexicon.pronouns is not None and bool(lexicon.pronouns.search(folded))
+            missing_crop
+            and pronoun is not None
+            and not any(
+                pattern.search(folded[: pronoun.start()]) is not None
+                for pattern in (
+                    *(lexicon.subjects[s] for s in self.subjects),
+                    *(lexicon.practices[p] for p in self.practices),
+                )
+            )
         )
         # "Bəs qovunu?" after a spacing question on watermelons is a follow-up, whatever the
         # lexicon finds missing: the marker says so.
+        # A turn naming no crop, subject or practice of its own has nothing else to be about:
+        # "at what moisture should the combine go in?" after a question on harvesting rice.
+        bare = not (self.crops or self.subjects or self.practices)
         if self.uncovered or not (
-            ((short or marked or refers or goes_on) and elliptical) or (short and marked)
+            ((short or marked or refers or goes_on or bare) and elliptical) or (short and marked)
         ):
             return self
         inherited: list[str] = []
@@ -307,13 +344,12 @@ def understand(text: str, *, place: str | None = None, zone: str | None = None) 
     """Read one message. `place`/`zone`: what the gazetteer found in it, if anything."""
     lexicon = bundled_lexicon()
     folded = fold(text)
-    crops = _found(lexicon.crops, folded)
+    crops = _found(lexicon.crops, folded) or _found(lexicon.generic_crops, folded)
     kinds = _found(lexicon.kinds, folded)
     stages = _found(lexicon.stages, folded)
     zones = _found(lexicon.zones, folded)
     practices = _found(lexicon.practices, folded)
     subjects = _found(lexicon.subjects, folded)
-    uncovered = _found(lexicon.uncovered_with_crop if crops else lexicon.uncovered, folded)
     return Understanding(
         crops=crops,
         # Without a crop, the question's subject is what it is about: its topic is read.
@@ -330,11 +366,7 @@ def understand(text: str, *, place: str | None = None, zone: str | None = None) 
         stages=stages,
         practices=practices,
         subjects=subjects,
-        uncovered=tuple(
-            topic
-            for topic in uncovered
-            if not ((covered := lexicon.covered_when.get(topic)) and covered.search(folded))
-        ),
+        uncovered=lexicon.uncovered_in(folded, with_crop=bool(crops)),
     )
 
 
@@ -401,5 +433,6 @@ def foreign_topics(understanding: Understanding | None) -> frozenset[str]:
 def without_crops(text: str) -> str:
     """The text with the words that name a crop removed (for condensing a follow-up)."""
     lexicon = bundled_lexicon()
-    kept = [w for w in text.split() if not any(p.match(fold(w)) for p in lexicon.crops.values())]
+    patterns = [*lexicon.crops.values(), *lexicon.generic_crops.values()]
+    kept = [w for w in text.split() if not any(p.match(fold(w)) for p in patterns)]
     return " ".join(kept)

@@ -319,9 +319,55 @@ def test_a_longer_follow_up_that_refers_back_with_a_pronoun_keeps_the_crop() -> 
     text = "how long do fresh ones keep in a cold store?"
     follow = understand(text).following(first, text)
     assert follow.followup and follow.crops == ("fig_olive",)
-    # Without the pronoun, a long question that names no crop is a question of its own.
-    text = "how long does fruit keep in a cold store at home?"
+    # Without the pronoun, a long question about a subject of its own is a question of its own.
+    text = "how do I wash the salt out of my soil before the next planting?"
     assert not understand(text).following(first, text).followup
+
+
+@pytest.mark.parametrize(
+    ("first", "text", "crop"),
+    [
+        ("how deep should I sow grain maize?", "how often does it need water in july?", "maize"),
+        ("Когда сажать лук-севок?", "а как часто его поливать летом в жару?", "onion"),
+    ],
+)
+def test_a_pronoun_before_any_subject_of_its_own_refers_back_to_the_crop(
+    first: str, text: str, crop: str
+) -> None:
+    follow = understand(text).following(understand(first), text)
+    assert follow.followup and follow.crops == (crop,)
+
+
+def test_a_pronoun_after_a_subject_of_its_own_refers_to_that_subject() -> None:
+    first, text = (
+        "Когда сеять пшеницу?",
+        "Что такое капельное орошение и сколько оно экономит воды?",
+    )
+    assert not understand(text).following(understand(first), text).followup
+
+
+def test_a_long_turn_naming_nothing_of_its_own_goes_on_about_the_crop() -> None:
+    first = understand("When do I harvest rice?")
+    text = "at what moisture should the combine go in?"
+    follow = understand(text).following(first, text)
+    assert follow.followup and follow.crops == ("rice",)
+
+
+def test_a_word_for_any_grain_names_wheat_only_when_no_other_crop_is_named() -> None:
+    assert understand("how deep should I sow grain maize?").crops == ("maize",)
+    assert understand("Как понять что кукуруза на зерно созрела?").crops == ("maize",)
+    assert understand("зерно сыроватое, как просушить если нет сушилки?").crops == ("wheat",)
+
+
+def test_in_a_conversation_about_a_crop_harvesting_with_a_combine_is_covered() -> None:
+    first = understand("Как понять что кукуруза на зерно созрела?")
+    text = "а при какой влажности убирать комбайном?"
+    assert understand(text).uncovered == ("machinery",)  # alone, a question about machines
+    follow = understand(text).following(first, text)
+    assert not follow.uncovered and follow.crops == ("maize",)
+    # The machine itself stays uncovered, crop or not.
+    text = "Traktorun mühərriki qızır, nə edim?"
+    assert understand(text).following(first, text).uncovered == ("machinery",)
 
 
 @pytest.mark.parametrize(
