@@ -77,7 +77,7 @@ async def assess(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     place = understanding.place if understanding is not None else None
     confidence = confidence_of(question, state.get("chunks") or [], place_stems(place))
     if understanding is not None and understanding.uncovered:
-        # Livestock, bees, machinery, prices, subsidies, insurance, loans, legal questions:
+        # Livestock, silkworms, bees, machinery, prices, subsidies, loans, legal questions:
         # the knowledge base does not cover them, whatever passages share their words.
         confidence = 0.0
     if confidence < context_of(runtime).escalation_threshold:

@@ -86,6 +86,16 @@ def test_a_crop_is_found_when_its_final_q_or_k_softens(text: str, crop: str) -> 
         ("Как застраховать урожай хлопка от града?", "insurance"),
         ("Как правильно кастрировать бычков?", "livestock"),
         ("Чем кормить овец зимой?", "livestock"),
+        # Poultry and draught animals besides hens and cattle; silkworms, mushrooms, snails.
+        ("Гусята плохо растут, чем подкормить?", "livestock"),
+        ("Eşşəyin ayağı axsayır, nə edim?", "livestock"),
+        ("How warm should the brooder be for turkey poults?", "livestock"),
+        ("Ipək qurdunu necə bəsləyim?", "other_enterprises"),
+        ("Как выращивать вешенки в подвале?", "other_enterprises"),
+        # ...but a fruit's "fleece" cover, a sprout ('cücərti') and fungal disease are crops.
+        ("Pomidor toxumu neçə günə cücərir?", None),
+        ("Should I cover young apricots with fleece on frosty nights?", None),
+        ("Как бороться с грибковыми болезнями винограда?", None),
     ],
 )
 def test_uncovered_topics_are_recognised(text: str, topic: str | None) -> None:
