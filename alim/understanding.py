@@ -419,6 +419,16 @@ def topics_read(
     return groups if kept is None else (kept, *(g for g in groups if g != kept))
 
 
+def own_topics(understanding: Understanding | None) -> tuple[str, ...]:
+    """The first topic of each crop the question names (or a follow-up keeps): the crop's own
+    article, which answers about it whatever else retrieval finds."""
+    if understanding is None:
+        return ()
+    crop_groups = bundled_lexicon().crop_groups
+    found = (crop_groups.get(c, ())[:1] for c in understanding.crops)
+    return tuple(dict.fromkeys(g for groups in found for g in groups))
+
+
 def foreign_topics(understanding: Understanding | None) -> frozenset[str]:
     """The articles of crops the question does not name, when it names one: none of them
     answers it (the wheat article's seed rate for an onion question). Topics shared by

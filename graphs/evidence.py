@@ -20,7 +20,13 @@ from dataclasses import replace
 
 from alim.knowledge.index import BUNDLED, KnowledgeIndex, RankedSentence, SearchOptions
 from alim.text import fold, stems
-from alim.understanding import Understanding, answer_cues, foreign_topics, topics_read
+from alim.understanding import (
+    Understanding,
+    answer_cues,
+    foreign_topics,
+    own_topics,
+    topics_read,
+)
 from graphs.state import Chunk, Evidence, Source
 from tools.knowledge import hit_to_dict
 
@@ -76,6 +82,7 @@ def evidence_for(
         answer_cues(u),
         topics_read(u, names),
         foreign_topics(u),
+        own_topics(u),
         name_sections=u is not None and "diagnosis" in u.kinds,
     )
     return chunks, evidence
@@ -87,6 +94,7 @@ def choose_articles(
     versions: dict[str, dict[str, str]],
     read_too: Sequence[str] = (),
     foreign: Collection[str] = (),
+    own: Sequence[str] = (),
 ) -> list[tuple[str, str, float | None]]:
     """(article id, group, its best retrieved chunk's cosine) for the topics worth citing, best
     first.
@@ -96,7 +104,12 @@ def choose_articles(
     `read_too`: topics the kind of question reads (the sowing calendar for "when to sow"),
     retrieved or not; they come right after the first topic (cosine None when not retrieved).
     `foreign`: topics of crops the question does not name: never cited (the wheat article's
-    seed rate is no answer to "how much onion seed per hectare?")."""
+    seed rate is no answer to "how much onion seed per hectare?").
+    `own`: the topics of the crops the question names: when it names one, whose article no
+    retrieved chunk comes from, that article is read like `read_too`, first ("qışlıq qovunları
+    necə saxlayım?" is answered by the melon article's storage sentence, though the word for
+    winter brought the frost article up). A question naming several crops compares them: the
+    articles retrieval found answer it."""
     best: dict[str, Chunk] = {}  # group -> its best retrieved chunk (chunks come best first)
     for c in chunks:
         group = c.get("group") or c["article_id"]
@@ -111,7 +124,10 @@ def choose_articles(
         elif not chunk.get("named") and (top <= 0 or relevance < RELATIVE_RELEVANCE * top):
             continue
         picked.append(group)
-    extra = [g for g in read_too if g in versions and g not in picked[:1]]
+    missing = [g for g in own if g not in best] if len(own) == 1 else []
+    extra = [
+        g for g in dict.fromkeys((*missing, *read_too)) if g in versions and g not in picked[:1]
+    ]
     order = [*picked[:1], *extra, *(g for g in picked[1:] if g not in extra)][:MAX_ARTICLES]
     chosen: list[tuple[str, str, float | None]] = []
     for group in order:
@@ -132,11 +148,12 @@ def gather(
     cues: Sequence[re.Pattern[str]] = (),
     read_too: Sequence[str] = (),
     foreign: Collection[str] = (),
+    own: Sequence[str] = (),
     *,
     name_sections: bool = False,
 ) -> list[Evidence]:
     """The numbered evidence for a question from its retrieved chunks; `cues`: what a sentence
-    answering it holds (alim.understanding.answer_cues); `read_too`, `foreign`: see
+    answering it holds (alim.understanding.answer_cues); `read_too`, `foreign`, `own`: see
     `choose_articles`;
     `name_sections`: lead each article with the heading of its best sentence's section when
     the sentence does not say it (a diagnosis: the symptoms sentence under "Sunscald of fruit"
@@ -144,7 +161,7 @@ def gather(
     ranked_articles = [
         (article_id, group, score, ranked)
         for article_id, group, score in choose_articles(
-            chunks, language, index.group_articles, read_too, foreign
+            chunks, language, index.group_articles, read_too, foreign, own
         )
         if (ranked := index.rank_sentences(question, article_id, cues)[:SENTENCES_KEPT])
     ]

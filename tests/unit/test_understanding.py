@@ -369,6 +369,14 @@ def test_a_word_for_any_grain_names_wheat_only_when_no_other_crop_is_named() -> 
     assert understand("зерно сыроватое, как просушить если нет сушилки?").crops == ("wheat",)
 
 
+def test_a_cotton_boll_is_no_walnut() -> None:
+    # 'qoza' (a boll) begins like 'qoz' (a walnut); the walnut's case forms are spelt out.
+    text = "Defoliantı nə vaxt vurum, qozaların neçəsi açılanda?"
+    assert understand(text).crops == ("cotton",)
+    for text in ("Qozu nə vaxt yığım?", "Qozların qabığı qaralır", "qoz ağacını budayım?"):
+        assert understand(text).crops == ("nuts",)
+
+
 def test_in_a_conversation_about_a_crop_harvesting_with_a_combine_is_covered() -> None:
     first = understand("Как понять что кукуруза на зерно созрела?")
     text = "а при какой влажности убирать комбайном?"
