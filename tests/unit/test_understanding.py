@@ -369,6 +369,14 @@ def test_a_word_for_any_grain_names_wheat_only_when_no_other_crop_is_named() -> 
     assert understand("зерно сыроватое, как просушить если нет сушилки?").crops == ("wheat",)
 
 
+def test_a_greenhouse_with_no_crop_reads_the_greenhouse_article() -> None:
+    u = understand("istixanada torpaqda duz yığılıb, nə edim?")
+    assert u.groups[0] == "greenhouse-vegetables"
+    # With a crop, the crop's own article steers; the greenhouse one is read after it.
+    u = understand("When do I plant tomatoes in an unheated greenhouse?")
+    assert u.groups[0] == "tomatoes" and "greenhouse-vegetables" in topics_read(u)
+
+
 def test_a_cotton_boll_is_no_walnut() -> None:
     # 'qoza' (a boll) begins like 'qoz' (a walnut); the walnut's case forms are spelt out.
     text = "Defoliantı nə vaxt vurum, qozaların neçəsi açılanda?"
