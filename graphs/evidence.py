@@ -105,11 +105,11 @@ def choose_articles(
     retrieved or not; they come right after the first topic (cosine None when not retrieved).
     `foreign`: topics of crops the question does not name: never cited (the wheat article's
     seed rate is no answer to "how much onion seed per hectare?").
-    `own`: the topics of the crops the question names: when it names one, whose article no
-    retrieved chunk comes from, that article is read like `read_too`, first ("qışlıq qovunları
-    necə saxlayım?" is answered by the melon article's storage sentence, though the word for
-    winter brought the frost article up). A question naming several crops compares them: the
-    articles retrieval found answer it."""
+    `own`: the topics of the crops the question names: when it names one whose article is not
+    among those picked (not retrieved, or far less relevant than the first), that article is
+    read like `read_too`, first ("qışlıq qovunları necə saxlayım?" is answered by the melon
+    article's storage sentence, though the word for winter brought the frost article up). A
+    question naming several crops compares them: the articles retrieval found answer it."""
     best: dict[str, Chunk] = {}  # group -> its best retrieved chunk (chunks come best first)
     for c in chunks:
         group = c.get("group") or c["article_id"]
@@ -124,7 +124,7 @@ def choose_articles(
         elif not chunk.get("named") and (top <= 0 or relevance < RELATIVE_RELEVANCE * top):
             continue
         picked.append(group)
-    missing = [g for g in own if g not in best] if len(own) == 1 else []
+    missing = [g for g in own if g not in picked] if len(own) == 1 else []
     extra = [
         g for g in dict.fromkeys((*missing, *read_too)) if g in versions and g not in picked[:1]
     ]

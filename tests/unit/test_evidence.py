@@ -55,7 +55,7 @@ def test_a_topic_the_question_reads_comes_second_even_unretrieved() -> None:
     assert len(chosen) <= MAX_ARTICLES
 
 
-def test_the_one_crop_named_is_read_when_retrieval_found_none_of_its_article() -> None:
+def test_the_one_crop_named_is_read_whatever_retrieval_made_of_its_article() -> None:
     # "qışlıq qovunları necə saxlayım?": the word for winter brings up the frost article.
     chunks = [chunk("frost.en", "frost", 0.06), chunk("diseases.en", "diseases", 0.05)]
     chosen = choose_articles(chunks, "az", VERSIONS, own=("wheat",))  # type: ignore[arg-type]
@@ -64,10 +64,10 @@ def test_the_one_crop_named_is_read_when_retrieval_found_none_of_its_article() -
         ("wheat.az", None),
         ("diseases.en", 0.85),
     ]
-    # Retrieved but far less relevant: retrieval's judgement stands.
+    # Retrieved but far less relevant than the first: read all the same.
     chunks = [chunk("frost.en", "frost", 0.06), chunk("wheat.az", "wheat", 0.01)]
     chosen = choose_articles(chunks, "az", VERSIONS, own=("wheat",))  # type: ignore[arg-type]
-    assert [a for a, _, _ in chosen] == ["frost.en"]
+    assert [(a, s) for a, _, s in chosen] == [("frost.en", 0.86), ("wheat.az", 0.81)]
     # Several crops named compare them: only what retrieval found is read.
     chunks = [chunk("frost.en", "frost", 0.06)]
     both = choose_articles(chunks, "az", VERSIONS, own=("wheat", "diseases"))  # type: ignore[arg-type]
