@@ -90,6 +90,8 @@ class Lexicon:
     followup_max_words: int
     pronouns: re.Pattern[str] | None = None
     """Words that refer back to an earlier turn's crop ("them", "их", "onları")."""
+    plural_pronouns: re.Pattern[str] | None = None
+    """Those of `pronouns` that stand for several things: plants, never drought or drip."""
     topic_rules: tuple[tuple[frozenset[str], frozenset[str], tuple[str, ...]], ...] = ()
     """(kinds, stages, groups): a question of one of the kinds (if any) and one of the stages
     (if any) also reads those topics (when to sow: the sowing calendar)."""
@@ -181,6 +183,7 @@ class Lexicon:
             followup=followup,
             followup_max_words=int(data["followup"]["max_words"]),
             pronouns=_pattern(data["followup"].get("pronouns", [])),
+            plural_pronouns=_pattern(data["followup"].get("plural_pronouns", [])),
             topic_rules=tuple(
                 (
                     frozenset(rule.get("kinds", ())),
@@ -281,18 +284,25 @@ class Understanding:
         missing_kind = not (set(self.kinds) - {"howto"}) and bool(previous.kinds)
         missing_subject = not self.subjects and not self.practices and bool(previous.subjects)
         elliptical = missing_crop or missing_kind or (missing_subject and not self.crops)
-        # "How long do fresh ones keep?" after a question on figs refers back to the figs, unless
-        # what the pronoun stands for comes before it: "Что такое капельное орошение и сколько
-        # оно экономит воды?" is about drip irrigation.
+        # "How long do fresh ones keep?" after a question on figs refers back to the figs. A
+        # singular one may stand for a subject named before it: "Что такое капельное орошение
+        # и сколько оно экономит воды?" is about drip irrigation; "Yayda quraqlıq olanda onları
+        # neçə vaxtdan bir suvarım?" still waters the lemon trees.
         pronoun = lexicon.pronouns.search(folded) if lexicon.pronouns is not None else None
+        plural = lexicon.plural_pronouns is not None and bool(
+            lexicon.plural_pronouns.search(folded)
+        )
         refers = (
             missing_crop
             and pronoun is not None
-            and not any(
-                pattern.search(folded[: pronoun.start()]) is not None
-                for pattern in (
-                    *(lexicon.subjects[s] for s in self.subjects),
-                    *(lexicon.practices[p] for p in self.practices),
+            and (
+                plural
+                or not any(
+                    pattern.search(folded[: pronoun.start()]) is not None
+                    for pattern in (
+                        *(lexicon.subjects[s] for s in self.subjects),
+                        *(lexicon.practices[p] for p in self.practices),
+                    )
                 )
             )
         )
