@@ -306,11 +306,11 @@ class Understanding:
                 )
             )
         )
-        # "Bəs qovunu?" after a spacing question on watermelons is a follow-up, whatever the
-        # lexicon finds missing: the marker says so.
         # A turn naming no crop, subject or practice of its own has nothing else to be about:
         # "at what moisture should the combine go in?" after a question on harvesting rice.
         bare = not (self.crops or self.subjects or self.practices)
+        # "Bəs qovunu?" after a spacing question on watermelons is a follow-up, whatever the
+        # lexicon finds missing: the marker says so.
         if self.uncovered or not (
             ((short or marked or refers or goes_on or bare) and elliptical) or (short and marked)
         ):
