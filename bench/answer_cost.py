@@ -29,7 +29,7 @@ def _percentile(values: list[float], q: float) -> float:
 def run_answer_cost(limit: int, log: Callable[[str], None]) -> dict[str, Any]:
     from alim.embeddings import E5Embeddings
     from alim.knowledge.index import KnowledgeIndex, SearchOptions
-    from alim.understanding import answer_cues, foreign_topics, own_topics, topics_read, understand
+    from alim.understanding import understand
     from engine import gather_evidence, hit_to_dict
 
     embeddings = E5Embeddings(num_threads=1)
@@ -56,16 +56,7 @@ def run_answer_cost(limit: int, log: Callable[[str], None]) -> dict[str, Any]:
         t1 = time.perf_counter()
         hits = [hit_to_dict(h) for h in index.search(text, SearchOptions(k=12))]
         t2 = time.perf_counter()
-        gather_evidence(
-            index,
-            text,
-            hits[:4],
-            "az",
-            answer_cues(u),
-            topics_read(u),
-            foreign_topics(u),
-            own_topics(u),
-        )
+        gather_evidence(index, text, hits[:4], u, "az")
         t3 = time.perf_counter()
         understanding_ms.append((t1 - t0) * 1000)
         search_ms.append((t2 - t1) * 1000)

@@ -12,7 +12,7 @@ from engine.turn import Turn
 from graphs.builder import build_graph
 from graphs.context import Context
 from graphs.deps import GraphDeps
-from graphs.evidence import gather as gather_evidence
+from graphs.evidence import evidence_of as gather_evidence
 from tools.knowledge import hit_to_dict
 
 __all__ = [

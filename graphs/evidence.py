@@ -68,13 +68,26 @@ def evidence_for(
     wide = replace(options, k=options.k * ENTITY_POOL) if groups else options
     hits = [hit_to_dict(h) for h in index.search(query, wide)]
     chunks = entity_first(hits, groups, options.k)
+    return chunks, evidence_of(index, query, chunks, u, language)
+
+
+def evidence_of(
+    index: KnowledgeIndex,
+    query: str,
+    chunks: Sequence[Chunk],
+    u: Understanding | None,
+    language: str,
+) -> list[Evidence]:
+    """The evidence `gather` makes of a turn's chunks with what its question asks (its cues,
+    the topics it reads, the crops it names): `evidence_for` after the search, which the
+    benchmark times alone."""
 
     def names(group: str, pattern: re.Pattern[str]) -> bool:
         versions = index.group_articles.get(group, {})
         article = versions.get(language) or next(iter(versions.values()), None)
         return article is not None and bool(pattern.search(fold(index.article_text(article))))
 
-    evidence = gather(
+    return gather(
         index,
         query,
         chunks,
@@ -85,7 +98,6 @@ def evidence_for(
         own_topics(u),
         name_sections=u is not None and "diagnosis" in u.kinds,
     )
-    return chunks, evidence
 
 
 def choose_articles(
