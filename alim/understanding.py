@@ -1,8 +1,8 @@
 """What a farmer's question is about, per turn, in az/en/ru: the crop, the kind of question
 (timing, amount, temperature, diagnosis, storage, variety, how-to), the agro-climatic zone, the
 growth stage, and topics the knowledge base does not cover (livestock and poultry, silkworms,
-mushrooms and snails, bees, machinery, prices, subsidies, insurance, loans, legal and export
-questions).
+mushrooms and snails, bees, crops no article covers, machinery, prices, subsidies, insurance,
+loans, legal and export questions).
 
 Lexicons live in `alim/data/lexicon.json`; terms are matched as word prefixes on folded text,
 which covers Azerbaijani and Russian case endings ("buğdanı", "картофель", "в горах").
@@ -22,6 +22,12 @@ from importlib import resources
 from typing import Any
 
 from alim.text import fold, words
+
+OTHER_CROPS = "other_crops"
+"""The uncovered topic of a question about a crop no article covers (`Lexicon.other_crops_in`)."""
+
+GENERAL_CROPS = frozenset({"seedlings"})
+"""Lexicon crops that name a stage of growing, not a crop of their own."""
 
 _SOFTENED = {"q": "(?:q|g)", "k": "(?:k|y)"}
 """Azerbaijani final q/k soften before a vowel suffix: fındıq → fındığı, ərik → əriyi (folded:
@@ -92,6 +98,8 @@ class Lexicon:
     """Words that refer back to an earlier turn's crop ("them", "их", "onları")."""
     plural_pronouns: re.Pattern[str] | None = None
     """Those of `pronouns` that stand for several things: plants, never drought or drip."""
+    other_crops: re.Pattern[str] | None = None
+    """Crops no article covers (strawberries, saffron): see `other_crops_in`."""
     topic_rules: tuple[tuple[frozenset[str], frozenset[str], tuple[str, ...]], ...] = ()
     """(kinds, stages, groups): a question of one of the kinds (if any) and one of the stages
     (if any) also reads those topics (when to sow: the sowing calendar)."""
@@ -106,6 +114,19 @@ class Lexicon:
             for topic in _found(table, folded)
             if not ((covered := self.covered_when.get(topic)) and covered.search(folded))
         )
+
+    def other_crops_in(
+        self, folded: str, crops: tuple[str, ...], subjects: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        """`(OTHER_CROPS,)` when a folded text names a crop no article covers and none that one
+        does (raspberries, not raspberries between apple trees), nor a pest or disease the
+        general articles describe by name (aphids on strawberries); else `()`. Seedlings are
+        how a crop starts, not a crop of their own ("çiyələk şitili" is strawberries)."""
+        if self.other_crops is None or any(s in self.named_subjects for s in subjects):
+            return ()
+        if any(crop not in GENERAL_CROPS for crop in crops):
+            return ()
+        return (OTHER_CROPS,) if self.other_crops.search(folded) else ()
 
     def steering(self, subjects: tuple[str, ...]) -> tuple[str, ...]:
         """The subjects whose topics steer retrieval (a question's `groups`): not those by name."""
@@ -175,6 +196,7 @@ class Lexicon:
             covered_when=table(
                 {k: v for k, v in data.get("covered_when", {}).items() if not k.startswith("_")}
             ),
+            other_crops=_pattern(data.get("uncovered_crops", {}).get("terms", [])),
             cues={
                 k: re.compile(v, re.IGNORECASE)
                 for k, v in data.get("cues", {}).items()
@@ -275,7 +297,10 @@ class Understanding:
         if self.uncovered and not self.crops and previous.crops:
             # In a conversation about a crop, a turn is read as naming it: "а при какой
             # влажности убирать комбайном?" after a maize question is about harvesting maize.
-            uncovered = lexicon.uncovered_in(folded, with_crop=True)
+            # A crop no article covers stays its own: "а малину?" after apples is not apples.
+            uncovered = lexicon.uncovered_in(folded, with_crop=True) + tuple(
+                t for t in self.uncovered if t == OTHER_CROPS
+            )
             if uncovered != self.uncovered:
                 return replace(self, uncovered=uncovered).following(previous, text, goes_on=goes_on)
         short = len(words(text)) <= lexicon.followup_max_words
@@ -377,7 +402,8 @@ def understand(text: str, *, place: str | None = None, zone: str | None = None) 
         stages=stages,
         practices=practices,
         subjects=subjects,
-        uncovered=lexicon.uncovered_in(folded, with_crop=bool(crops)),
+        uncovered=lexicon.uncovered_in(folded, with_crop=bool(crops))
+        + lexicon.other_crops_in(folded, crops, subjects),
     )
 
 

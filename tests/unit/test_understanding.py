@@ -528,3 +528,44 @@ def test_a_pest_by_name_kept_by_a_follow_up_does_not_steer_retrieval() -> None:
     follow = understand(text).following(first, text)
     assert follow.kept_subjects == ("aphids",)
     assert follow.groups == ("tomatoes", "greenhouse-vegetables")  # the crop's topics only
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        # A crop no article covers, alone or as seedlings, is the knowledge base's blind spot.
+        ("When do I plant strawberry runners?", "other_crops"),
+        ("Moruğu nə vaxt budamaq lazımdır?", "other_crops"),
+        ("Qulupnay şitilini nə vaxt əkim?", "other_crops"),
+        ("Как подкормить клубнику весной?", "other_crops"),
+        # ...but not next to a crop one does cover, nor as the host of a pest described by name.
+        ("Can I plant strawberries between young apple trees?", None),
+        ("Тля на клубнике, чем обработать?", None),
+        # A pumpkin is uncovered; cucurbits ('тыквенные') are the melon and cucumber family.
+        ("Когда сажать тыкву?", "other_crops"),
+        ("Когда сеять тыквенные на рассаду?", None),
+        # Making jam, cheese or wine is no growing question, even of a crop the base covers.
+        ("Üzümdən evdə şərab necə hazırlanır?", "food_processing"),
+        ("How do I make sheep cheese at home?", "food_processing"),
+        ("Как сварить варенье из айвы?", "food_processing"),
+        # A person's health is for a doctor, unless it follows spraying (pesticide safety).
+        ("Qonşunu ilan sancıb, nə edək?", "human_health"),
+        ("I got a headache after spraying the orchard, what should I do?", None),
+        # 'almaq' is to take or buy, not an apple: a lost land title is a legal question.
+        ("Torpaq kupçası itib, yenisini almaq üçün hara müraciət edim?", "legal"),
+    ],
+)
+def test_crops_no_article_covers_and_life_off_the_field_are_uncovered(
+    text: str, topic: str | None
+) -> None:
+    u = understand(text)
+    assert (topic in u.uncovered) if topic else not u.uncovered
+
+
+def test_a_follow_up_naming_a_crop_no_article_covers_does_not_inherit_the_crop() -> None:
+    first, text = understand("Когда обрезать яблоню?"), "А малину?"
+    follow = understand(text).following(first, text)
+    assert not follow.followup and follow.crops == ()
+    assert follow.uncovered == ("other_crops",)
+    assert understand("Almanı nə vaxt budayım?").crops == ("apple",)
+    assert understand("Subsidiya almaq üçün hara müraciət edim?").crops == ()
