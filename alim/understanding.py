@@ -305,10 +305,13 @@ class Understanding:
                 return replace(self, uncovered=uncovered).following(previous, text, goes_on=goes_on)
         short = len(words(text)) <= lexicon.followup_max_words
         marked = bool(lexicon.followup.match(folded.strip()))
-        missing_crop = not self.crops and bool(previous.crops)
+        # A word for any grain names no crop of its own in a conversation about one: "What
+        # moisture should the grain be at?" after a question on maize is about the maize.
+        crops = self.crops if _found(lexicon.crops, folded) or not previous.crops else ()
+        missing_crop = not crops and bool(previous.crops)
         missing_kind = not (set(self.kinds) - {"howto"}) and bool(previous.kinds)
         missing_subject = not self.subjects and not self.practices and bool(previous.subjects)
-        elliptical = missing_crop or missing_kind or (missing_subject and not self.crops)
+        elliptical = missing_crop or missing_kind or (missing_subject and not crops)
         # "How long do fresh ones keep?" after a question on figs refers back to the figs. A
         # singular one may stand for a subject named before it: "Что такое капельное орошение
         # и сколько оно экономит воды?" is about drip irrigation; "Yayda quraqlıq olanda onları
@@ -331,9 +334,12 @@ class Understanding:
                 )
             )
         )
-        # A turn naming no crop, subject or practice of its own has nothing else to be about:
-        # "at what moisture should the combine go in?" after a question on harvesting rice.
-        bare = not (self.crops or self.subjects or self.practices)
+        # A turn naming no crop, and no subject or practice the conversation has not named
+        # already, has nothing else to be about: "at what moisture should the combine go in?"
+        # after a question on harvesting rice; "After spraying, how long until the leaves
+        # drop?" after one on spraying cotton with a defoliant.
+        earlier = {*previous.subjects, *previous.kept_subjects, *previous.practices}
+        bare = not crops and {*self.subjects, *self.practices} <= earlier
         # "Bəs qovunu?" after a spacing question on watermelons is a follow-up, whatever the
         # lexicon finds missing: the marker says so.
         if self.uncovered or not (

@@ -569,3 +569,37 @@ def test_a_follow_up_naming_a_crop_no_article_covers_does_not_inherit_the_crop()
     assert follow.uncovered == ("other_crops",)
     assert understand("Almanı nə vaxt budayım?").crops == ("apple",)
     assert understand("Subsidiya almaq üçün hara müraciət edim?").crops == ()
+
+
+@pytest.mark.parametrize(
+    ("first", "text", "crop"),
+    [
+        # A word for any grain in a conversation about maize is the maize.
+        (
+            "I'm growing grain maize in Zaqatala this year.",
+            "What moisture should the grain be at when the combine goes in?",
+            "maize",
+        ),
+        # Spraying again after a question on spraying cotton adds nothing of its own.
+        (
+            "When should I spray defoliant on my cotton?",
+            "After spraying, how long until the leaves actually drop off?",
+            "cotton",
+        ),
+    ],
+)
+def test_a_turn_adding_nothing_of_its_own_goes_on_about_the_crop(
+    first: str, text: str, crop: str
+) -> None:
+    follow = understand(text).following(understand(first), text)
+    assert follow.followup and follow.crops == (crop,)
+
+
+def test_a_turn_with_a_subject_new_to_the_conversation_is_its_own_question() -> None:
+    first = understand("Когда сажать картофель?")
+    text = "Как определить кислотность почвы без лаборатории и чем её исправить?"
+    follow = understand(text).following(first, text)
+    assert not follow.followup and follow.crops == ()
+    assert (
+        "soil-ph-organic-matter" in understand("Torpaq analizi üçün nümunəni necə götürüm?").groups
+    )
