@@ -9,7 +9,8 @@ topic that also exists in Russian). Within an article, sentences are ranked by t
 (computed at index time) and the question's words: the sentence that answers comes first.
 An article whose best sentence answers clearly better than the first topic's best sentence leads
 instead (the nitrogen sentence of the fertiliser article, not the wheat article, for "my wheat's
-lower leaves are yellow: what is missing?").
+lower leaves are yellow: what is missing?"), retrieved or not: the best sentence of all the
+articles in the question's language is looked for too (`KnowledgeIndex.best_sentence`).
 """
 
 from __future__ import annotations
@@ -87,16 +88,20 @@ def evidence_of(
         article = versions.get(language) or next(iter(versions.values()), None)
         return article is not None and bool(pattern.search(fold(index.article_text(article))))
 
+    cues = answer_cues(u)
+    foreign = foreign_topics(u)
+    best = index.best_sentence(query, language, cues, foreign)
     return gather(
         index,
         query,
         chunks,
         language,
-        answer_cues(u),
+        cues,
         topics_read(u, names),
-        foreign_topics(u),
+        foreign,
         own_topics(u),
         name_sections=u is not None and "diagnosis" in u.kinds,
+        challenger=(best.chunk.article_id, best.chunk.group) if best and best.chunk else None,
     )
 
 
@@ -163,10 +168,17 @@ def gather(
     own: Sequence[str] = (),
     *,
     name_sections: bool = False,
+    challenger: tuple[str, str] | None = None,
 ) -> list[Evidence]:
     """The numbered evidence for a question from its retrieved chunks; `cues`: what a sentence
     answering it holds (alim.understanding.answer_cues); `read_too`, `foreign`, `own`: see
     `choose_articles`;
+    `challenger`: (article id, group) of the article holding the best sentence of the whole
+    knowledge base in the question's language (`KnowledgeIndex.best_sentence`, foreign topics
+    left out): when the chunks missed it and it answers clearly better (LEAD_MARGIN) than every
+    article they found, it leads and the last article gives way (the rotation sentence of the
+    diseases article for "how many years before tomatoes again after potatoes?", which the two
+    crops' articles outranked in retrieval);
     `name_sections`: lead each article with the heading of its best sentence's section when
     the sentence does not say it (a diagnosis: the symptoms sentence under "Sunscald of fruit"
     is quoted as "**Sunscald of fruit:** …", so the answer names what the farmer sees)."""
@@ -177,6 +189,14 @@ def gather(
         )
         if (ranked := index.rank_sentences(question, article_id, cues)[:SENTENCES_KEPT])
     ]
+    if (
+        challenger is not None
+        and ranked_articles
+        and all(article_id != challenger[0] for article_id, *_ in ranked_articles)
+        and (ranked := index.rank_sentences(question, challenger[0], cues)[:SENTENCES_KEPT])
+        and ranked[0].score > max(a[3][0].score for a in ranked_articles) + LEAD_MARGIN
+    ):
+        ranked_articles = [(*challenger, None, ranked), *ranked_articles][:MAX_ARTICLES]
     if ranked_articles:
         leader = max(ranked_articles, key=lambda a: a[3][0].score)
         if leader[3][0].score > ranked_articles[0][3][0].score + LEAD_MARGIN:

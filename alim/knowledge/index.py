@@ -23,8 +23,9 @@ import re
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,8 @@ SENTENCE_KEYWORD_WEIGHT = 0.1
 """Weight of the question's content words a sentence holds (IDF-weighted share, 0..1) next to
 its cosine similarity: a rare word the question shares (a variety, a pest) moves it up."""
 UNSEEN_IDF = 8.0
+BEST_SENTENCE_SCAN = 60_000
+"""Sentences of one language `best_sentence` scores at most (a few ms); beyond, it says none."""
 CUE_WEIGHT = 0.02
 """Added to a sentence for each cue of the question it holds (a month for "when", a rate for
 "how much", the farmer's zone, the question's growth stage): about the gap between a sentence
@@ -205,6 +208,12 @@ def _embed_text(chunk: Chunk) -> str:
     return f"{chunk.title}\n{chunk.text}"
 
 
+@lru_cache(maxsize=4096)
+def _sentences_of(chunk: Chunk) -> tuple[tuple[str, str], ...]:
+    """`chunk_sentences`, kept for the chunks whose sentences recur (the best answers)."""
+    return tuple(chunk_sentences(chunk))
+
+
 def chunk_sentences(chunk: Chunk) -> list[tuple[str, str]]:
     """A chunk's (heading, sentence) pairs; a chunk without a sentence (a heading, a short
     note) is its own."""
@@ -283,6 +292,10 @@ class KnowledgeIndex:
             self._article_chunks.setdefault(c.article_id, []).append(i)
             self.group_articles.setdefault(c.group, {}).setdefault(c.language, c.article_id)
             self._article_chunk.setdefault(c.article_id, c)
+        self._chunk_languages = np.array([c.language for c in self.chunks], dtype=object)
+        self._chunk_groups = np.array([c.group for c in self.chunks], dtype=object)
+        self._stem_ids = {w: k for k, w in enumerate(self._stems.vocabulary)}
+        self._stem_idf = np.array([self._idf[w] for w in self._stems.vocabulary], dtype="float32")
 
     def article_title(self, article_id: str) -> str:
         return self._article_chunk[article_id].title
@@ -330,6 +343,50 @@ class KnowledgeIndex:
                 ranked.append(RankedSentence(text, round(score, 4), heading, chunk))
         ranked.sort(key=lambda r: -r.score)
         return ranked
+
+    def best_sentence(
+        self,
+        query: str,
+        language: str,
+        cues: Sequence[re.Pattern[str]] = (),
+        exclude: Collection[str] = (),
+    ) -> RankedSentence | None:
+        """The best answer to `query` among all the sentences in `language` of the articles of
+        groups not in `exclude`, scored as `rank_sentences` scores them; its `chunk` says whose
+        it is. Vectorised over the sentences; cues are tried only on those that could win."""
+        if self._sentence_vectors is None or not len(self._stems):
+            return None
+        chunk_of = self._sentence_chunks()
+        kept = self._chunk_languages == language
+        if exclude:
+            kept &= ~np.isin(self._chunk_groups, list(exclude))
+        rows = np.flatnonzero(kept[chunk_of])
+        if not len(rows) or len(rows) > BEST_SENTENCE_SCAN:
+            return None
+        q = _normalise(np.asarray(self.embeddings.embed_query(query)).reshape(1, -1))[0]
+        score = (self._sentence_vectors @ q)[rows]  # one pass over the matrix, no copy of it
+        wanted = short_stems(query)
+        total = sum(self._idf.get(w, UNSEEN_IDF) for w in wanted)
+        ids = [self._stem_ids[w] for w in wanted if w in self._stem_ids]
+        if total and ids:
+            weight = np.zeros(len(self._stem_idf) + 1, dtype="float32")
+            weight[ids] = self._stem_idf[ids]
+            held = weight[self._stems.ids] if len(self._stems.ids) else weight[:0]
+            # Per sentence: the IDF of the wanted stems it holds (empty sentences hold none).
+            per_sentence = np.add.reduceat(np.append(held, 0.0), self._stems.indptr[:-1])
+            per_sentence[np.diff(self._stems.indptr) == 0] = 0.0
+            score = score + SENTENCE_KEYWORD_WEIGHT * per_sentence[rows] / total
+        # Only sentences within reach of the best once every cue is counted can win.
+        reach = float(score.max()) - CUE_WEIGHT * len(cues)
+        best: RankedSentence | None = None
+        for k in np.flatnonzero(score >= reach):
+            j = int(rows[k])
+            i = int(chunk_of[j])
+            heading, text = _sentences_of(self.chunks[i])[j - int(self._sentence_start[i])]
+            total_score = float(score[k]) + CUE_WEIGHT * sum(1 for c in cues if c.search(text))
+            if best is None or total_score > best.score:
+                best = RankedSentence(text, round(total_score, 4), heading, self.chunks[i])
+        return best
 
     def _all_sentence_vectors(self) -> np.ndarray:
         if self._sentence_vectors is not None:

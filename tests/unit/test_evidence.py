@@ -131,3 +131,25 @@ def test_articles_of_crops_the_question_does_not_name_are_not_cited() -> None:
     versions = {"wheat": {"en": "wheat.en"}, "onion-garlic": {"en": "onion-garlic.en"}}
     chosen = choose_articles(chunks, "en", versions, foreign={"wheat"})  # type: ignore[arg-type]
     assert [a for a, _, _ in chosen] == ["onion-garlic.en"]
+
+
+def test_an_article_retrieval_missed_leads_when_its_sentence_answers_clearly_better() -> None:
+    # "How many years before tomatoes again after potatoes?": the two crops' articles come up,
+    # the rotation sentence is in the diseases article.
+    chunks = [chunk("wheat.en", "wheat", 0.06), chunk("npk.en", "fertiliser", 0.05)]
+    question = "How many years before I grow tomatoes again after potatoes?"
+    best = {
+        "wheat.en": [("Plant tomatoes after the last frost.", 0.86)],
+        "npk.en": [("Potatoes need potassium.", 0.84)],
+        "diseases.en": [("Do not grow the potato family in one field for 3–4 years.", 0.93)],
+    }
+    evidence = gather(_Index(best), question, chunks, "en", challenger=("diseases.en", "rotation"))  # type: ignore[arg-type]
+    assert [(e["article_id"], e["group"]) for e in evidence][:2] == [
+        ("diseases.en", "rotation"),
+        ("wheat.en", "wheat"),
+    ]
+    assert len(evidence) <= MAX_ARTICLES
+    # Within LEAD_MARGIN of what retrieval found, it is not quoted at all.
+    best["diseases.en"] = [("Do not grow the potato family in one field.", 0.86 + LEAD_MARGIN / 2)]
+    evidence = gather(_Index(best), question, chunks, "en", challenger=("diseases.en", "rotation"))  # type: ignore[arg-type]
+    assert [e["article_id"] for e in evidence] == ["wheat.en", "npk.en"]

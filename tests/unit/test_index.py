@@ -4,6 +4,7 @@ fixture corpus with the hashing embedder."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -448,3 +449,34 @@ def test_a_variety_named_in_the_question_finds_its_article_not_its_namesake(
     index = KnowledgeIndex.build(articles, embeddings)
     hits = index.search(f"{name} ərikləri nə vaxt yetişir?", SearchOptions(k=2))
     assert hits[0].chunk.article_id == expected
+
+
+def test_the_best_sentence_of_a_language_is_the_best_its_articles_rank(
+    index: KnowledgeIndex,
+) -> None:
+    question = "Does mulch keep moisture in the soil?"
+    best = index.best_sentence(question, "en")
+    assert best is not None and best.chunk is not None
+    tops = [index.rank_sentences(question, a)[0] for a in ("drought.en", "frost.en")]
+    winner = max(tops, key=lambda r: r.score)
+    assert (best.text, best.score) == (winner.text, winner.score)
+    assert best.chunk.article_id == "drought.en"
+    # Leaving out the drought topic, the frost article's best sentence is the best there is.
+    other = index.best_sentence(question, "en", exclude={"drought"})
+    assert other is not None and other.chunk is not None
+    assert other.chunk.article_id == "frost.en"
+    assert index.best_sentence(question, "tr") is None  # no article in that language
+
+
+def test_the_best_sentence_counts_the_question_s_cues_as_ranking_does(
+    index: KnowledgeIndex,
+) -> None:
+    question = "Does mulch keep moisture in the soil?"
+    for cue in ("evening", "frost", "mulch"):
+        cues = [re.compile(cue, re.IGNORECASE)] * 20  # 0.4: enough to move a sentence up
+        best = index.best_sentence(question, "en", cues)
+        tops = [index.rank_sentences(question, a, cues)[0] for a in ("drought.en", "frost.en")]
+        winner = max(tops, key=lambda r: r.score)
+        assert best is not None and (best.text, best.score) == (winner.text, winner.score)
+    evening = index.best_sentence(question, "en", [re.compile("evening")] * 20)
+    assert evening is not None and "evening" in evening.text
