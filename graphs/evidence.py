@@ -101,7 +101,9 @@ def evidence_of(
         foreign,
         own_topics(u),
         name_sections=u is not None and "diagnosis" in u.kinds,
-        challenger=(best.chunk.article_id, best.chunk.group) if best and best.chunk else None,
+        challenger=(
+            (best.chunk.article_id, best.chunk.group, best.score) if best and best.chunk else None
+        ),
     )
 
 
@@ -168,12 +170,12 @@ def gather(
     own: Sequence[str] = (),
     *,
     name_sections: bool = False,
-    challenger: tuple[str, str] | None = None,
+    challenger: tuple[str, str, float] | None = None,
 ) -> list[Evidence]:
     """The numbered evidence for a question from its retrieved chunks; `cues`: what a sentence
     answering it holds (alim.understanding.answer_cues); `read_too`, `foreign`, `own`: see
     `choose_articles`;
-    `challenger`: (article id, group) of the article holding the best sentence of the whole
+    `challenger`: (article id, group, score) of the article holding the best sentence of the whole
     knowledge base in the question's language (`KnowledgeIndex.best_sentence`, foreign topics
     left out): when the chunks missed it and it answers clearly better (LEAD_MARGIN) than every
     article they found, it leads and the last article gives way (the rotation sentence of the
@@ -192,11 +194,11 @@ def gather(
     if (
         challenger is not None
         and ranked_articles
+        and challenger[2] > max(a[3][0].score for a in ranked_articles) + LEAD_MARGIN
         and all(article_id != challenger[0] for article_id, *_ in ranked_articles)
         and (ranked := index.rank_sentences(question, challenger[0], cues)[:SENTENCES_KEPT])
-        and ranked[0].score > max(a[3][0].score for a in ranked_articles) + LEAD_MARGIN
     ):
-        ranked_articles = [(*challenger, None, ranked), *ranked_articles][:MAX_ARTICLES]
+        ranked_articles = [(*challenger[:2], None, ranked), *ranked_articles][:MAX_ARTICLES]
     if ranked_articles:
         leader = max(ranked_articles, key=lambda a: a[3][0].score)
         if leader[3][0].score > ranked_articles[0][3][0].score + LEAD_MARGIN:

@@ -61,12 +61,56 @@ SENTENCE_KEYWORD_WEIGHT = 0.1
 its cosine similarity: a rare word the question shares (a variety, a pest) moves it up."""
 UNSEEN_IDF = 8.0
 BEST_SENTENCE_SCAN = 60_000
-"""Sentences of one language `best_sentence` scores at most (a few ms); beyond, it says none."""
+"""Sentences an index may hold for `best_sentence` to score them (about 8,000 articles' chunks;
+the bundled knowledge base has ~3,400); a larger one gives none (its tables would cost memory
+and its scan milliseconds)."""
 CUE_WEIGHT = 0.02
 """Added to a sentence for each cue of the question it holds (a month for "when", a rate for
 "how much", the farmer's zone, the question's growth stage): about the gap between a sentence
 on the topic and one that answers it. Cues add up, so the sowing date for the farmer's zone
 outranks a harvest date and another zone's sowing date."""
+
+
+@dataclass(frozen=True)
+class _SentenceTable:
+    """Each sentence's chunk and group (an index into `group_ids`), each language's sentences,
+    and each stem's sentences: stem k's are `postings[posting_start[k]:posting_start[k + 1]]`."""
+
+    chunks: np.ndarray
+    groups: np.ndarray
+    group_ids: dict[str, int]
+    languages: dict[str, np.ndarray]
+    stem_ids: dict[str, int]
+    postings: np.ndarray
+    posting_start: np.ndarray
+
+    @classmethod
+    def of(
+        cls, chunks: Sequence[Chunk], chunk_of: np.ndarray, stems: SentenceStems
+    ) -> _SentenceTable:
+        group_ids: dict[str, int] = {}
+        chunk_groups = np.array(
+            [group_ids.setdefault(c.group, len(group_ids)) for c in chunks], dtype=np.int32
+        )
+        chunk_languages = np.array([c.language for c in chunks], dtype=object)
+        order = np.argsort(stems.ids, kind="stable")
+        holder = np.repeat(np.arange(len(stems), dtype=np.int32), np.diff(stems.indptr))
+        return cls(
+            chunks=chunk_of.astype(np.int32),
+            groups=chunk_groups[chunk_of],
+            group_ids=group_ids,
+            languages={
+                language: np.flatnonzero((chunk_languages == language)[chunk_of])
+                for language in set(chunk_languages.tolist())
+            },
+            stem_ids={w: k for k, w in enumerate(stems.vocabulary)},
+            postings=holder[order],
+            posting_start=np.searchsorted(stems.ids[order], np.arange(len(stems.vocabulary) + 1)),
+        )
+
+    def holding(self, stem: int) -> np.ndarray:
+        """The sentences holding a stem (by its id)."""
+        return self.postings[self.posting_start[stem] : self.posting_start[stem + 1]]
 
 
 @dataclass(frozen=True)
@@ -292,10 +336,17 @@ class KnowledgeIndex:
             self._article_chunks.setdefault(c.article_id, []).append(i)
             self.group_articles.setdefault(c.group, {}).setdefault(c.language, c.article_id)
             self._article_chunk.setdefault(c.article_id, c)
-        self._chunk_languages = np.array([c.language for c in self.chunks], dtype=object)
-        self._chunk_groups = np.array([c.group for c in self.chunks], dtype=object)
-        self._stem_ids = {w: k for k, w in enumerate(self._stems.vocabulary)}
-        self._stem_idf = np.array([self._idf[w] for w in self._stems.vocabulary], dtype="float32")
+        self._sentence_table: _SentenceTable | None = None
+        self._sentence_table_lock = threading.Lock()
+
+    def _sentences(self) -> _SentenceTable:
+        """best_sentence's tables, built on first use (never for an index it does not scan)."""
+        with self._sentence_table_lock:
+            if self._sentence_table is None:
+                self._sentence_table = _SentenceTable.of(
+                    self.chunks, self._sentence_chunks(), self._stems
+                )
+            return self._sentence_table
 
     def article_title(self, article_id: str) -> str:
         return self._article_chunk[article_id].title
@@ -354,32 +405,38 @@ class KnowledgeIndex:
         """The best answer to `query` among all the sentences in `language` of the articles of
         groups not in `exclude`, scored as `rank_sentences` scores them; its `chunk` says whose
         it is. Vectorised over the sentences; cues are tried only on those that could win."""
-        if self._sentence_vectors is None or not len(self._stems):
+        if self._sentence_vectors is None or not 0 < len(self._stems) <= BEST_SENTENCE_SCAN:
             return None
-        chunk_of = self._sentence_chunks()
-        kept = self._chunk_languages == language
-        if exclude:
-            kept &= ~np.isin(self._chunk_groups, list(exclude))
-        rows = np.flatnonzero(kept[chunk_of])
-        if not len(rows) or len(rows) > BEST_SENTENCE_SCAN:
+        table = self._sentences()
+        rows = table.languages.get(language)
+        if rows is None:
             return None
+        left_out = [table.group_ids[g] for g in exclude if g in table.group_ids]
+        if left_out:
+            excluded = np.zeros(len(table.group_ids), dtype=bool)
+            excluded[left_out] = True
+            rows = rows[~excluded[table.groups[rows]]]
+        if not len(rows):
+            return None
+        chunk_of = table.chunks
         q = _normalise(np.asarray(self.embeddings.embed_query(query)).reshape(1, -1))[0]
         score = (self._sentence_vectors @ q)[rows]  # one pass over the matrix, no copy of it
         wanted = short_stems(query)
         total = sum(self._idf.get(w, UNSEEN_IDF) for w in wanted)
-        ids = [self._stem_ids[w] for w in wanted if w in self._stem_ids]
-        if total and ids:
-            weight = np.zeros(len(self._stem_idf) + 1, dtype="float32")
-            weight[ids] = self._stem_idf[ids]
-            held = weight[self._stems.ids] if len(self._stems.ids) else weight[:0]
-            # Per sentence: the IDF of the wanted stems it holds (empty sentences hold none).
-            per_sentence = np.add.reduceat(np.append(held, 0.0), self._stems.indptr[:-1])
-            per_sentence[np.diff(self._stems.indptr) == 0] = 0.0
+        held = [w for w in wanted if w in table.stem_ids]
+        if total and held:
+            # Per sentence: the IDF of the wanted stems it holds (each at most once).
+            per_sentence = np.zeros(len(self._stems), dtype="float32")
+            for w in held:
+                per_sentence[table.holding(table.stem_ids[w])] += self._idf[w]
             score = score + SENTENCE_KEYWORD_WEIGHT * per_sentence[rows] / total
-        # Only sentences within reach of the best once every cue is counted can win.
-        reach = float(score.max()) - CUE_WEIGHT * len(cues)
+        # Best first; a sentence that would not win even holding every cue ends the search.
+        bonus = CUE_WEIGHT * len(cues)
+        within = np.flatnonzero(score >= float(score.max()) - bonus)
         best: RankedSentence | None = None
-        for k in np.flatnonzero(score >= reach):
+        for k in within[np.argsort(-score[within], kind="stable")]:
+            if best is not None and float(score[k]) + bonus <= best.score:
+                break
             j = int(rows[k])
             i = int(chunk_of[j])
             heading, text = _sentences_of(self.chunks[i])[j - int(self._sentence_start[i])]

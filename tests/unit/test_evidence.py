@@ -143,13 +143,18 @@ def test_an_article_retrieval_missed_leads_when_its_sentence_answers_clearly_bet
         "npk.en": [("Potatoes need potassium.", 0.84)],
         "diseases.en": [("Do not grow the potato family in one field for 3–4 years.", 0.93)],
     }
-    evidence = gather(_Index(best), question, chunks, "en", challenger=("diseases.en", "rotation"))  # type: ignore[arg-type]
+    evidence = gather(
+        _Index(best), question, chunks, "en", challenger=("diseases.en", "rotation", 0.93)
+    )  # type: ignore[arg-type]
     assert [(e["article_id"], e["group"]) for e in evidence][:2] == [
         ("diseases.en", "rotation"),
         ("wheat.en", "wheat"),
     ]
     assert len(evidence) <= MAX_ARTICLES
     # Within LEAD_MARGIN of what retrieval found, it is not quoted at all.
-    best["diseases.en"] = [("Do not grow the potato family in one field.", 0.86 + LEAD_MARGIN / 2)]
-    evidence = gather(_Index(best), question, chunks, "en", challenger=("diseases.en", "rotation"))  # type: ignore[arg-type]
+    close = 0.86 + LEAD_MARGIN / 2
+    best["diseases.en"] = [("Do not grow the potato family in one field.", close)]
+    evidence = gather(
+        _Index(best), question, chunks, "en", challenger=("diseases.en", "rotation", close)
+    )  # type: ignore[arg-type]
     assert [e["article_id"] for e in evidence] == ["wheat.en", "npk.en"]

@@ -480,3 +480,12 @@ def test_the_best_sentence_counts_the_question_s_cues_as_ranking_does(
         assert best is not None and (best.text, best.score) == (winner.text, winner.score)
     evening = index.best_sentence(question, "en", [re.compile("evening")] * 20)
     assert evening is not None and "evening" in evening.text
+
+
+def test_an_index_too_large_to_scan_names_no_best_sentence(
+    index: KnowledgeIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import alim.knowledge.index as module
+
+    monkeypatch.setattr(module, "BEST_SENTENCE_SCAN", 2)
+    assert index.best_sentence("Does mulch keep moisture in the soil?", "en") is None
