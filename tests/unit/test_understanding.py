@@ -551,6 +551,9 @@ def test_a_pest_by_name_kept_by_a_follow_up_does_not_steer_retrieval() -> None:
         # A person's health is for a doctor, unless it follows spraying (pesticide safety).
         ("Qonşunu ilan sancıb, nə edək?", "human_health"),
         ("I got a headache after spraying the orchard, what should I do?", None),
+        # Geese ('qaz' alone is also gas), solar panels.
+        ("Qazlarım yumurtlamır, nə yedirim?", "livestock"),
+        ("Is a solar panel on the barn roof worth it?", "energy"),
         # 'almaq' is to take or buy, not an apple: a lost land title is a legal question.
         ("Torpaq kupçası itib, yenisini almaq üçün hara müraciət edim?", "legal"),
     ],
