@@ -335,12 +335,13 @@ class Understanding:
                 )
             )
         )
-        # A turn naming no crop, and no subject or practice the conversation has not named
-        # already, has nothing else to be about: "at what moisture should the combine go in?"
-        # after a question on harvesting rice; "After spraying, how long until the leaves
-        # drop?" after one on spraying cotton with a defoliant.
-        earlier = {*previous.subjects, *previous.kept_subjects, *previous.practices}
-        bare = not crops and {*self.subjects, *self.practices} <= earlier
+        # A turn naming no crop, and no subject the conversation has not named already, has
+        # nothing else to be about: "at what moisture should the combine go in?" after a
+        # question on harvesting rice; "At what count per square metre should I spray?" after
+        # one on the sunn pest in wheat (a practice is done to something: spraying names no
+        # crop of its own, and its topic is read all the same).
+        earlier = {*previous.subjects, *previous.kept_subjects}
+        bare = not crops and set(self.subjects) <= earlier
         # "Bəs qovunu?" after a spacing question on watermelons is a follow-up, whatever the
         # lexicon finds missing: the marker says so.
         if self.uncovered or not (

@@ -583,6 +583,12 @@ def test_a_follow_up_naming_a_crop_no_article_covers_does_not_inherit_the_crop()
             "What moisture should the grain be at when the combine goes in?",
             "maize",
         ),
+        # Spraying is done to the conversation's crop.
+        (
+            "When do sunn pests come into the wheat fields?",
+            "At what count per square metre should I spray?",
+            "wheat",
+        ),
         # Spraying again after a question on spraying cotton adds nothing of its own.
         (
             "When should I spray defoliant on my cotton?",
