@@ -155,3 +155,33 @@ def test_chat_reports_a_failed_turn_and_goes_on(
     assert len(llm.requests) == 2
     threads = alim(tmp_path, "threads", "list", "--user", "u3")
     assert len(threads.stdout.strip().splitlines()) == 1  # one conversation, not two
+
+
+def test_a_follow_up_goes_on_about_the_crop_and_the_knowledge_base_s_blind_spots_escalate(
+    real_deps: GraphDeps, tmp_path: Path
+) -> None:
+    """'The grain' in a conversation about maize is the maize's (not a wheat question); a
+    follow-up naming a crop no article covers is handed over, not answered about apples."""
+    chat = ("--user", "u3", "--thread", "maize")
+    run_json(tmp_path, "I'm growing grain maize in Zaqatala this year.", *chat)
+    result = run_json(
+        tmp_path, "What moisture should the grain be at when the combine goes in?", *chat
+    )
+    assert result["sources"][0]["id"] == "maize.en", result["sources"]
+    assert "20–25%" in result["response"].split("\n\n")[0], result["response"]
+    chat = ("--user", "u3", "--thread", "fruit")
+    assert not run_json(tmp_path, "Когда обрезать яблоню?", *chat)["escalated"]
+    assert run_json(tmp_path, "А малину?", *chat)["escalated"]
+
+
+def test_the_sentence_that_answers_leads_though_retrieval_found_other_articles(
+    real_deps: GraphDeps, tmp_path: Path
+) -> None:
+    """Wilting tomatoes brown inside the stem: the tomato and greenhouse articles come up first,
+    the diseases article names the wilt."""
+    result = run_json(
+        tmp_path,
+        "tomato plants wilting, cut the stem and its brown inside. what spray will cure it?",
+    )
+    assert result["sources"][0]["id"] == "diseases-common.en", result["sources"]
+    assert "Fusarium wilt" in result["response"].split("\n\n")[0], result["response"]
