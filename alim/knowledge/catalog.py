@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -101,6 +101,22 @@ class ScopedIndex(KnowledgeIndex):
     ) -> list[RankedSentence]:
         part = self._owner.get(article_id)
         return part.rank_sentences(query, article_id, cues) if part is not None else []
+
+    def best_sentence(
+        self,
+        query: str,
+        language: str,
+        cues: Sequence[Any] = (),
+        exclude: Collection[str] = (),
+    ) -> RankedSentence | None:
+        """The best of the parts' best sentences, each scored as its part ranks its articles'
+        sentences (`rank_sentences` asks the same part)."""
+        found = [
+            best
+            for part in self.parts
+            if (best := part.best_sentence(query, language, cues, exclude)) is not None
+        ]
+        return max(found, key=lambda best: best.score, default=None)
 
     def search_vector(self, query: str, qvec: np.ndarray, options: SearchOptions) -> list[Hit]:
         """`KnowledgeIndex.search_vector` over the union of the parts, with the statistics of

@@ -126,3 +126,18 @@ def test_a_search_in_a_worker_thread_runs_faiss_on_one_thread(
         threads = pool.submit(lambda: (index.search(QUERIES[0]), faiss.omp_get_max_threads()))
         assert threads.result()[1] == 1
     assert before == len(os.sched_getaffinity(0))  # a fresh thread starts at libgomp's default
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_a_scope_s_best_sentence_is_the_best_of_its_datasets(catalog: Catalog, query: str) -> None:
+    scope = catalog.index_for([BUNDLED, "ds-0", "ds-1"])
+    assert isinstance(scope, ScopedIndex)
+    for language in ("az", "en", "ru"):
+        best = scope.best_sentence(query, language)
+        each = [p.best_sentence(query, language) for p in scope.parts]
+        top = max((b for b in each if b is not None), key=lambda b: b.score)
+        assert best is not None and best.chunk is not None
+        assert (best.text, best.score) == (top.text, top.score)
+        # The part holding it ranks it first in its article, as the evidence will quote it.
+        ranked = scope.rank_sentences(query, best.chunk.article_id)
+        assert (ranked[0].text, ranked[0].score) == (best.text, best.score)
