@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from alim.knowledge import index as knowledge_index
 from alim.knowledge.index import (
     BASELINE_PRIOR,
     BUNDLED,
@@ -110,7 +111,10 @@ class ScopedIndex(KnowledgeIndex):
         exclude: Collection[str] = (),
     ) -> RankedSentence | None:
         """The best of the parts' best sentences, each scored as its part ranks its articles'
-        sentences (`rank_sentences` asks the same part)."""
+        sentences (`rank_sentences` asks the same part); none for a scope holding more than
+        BEST_SENTENCE_SCAN sentences in all, as for one index."""
+        if sum(part.sentence_count for part in self.parts) > knowledge_index.BEST_SENTENCE_SCAN:
+            return None
         found = [
             best
             for part in self.parts

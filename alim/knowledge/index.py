@@ -395,6 +395,10 @@ class KnowledgeIndex:
         ranked.sort(key=lambda r: -r.score)
         return ranked
 
+    @property
+    def sentence_count(self) -> int:
+        return len(self._stems)
+
     def best_sentence(
         self,
         query: str,

@@ -141,3 +141,16 @@ def test_a_scope_s_best_sentence_is_the_best_of_its_datasets(catalog: Catalog, q
         # The part holding it ranks it first in its article, as the evidence will quote it.
         ranked = scope.rank_sentences(query, best.chunk.article_id)
         assert (ranked[0].text, ranked[0].score) == (best.text, best.score)
+
+
+def test_a_scope_too_large_to_scan_names_no_best_sentence(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import alim.knowledge.index as knowledge_index
+
+    scope = catalog.index_for([BUNDLED, "ds-0", "ds-1"])
+    parts = [p.sentence_count for p in scope.parts]  # type: ignore[attr-defined]
+    # Each part alone is small enough; together they are not.
+    monkeypatch.setattr(knowledge_index, "BEST_SENTENCE_SCAN", max(parts))
+    assert scope.best_sentence("buğda", "az") is None
+    assert catalog.index_for(["ds-1"]).best_sentence("buğda", "az") is not None
