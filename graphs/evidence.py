@@ -178,9 +178,9 @@ def gather(
     `challenger`: (article id, group, score) of the article holding the best sentence of the whole
     knowledge base in the question's language (`KnowledgeIndex.best_sentence`, foreign topics
     left out): when the chunks missed it and it answers clearly better (LEAD_MARGIN) than every
-    article they found, it leads and the last article gives way (the rotation sentence of the
-    diseases article for "how many years before tomatoes again after potatoes?", which the two
-    crops' articles outranked in retrieval);
+    article they found, it leads and the last article gives way (the Fusarium wilt sentence of
+    the diseases article for "tomato plants wilting, the stem brown inside", which the tomato and
+    greenhouse articles outranked in retrieval);
     `name_sections`: lead each article with the heading of its best sentence's section when
     the sentence does not say it (a diagnosis: the symptoms sentence under "Sunscald of fruit"
     is quoted as "**Sunscald of fruit:** …", so the answer names what the farmer sees)."""
