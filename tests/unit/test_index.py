@@ -489,3 +489,15 @@ def test_an_index_too_large_to_scan_names_no_best_sentence(
 
     monkeypatch.setattr(module, "BEST_SENTENCE_SCAN", 2)
     assert index.best_sentence("Does mulch keep moisture in the soil?", "en") is None
+
+
+def test_the_blockwise_product_is_the_product() -> None:
+    from alim.knowledge.index import BLAS_BLOCK, _single_threaded_product
+
+    rng = np.random.default_rng(7)
+    vector = rng.standard_normal(384).astype("float32")
+    for rows in (1, BLAS_BLOCK // 384, BLAS_BLOCK // 384 + 1, 3406):
+        matrix = rng.standard_normal((rows, 384)).astype("float32")
+        product = _single_threaded_product(matrix, vector)
+        assert product.shape == (rows,)
+        assert np.allclose(product, matrix @ vector, rtol=1e-5, atol=1e-4)
