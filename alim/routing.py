@@ -32,7 +32,7 @@ def _rx(*patterns: str) -> re.Pattern[str]:
 
 
 # A person is asked for: "aqronomla danışmaq", "talk to a human", "соедините со специалистом".
-_PERSON = _rx(
+_PERSON_WORDS = (
     r"aqronom\w*",
     r"mütəxəssis\w*",
     r"insan\w*",
@@ -55,6 +55,50 @@ _PERSON = _rx(
     r"kimsə",
     r"сотрудник\w*",
     r"консультант\w*",
+)
+_PERSON = _rx(*_PERSON_WORDS)
+# What a person said or advised, reported: "агроном сказал дать азот", "aqronom dedi ki",
+# "the agronomist told me to spray": a mention, not a request for one. Past and present only:
+# "aqronom məsləhət versin", "пусть агроном посоветует" do ask for one.
+_SAID = (
+    r"dedi\w*",
+    r"deyib\w*",
+    r"deyir\w*",
+    r"dediy\w*",
+    r"məsləhət (?:gördü|görüb|verdi|verib|bildi)\w*",
+    r"tövsiyə (?:etdi|edib|edir)\w*",
+    r"yazdı\w*",
+    r"yazıb\w*",
+    r"said",
+    r"says",
+    r"told",
+    r"tells",
+    r"recommended",
+    r"advised",
+    r"suggested",
+    r"prescribed",
+    r"wrote",
+    r"сказал\w*",
+    r"говорил\w*",
+    r"говорит",
+    r"советовал\w*",
+    r"советует",
+    r"посоветовал\w*",
+    r"рекомендовал\w*",
+    r"рекомендует",
+    r"порекомендовал\w*",
+    r"велел\w*",
+    r"прописал\w*",
+    r"назначил\w*",
+    r"написал\w*",
+)
+_REPORTED = re.compile(
+    r"(?<!\w)(?:"
+    + "|".join(fold(p) for p in _PERSON_WORDS)
+    + r")(?:\s+\w+){0,2}?[\s,]+(?:"
+    + "|".join(fold(p) for p in _SAID)
+    + r")(?!\w)",
+    re.IGNORECASE,
 )
 # The user asks to be called: "zəng edin", "call me back", "перезвоните".
 _CALL_ME = _rx(r"zəng ed\w*", r"zəng et\w*", r"call me", r"call back", r"перезвон\w*", r"позвон\w*")
@@ -276,7 +320,12 @@ def asks_forecast(text: str) -> bool:
 def names_a_person(text: str) -> bool:
     """Whether the text mentions a person to talk to (an agronomist, an operator, "call me")."""
     folded = fold(text)
-    return bool(_PERSON.search(folded) or _CALL_ME.search(folded))
+    return bool(_PERSON.search(_unreported(folded)) or _CALL_ME.search(folded))
+
+
+def _unreported(folded: str) -> str:
+    """The folded text without the people it only reports ("агроном сказал …")."""
+    return _REPORTED.sub(" ", folded)
 
 
 @dataclass(frozen=True)
@@ -324,7 +373,7 @@ class SemanticRouter:
         folded = fold(text)
         if _IDENTITY.search(folded) and not _FARMING.search(folded) and len(words(text)) <= 8:
             return RouteDecision("smalltalk", 1.0, "rule:identity")
-        if _PERSON.search(folded) and _CONTACT.search(folded):
+        if _PERSON.search(_unreported(folded)) and _CONTACT.search(folded):
             return RouteDecision("human", 1.0, "rule:person_requested")
         if _OFF_TOPIC.search(folded):
             return RouteDecision("off_topic", 1.0, "rule:off_topic")

@@ -90,7 +90,8 @@ class Lexicon:
     uncovered_with_crop: dict[str, re.Pattern[str]]
     """Uncovered topics that stay uncovered when a crop is named (the price of wheat)."""
     covered_when: dict[str, re.Pattern[str]]
-    """Uncovered topic -> terms that make the question a covered one (bees while spraying)."""
+    """Uncovered topic -> the spraying words that make the question a covered one (bees while
+    spraying): one list for every such topic."""
     cues: dict[str, re.Pattern[str]]
     """Kind of question -> what a sentence answering it holds (a month, a rate, a °C)."""
     followup: re.Pattern[str]
@@ -167,6 +168,8 @@ class Lexicon:
         subjects = {k: v for k, v in data.get("subjects", {}).items() if not k.startswith("_")}
         followup = _pattern(data["followup"]["markers"])
         assert followup is not None
+        covered = data.get("covered_when", {})
+        spraying = _pattern(covered.get("terms", []))
         return cls(
             crops={k: p for k, v in crops.items() if (p := _pattern(v["terms"])) is not None},
             crop_groups={k: tuple(v["groups"]) for k, v in crops.items()},
@@ -194,9 +197,7 @@ class Lexicon:
             uncovered_with_crop=table(
                 {k: v for k, v in data["uncovered_with_crop"].items() if not k.startswith("_")}
             ),
-            covered_when=table(
-                {k: v for k, v in data.get("covered_when", {}).items() if not k.startswith("_")}
-            ),
+            covered_when={topic: spraying for topic in covered.get("topics", ()) if spraying},
             other_crops=_pattern(data.get("uncovered_crops", {}).get("terms", [])),
             cues={
                 k: re.compile(v, re.IGNORECASE)

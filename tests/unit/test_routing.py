@@ -81,6 +81,33 @@ def test_an_ordinary_question_is_left_to_the_semantic_vote() -> None:
     assert SemanticRouter.rules("Sabah Qubada yağış olacaq?") is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Агроном сказал дать азот под пшеницу, сколько нужно на гектар?",
+        "Aqronom dedi ki, pomidora azot vermək lazımdır, nə qədər?",
+        "my agronomist told me I need lime, how much per hectare?",
+    ],
+)
+def test_a_person_only_quoted_is_not_asked_for(text: str) -> None:
+    decision = SemanticRouter.rules(text)
+    assert decision is None or decision.route != "human"
+    assert not names_a_person(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Агроном сказал дать азот, но я хочу поговорить с другим агрономом",
+        "aqronom məsləhət versin, zəng edin",
+    ],
+)
+def test_a_person_asked_for_beside_a_quote_still_is(text: str) -> None:
+    decision = SemanticRouter.rules(text)
+    assert decision is not None
+    assert decision.route == "human"
+
+
 def test_rules_win_over_the_vote(router: SemanticRouter) -> None:
     decision = router.classify("Mənə aqronomla danışmaq lazımdır")
     assert (decision.route, decision.method) == ("human", "rule:person_requested")

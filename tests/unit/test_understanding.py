@@ -551,6 +551,13 @@ def test_a_pest_by_name_kept_by_a_follow_up_does_not_steer_retrieval() -> None:
         # A person's health is for a doctor, unless it follows spraying (pesticide safety).
         ("Qonşunu ilan sancıb, nə edək?", "human_health"),
         ("I got a headache after spraying the orchard, what should I do?", None),
+        # A medicine is not spraying: varroa treatment and a farmer's pills stay uncovered, the
+        # verb for spraying ('dərmanlamaq') does not.
+        ("Arılarda varroa var, hansı dərmanı verim?", "bees"),
+        ("Başım ağrıyır, hansı dərmanı içim?", "human_health"),
+        ("Bağı dərmanlayandan sonra başım ağrıyır, nə edim?", None),
+        # Bulbs ('soğanaq') are no onions: tulip bulbs are a crop no article covers.
+        ("Lalə soğanaqlarını nə vaxt əkim?", "other_crops"),
         # Geese ('qaz' alone is also gas), solar panels.
         ("Qazlarım yumurtlamır, nə yedirim?", "livestock"),
         ("Is a solar panel on the barn roof worth it?", "energy"),
