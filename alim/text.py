@@ -124,6 +124,9 @@ UNDECIDED_NATS = 5.0
 Azerbaijani letters and with no listed word ("neche defe?": −3.9) are as much English as not."""
 
 
+_WORD_TOKEN = re.compile(r"(?<![-‐‑])\b[^\W_]+")
+
+
 def detect_language(text: str, previous: Language | None = None) -> Language:
     """Guess az / en / ru from script, Azerbaijani letters and frequent words. A text with too
     little of them to tell (a short follow-up typed without Azerbaijani letters) keeps
@@ -136,7 +139,9 @@ def detect_language(text: str, previous: Language | None = None) -> Language:
         return "ru"
     if _AZ_LETTERS.search(text):
         return "az"
-    tokens = re.findall(r"[^\W_]+", text.lower())
+    # A suffix after a hyphen is Azerbaijani's way with abbreviations and numbers ("pH-i",
+    # "NPK-nı", "10-da"), not a word of its own: "-i" is not the English "i".
+    tokens = _WORD_TOKEN.findall(text.lower())
     az = sum(1 for t in tokens if t in _AZ_WORDS)
     en = sum(1 for t in tokens if t in _EN_WORDS)
     if az != en:

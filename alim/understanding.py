@@ -88,7 +88,8 @@ class Lexicon:
     sentence that names the aphids answers "Как бороться с тлёй?", whatever its case ending."""
     uncovered: dict[str, re.Pattern[str]]
     uncovered_with_crop: dict[str, re.Pattern[str]]
-    """Uncovered topics that stay uncovered when a crop is named (the price of wheat)."""
+    """Uncovered topics that stay uncovered when a crop is named (the price of wheat), by
+    narrower terms, or by all of their terms for the topics the lexicon lists as `whole`."""
     covered_when: dict[str, re.Pattern[str]]
     """Uncovered topic -> the spraying words that make the question a covered one (bees while
     spraying): one list for every such topic."""
@@ -195,7 +196,12 @@ class Lexicon:
             subject_cues={k: _written(v["terms"]) for k, v in subjects.items() if v.get("named")},
             uncovered=table(data["uncovered"]),
             uncovered_with_crop=table(
-                {k: v for k, v in data["uncovered_with_crop"].items() if not k.startswith("_")}
+                {
+                    k: v
+                    for k, v in data["uncovered_with_crop"].items()
+                    if not k.startswith("_") and k != "whole"
+                }
+                | {k: data["uncovered"][k] for k in data["uncovered_with_crop"].get("whole", ())}
             ),
             covered_when={topic: spraying for topic in covered.get("topics", ()) if spraying},
             other_crops=_pattern(data.get("uncovered_crops", {}).get("terms", [])),

@@ -95,6 +95,8 @@ def test_detects_azerbaijani_with_azerbaijani_letters(text: str) -> None:
         "istixanada badimcanin ciceyi tokulur",
         "almalarin icinde qurd cixir",
         "uzum tenekleri qisda donub",
+        # A hyphenated suffix is no English word: the "-i" of "pH-i" is not "i".
+        "torpagin pH-i nece olmalidi?",
     ],
 )
 def test_detects_azerbaijani_typed_without_azerbaijani_letters(text: str) -> None:
