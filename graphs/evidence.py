@@ -63,12 +63,21 @@ def evidence_for(
     """What a turn searches and quotes, for the `retrieve` node and for anyone who must show
     the same (the agronomists' inbox): the `options.k` best chunks, those of the question's
     topics first among ENTITY_POOL times as many candidates, and the evidence `gather` makes
-    of them with what the question asks."""
+    of them with what the question asks.
+
+    When none of the candidates is of the question's topics (the model may place
+    "Pambığa hektara nə qədər azot lazımdır?" far from every cotton passage), the best chunk
+    of those topics, searched on their own, takes the last place: the answer and the
+    confidence then weigh the article the farmer asked about, beside what the search found."""
     u = understanding
     groups = u.groups if u is not None else ()
     wide = replace(options, k=options.k * ENTITY_POOL) if groups else options
     hits = [hit_to_dict(h) for h in index.search(query, wide)]
     chunks = entity_first(hits, groups, options.k)
+    if groups and not any(h["group"] in groups for h in hits):
+        own = index.search(query, replace(options, k=1, groups=groups))
+        if own:
+            chunks = [*chunks[: options.k - 1], hit_to_dict(own[0])]
     return chunks, evidence_of(index, query, chunks, u, language)
 
 

@@ -61,6 +61,10 @@ class ScopedIndex(KnowledgeIndex):
         self._topics = np.array([codes.setdefault(c.topic, len(codes)) for c in self.chunks])
         """Each chunk's topic, as its position in `_topic_names`."""
         self._topic_names = list(codes)
+        codes = {}
+        self._groups = np.array([codes.setdefault(c.group, len(codes)) for c in self.chunks])
+        """Each chunk's article group, as its position in `_group_names`."""
+        self._group_names = list(codes)
         sample_sums: list[np.ndarray] = []
         self._sample_languages: list[str] = []
         self._sample_counts: dict[str, int] = {}
@@ -130,11 +134,10 @@ class ScopedIndex(KnowledgeIndex):
             return []
         q = _normalise(qvec.reshape(1, -1))
         fetch_k = max(options.fetch_k, options.k)
-        topics = options.topics
         baseline = self._baselines(q)
-        cosine, relevance, dense = self._dense_union(q, fetch_k, topics, baseline)
+        cosine, relevance, dense = self._dense_union(q, fetch_k, options, baseline)
         keyword = (
-            self._union_keyword_scores(query, topics)
+            self._union_keyword_scores(query, options)
             if options.search_type == "hybrid"
             else np.zeros(len(self.chunks), dtype="float32")
         )
@@ -145,7 +148,7 @@ class ScopedIndex(KnowledgeIndex):
         elif options.search_type == "mmr":
             order = self._mmr(q[0], dense, options.k, options.lambda_mult)
         else:
-            named = self._named_keys(query, topics)
+            named = self._named_keys(query, options)
             order = _fuse_keys(dense, keyword, fetch_k, named)
         names = set(named)
         hits: list[Hit] = []
@@ -169,12 +172,12 @@ class ScopedIndex(KnowledgeIndex):
         return hits
 
     def _dense_union(
-        self, q: np.ndarray, fetch_k: int, topics: tuple[str, ...], baseline: dict[str, float]
+        self, q: np.ndarray, fetch_k: int, options: SearchOptions, baseline: dict[str, float]
     ) -> tuple[dict[int, float], dict[int, float], list[int]]:
         """Each part's nearest chunks of each language (`KnowledgeIndex._nearest`): their
         cosine and relevance, and the `fetch_k` most relevant (ties in the parts' order)."""
         one_search_thread()
-        k = fetch_k * (5 if topics else 1)
+        k = fetch_k * (5 if options.filtered else 1)
         chunks, cosines, baselines = [], [], []
         for offset, part in zip(self._offsets.tolist(), self.parts, strict=False):
             for language, (sub, ids, _) in part._by_language.items():
@@ -186,8 +189,8 @@ class ScopedIndex(KnowledgeIndex):
         g = np.concatenate(chunks)
         cosine = np.concatenate(cosines).astype(np.float64)
         relevance = cosine - np.concatenate(baselines)
-        if topics:
-            wanted = self._topic_mask(topics)[g]
+        if options.filtered:
+            wanted = self._mask(options)[g]
             g, cosine, relevance = g[wanted], cosine[wanted], relevance[wanted]
         dense = g[np.argsort(-relevance, kind="stable")[:fetch_k]].tolist()
         keys = g.tolist()
@@ -197,10 +200,16 @@ class ScopedIndex(KnowledgeIndex):
             dense,
         )
 
-    def _topic_mask(self, topics: tuple[str, ...]) -> np.ndarray:
-        """Whether each chunk of the scope is of one of these topics."""
-        wanted = [code for code, topic in enumerate(self._topic_names) if topic in topics]
-        return np.isin(self._topics, wanted)
+    def _mask(self, options: SearchOptions) -> np.ndarray:
+        """Whether each chunk of the scope is of the topics and article groups searched."""
+        mask = np.ones(len(self.chunks), dtype=bool)
+        for codes, names, wanted in (
+            (self._topics, self._topic_names, options.topics),
+            (self._groups, self._group_names, options.groups),
+        ):
+            if wanted:
+                mask &= np.isin(codes, [code for code, name in enumerate(names) if name in wanted])
+        return mask
 
     def _vector(self, g: int) -> np.ndarray:
         p = int(np.searchsorted(self._offsets, g, side="right")) - 1
@@ -222,7 +231,7 @@ class ScopedIndex(KnowledgeIndex):
             for language, n in self._sample_counts.items()
         }
 
-    def _union_keyword_scores(self, query: str, topics: tuple[str, ...]) -> np.ndarray:
+    def _union_keyword_scores(self, query: str, options: SearchOptions) -> np.ndarray:
         """BM25 (Lucene) scores over the union, one per chunk of the scope: each part's
         per-word scores re-weighted from the part's IDF to the union's (a part's own IDF would
         make a small dataset's words look common). Read straight from the parts' BM25 score
@@ -241,16 +250,16 @@ class ScopedIndex(KnowledgeIndex):
             df = sum(len(chunks) for _, _, chunks, _ in found)
             for offset, n, chunks, scores in found:
                 combined[offset + chunks] += scores * (_idf(total, df) / _idf(n, len(chunks)))
-        if topics:
-            combined *= self._topic_mask(topics)
+        if options.filtered:
+            combined *= self._mask(options)
         return combined
 
-    def _named_keys(self, query: str, topics: tuple[str, ...]) -> list[int]:
+    def _named_keys(self, query: str, options: SearchOptions) -> list[int]:
         count: Counter[int] = Counter()
         for token in set(query_keywords(query)):
             for offset, part in zip(self._offsets.tolist(), self.parts, strict=False):
                 for i in part._names.get(token, ()):
-                    if not topics or part.chunks[i].topic in topics:
+                    if options.admits(part.chunks[i]):
                         count[offset + i] += 1
         most = max(count.values(), default=0)
         return sorted(g for g, n in count.items() if n == most)

@@ -166,6 +166,19 @@ class SearchOptions:
     lambda_mult: float = DEFAULT_LAMBDA_MULT
     topics: tuple[str, ...] = ()
     """Only chunks of these topics (empty: all)."""
+    groups: tuple[str, ...] = ()
+    """Only chunks of these article groups (empty: all): the articles of a question's crop,
+    when its best candidates hold none of them."""
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.topics or self.groups)
+
+    def admits(self, chunk: Chunk) -> bool:
+        """Whether a chunk is of the topics and article groups searched."""
+        return (not self.topics or chunk.topic in self.topics) and (
+            not self.groups or chunk.group in self.groups
+        )
 
 
 @dataclass(frozen=True)
@@ -661,9 +674,9 @@ class KnowledgeIndex:
             return []
         q = _normalise(qvec.reshape(1, -1))
         fetch_k = max(options.fetch_k, options.k)
-        cosine, relevance = self._dense(q, fetch_k * (5 if options.topics else 1))
-        if options.topics:
-            for i in [i for i in cosine if self.chunks[i].topic not in options.topics]:
+        cosine, relevance = self._dense(q, fetch_k * (5 if options.filtered else 1))
+        if options.filtered:
+            for i in [i for i in cosine if not options.admits(self.chunks[i])]:
                 del cosine[i], relevance[i]
         dense = sorted(relevance, key=lambda i: -relevance[i])[:fetch_k]
         # Keywords only matter to the hybrid ranking; the other types skip BM25 entirely.
@@ -672,8 +685,8 @@ class KnowledgeIndex:
             if options.search_type == "hybrid"
             else np.zeros(len(self.chunks), dtype="float32")
         )
-        if options.topics:
-            keyword = keyword * np.array([c.topic in options.topics for c in self.chunks])
+        if options.filtered:
+            keyword = keyword * np.array([options.admits(c) for c in self.chunks])
 
         named: list[int] = []
         if options.search_type == "similarity":
@@ -681,7 +694,7 @@ class KnowledgeIndex:
         elif options.search_type == "mmr":
             order = self._mmr(q[0], dense, options.k, options.lambda_mult)
         else:
-            named = self._named(query, options.topics)
+            named = self._named(query, options)
             order = self._fuse(dense, keyword, fetch_k, named)
         names = set(named)
 
@@ -744,13 +757,13 @@ class KnowledgeIndex:
             return np.zeros(len(self.chunks), dtype="float32")
         return self._bm25.get_scores(tokens)
 
-    def _named(self, query: str, topics: tuple[str, ...]) -> list[int]:
+    def _named(self, query: str, options: SearchOptions) -> list[int]:
         """The chunks holding the most rare whole words of the query (a variety, a product, a
         place): a namesake holding fewer of them gets no vote."""
         count: Counter[int] = Counter()
         for token in set(query_keywords(query)):
             for i in self._names.get(token, ()):
-                if not topics or self.chunks[i].topic in topics:
+                if options.admits(self.chunks[i]):
                     count[i] += 1
         most = max(count.values(), default=0)
         return sorted(i for i, n in count.items() if n == most)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from alim.knowledge.catalog import SCOPES_KEPT, Catalog, ScopedIndex, _idf, dataset_index
-from alim.knowledge.index import BUNDLED, KnowledgeIndex, chunk_sentences
+from alim.knowledge.index import BUNDLED, KnowledgeIndex, SearchOptions, chunk_sentences
 from alim.text import query_keywords
 from bench.scale import synthetic_chunks
 from tests.support.fakes import HashingEmbeddings
@@ -73,7 +73,7 @@ def test_a_scopes_keyword_scores_are_bm25_over_the_union(catalog: Catalog) -> No
     assert isinstance(scope, ScopedIndex)
     offsets = [0, *np.cumsum([len(p.chunks) for p in scope.parts]).tolist()]
     for query in QUERIES:
-        scores = scope._union_keyword_scores(query, ())
+        scores = scope._union_keyword_scores(query, SearchOptions())
         expected = _reference_keyword_scores(scope, query)
         assert expected
         assert {
@@ -81,6 +81,20 @@ def test_a_scopes_keyword_scores_are_bm25_over_the_union(catalog: Catalog) -> No
             for g in np.flatnonzero(scores > 0)
             for p in [int(np.searchsorted(offsets, g, side="right")) - 1]
         } == expected
+
+
+def test_a_scope_searched_for_some_articles_finds_only_theirs(catalog: Catalog) -> None:
+    scope = catalog.index_for([BUNDLED, "ds-0", "ds-1", "ds-2"])
+    groups = tuple(sorted({scope.chunks[g].group for g in (3, 70, 200)}))
+    for query in QUERIES:
+        hits = scope.search(query, SearchOptions(k=5, groups=groups))
+        assert hits and {h.chunk.group for h in hits} <= set(groups)
+        # By similarity alone, the order is the whole scope's order, less the other articles.
+        alike = scope.search(query, SearchOptions("similarity", k=3, groups=groups))
+        everything = scope.search(query, SearchOptions("similarity", k=500, fetch_k=500))
+        assert [h.chunk for h in alike] == [h.chunk for h in everything if h.chunk.group in groups][
+            :3
+        ]
 
 
 def test_a_scope_is_built_once_while_its_datasets_stay_the_same(catalog: Catalog) -> None:

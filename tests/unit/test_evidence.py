@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from alim.knowledge.index import RankedSentence
-from graphs.evidence import LEAD_MARGIN, MAX_ARTICLES, choose_articles, gather
+from alim.knowledge.documents import load_articles
+from alim.knowledge.index import KnowledgeIndex, RankedSentence, SearchOptions
+from alim.understanding import Understanding
+from graphs.evidence import (
+    ENTITY_POOL,
+    LEAD_MARGIN,
+    MAX_ARTICLES,
+    choose_articles,
+    evidence_for,
+    gather,
+)
+from tests.conftest import FIXTURE_KB
+from tests.support.fakes import HashingEmbeddings
 
 VERSIONS = {
     "wheat": {"az": "wheat.az", "en": "wheat.en", "ru": "wheat.ru"},
@@ -158,3 +169,17 @@ def test_an_article_retrieval_missed_leads_when_its_sentence_answers_clearly_bet
         _Index(best), question, chunks, "en", challenger=("diseases.en", "rotation", close)
     )  # type: ignore[arg-type]
     assert [e["article_id"] for e in evidence] == ["wheat.en", "npk.en"]
+
+
+def test_a_crop_the_search_missed_still_brings_its_best_passage() -> None:
+    index = KnowledgeIndex.build(load_articles(FIXTURE_KB), HashingEmbeddings())
+    options = SearchOptions(k=1)
+    question = "frost protection for orchards"
+    # Among the ENTITY_POOL candidates of a one-chunk search there is no wheat passage...
+    wide = index.search(question, SearchOptions(k=ENTITY_POOL))
+    assert "wheat" not in {h.chunk.group for h in wide}
+    chunks, _ = evidence_for(index, question, None, "en", options)
+    assert [c["id"] for c in chunks] == ["frost.en#0"]
+    # ...but a question about wheat searches the wheat article on its own for one.
+    chunks, _ = evidence_for(index, question, Understanding(groups=("wheat",)), "en", options)
+    assert [c["id"] for c in chunks] == ["wheat.ru#0"]

@@ -135,6 +135,20 @@ def test_topics_filter_with_several_topics(index: KnowledgeIndex) -> None:
     assert sorted(_ids(hits)) == ["frost.en#0", "wheat.ru#0"]
 
 
+@pytest.mark.parametrize("search_type", SEARCH_TYPES)
+def test_groups_filter_keeps_only_chunks_of_those_articles(
+    index: KnowledgeIndex, search_type: str
+) -> None:
+    # A frost question would rank frost.en first; restricted to the wheat article it cannot.
+    hits = index.search(
+        "frost protection for orchards",
+        SearchOptions(search_type=search_type, k=4, groups=("wheat",)),  # type: ignore[arg-type]
+    )
+    assert _ids(hits) == ["wheat.ru#0"]
+    both = SearchOptions(k=4, topics=("irrigation",), groups=("drought", "wheat"))
+    assert {h.chunk.group for h in index.search("frost", both)} == {"drought"}
+
+
 def test_an_unknown_topic_returns_nothing(index: KnowledgeIndex) -> None:
     assert index.search("frost", SearchOptions(k=4, topics=("no-such-topic",))) == []
 
