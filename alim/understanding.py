@@ -314,8 +314,11 @@ class Understanding:
         short = len(words(text)) <= lexicon.followup_max_words
         marked = bool(lexicon.followup.match(folded.strip()))
         # A word for any grain names no crop of its own in a conversation about one: "What
-        # moisture should the grain be at?" after a question on maize is about the maize.
+        # moisture should the grain be at?" after a question on maize is about the maize. Nor
+        # do seedlings: "how old should the seedlings be?" after rice are the rice seedlings.
         crops = self.crops if _found(lexicon.crops, folded) or not previous.crops else ()
+        if set(crops) <= GENERAL_CROPS and set(previous.crops) - GENERAL_CROPS:
+            crops = ()
         missing_crop = not crops and bool(previous.crops)
         missing_kind = not (set(self.kinds) - {"howto"}) and bool(previous.kinds)
         missing_subject = not self.subjects and not self.practices and bool(previous.subjects)
@@ -358,7 +361,8 @@ class Understanding:
         inherited: list[str] = []
         changes: dict[str, Any] = {"followup": True}
         if missing_crop:
-            changes["crops"] = previous.crops
+            general = (c for c in self.crops if c in GENERAL_CROPS and c not in previous.crops)
+            changes["crops"] = (*previous.crops, *general)
             inherited.append("crops")
         if missing_kind:
             changes["kinds"] = previous.kinds

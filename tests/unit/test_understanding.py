@@ -611,6 +611,17 @@ def test_a_turn_adding_nothing_of_its_own_goes_on_about_the_crop(
     assert follow.followup and follow.crops == (crop,)
 
 
+def test_seedlings_in_a_conversation_about_a_crop_are_that_crops() -> None:
+    first = understand("thinking to start rice with transplanting in Lankaran")
+    text = "how old should the seedlings be when i move them?"
+    follow = understand(text).following(first, text)
+    assert follow.followup and follow.crops == ("rice", "seedlings")
+    assert follow.groups[:2] == ("rice", "seedlings-nursery")
+    # Seedlings of a crop of their own are that crop's: nothing to inherit.
+    tomato = understand("Pomidor şitillərini nə vaxt köçürüm?")
+    assert tomato.following(first, "Pomidor şitillərini nə vaxt köçürüm?").crops == tomato.crops
+
+
 def test_a_turn_with_a_subject_new_to_the_conversation_is_its_own_question() -> None:
     first = understand("Когда сажать картофель?")
     text = "Как определить кислотность почвы без лаборатории и чем её исправить?"
