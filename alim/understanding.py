@@ -101,6 +101,8 @@ class Lexicon:
     """Words that refer back to an earlier turn's crop ("them", "их", "onları")."""
     plural_pronouns: re.Pattern[str] | None = None
     """Those of `pronouns` that stand for several things: plants, never drought or drip."""
+    relative: re.Pattern[str] | None = None
+    """Words placing a turn before or after the previous one's subject ("перед этим")."""
     other_crops: re.Pattern[str] | None = None
     """Crops no article covers (strawberries, saffron): see `other_crops_in`."""
     topic_rules: tuple[tuple[frozenset[str], frozenset[str], tuple[str, ...]], ...] = ()
@@ -214,6 +216,7 @@ class Lexicon:
             followup_max_words=int(data["followup"]["max_words"]),
             pronouns=_pattern(data["followup"].get("pronouns", [])),
             plural_pronouns=_pattern(data["followup"].get("plural_pronouns", [])),
+            relative=_pattern(data["followup"].get("relative", [])),
             topic_rules=tuple(
                 (
                     frozenset(rule.get("kinds", ())),
@@ -379,6 +382,14 @@ class Understanding:
             changes["stages"] = previous.stages
         changes["inherited"] = tuple(inherited)
         changes["kept_subjects"] = changes.get("subjects", ())
+        if (
+            not changes["kept_subjects"]
+            and lexicon.relative is not None
+            and lexicon.relative.search(folded)
+        ):
+            # "а поливать надо перед этим?" after a frost warning is watering before the
+            # frost: the frost's topic is read first, then watering's.
+            changes["kept_subjects"] = previous.subjects
         own = {g for crop in previous.crops for g in lexicon.crop_groups.get(crop, ())}
         if previous.topic is not None and previous.topic not in own:
             changes["kept_topic"] = previous.topic

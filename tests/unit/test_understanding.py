@@ -611,6 +611,24 @@ def test_a_turn_adding_nothing_of_its_own_goes_on_about_the_crop(
     assert follow.followup and follow.crops == (crop,)
 
 
+@pytest.mark.parametrize(
+    ("first", "text", "kept"),
+    [
+        ("в Губе ночью заморозок обещают, а сад цветет", "а поливать надо перед этим?", "frost"),
+        ("Bu gecə şaxta olacaq, bağ çiçəkdədir", "Bəs ondan əvvəl suvarım?", "frost"),
+    ],
+)
+def test_a_turn_placed_before_or_after_the_last_keeps_its_subject(
+    first: str, text: str, kept: str
+) -> None:
+    follow = understand(text).following(understand(first), text)
+    assert follow.followup and follow.kept_subjects == (kept,)
+    assert follow.groups[0] == "frost-protection"
+    # Without the reference, a new subject is its own: watering alone.
+    plain = "а поливать сколько?"
+    assert understand(plain).following(understand(first), plain).kept_subjects == ()
+
+
 def test_seedlings_in_a_conversation_about_a_crop_are_that_crops() -> None:
     first = understand("thinking to start rice with transplanting in Lankaran")
     text = "how old should the seedlings be when i move them?"
