@@ -93,6 +93,8 @@ class Lexicon:
     covered_when: dict[str, re.Pattern[str]]
     """Uncovered topic -> the spraying words that make the question a covered one (bees while
     spraying): one list for every such topic."""
+    still_uncovered: re.Pattern[str] | None
+    """Terms that keep a topic uncovered whatever spraying words come with them (varroa)."""
     cues: dict[str, re.Pattern[str]]
     """Kind of question -> what a sentence answering it holds (a month, a rate, a °C)."""
     followup: re.Pattern[str]
@@ -117,7 +119,11 @@ class Lexicon:
         return tuple(
             topic
             for topic in _found(table, folded)
-            if not ((covered := self.covered_when.get(topic)) and covered.search(folded))
+            if not (
+                (covered := self.covered_when.get(topic))
+                and covered.search(folded)
+                and not (self.still_uncovered and self.still_uncovered.search(folded))
+            )
         )
 
     def other_crops_in(
@@ -206,6 +212,7 @@ class Lexicon:
                 | {k: data["uncovered"][k] for k in data["uncovered_with_crop"].get("whole", ())}
             ),
             covered_when={topic: spraying for topic in covered.get("topics", ()) if spraying},
+            still_uncovered=_pattern(covered.get("still_uncovered", [])),
             other_crops=_pattern(data.get("uncovered_crops", {}).get("terms", [])),
             cues={
                 k: re.compile(v, re.IGNORECASE)

@@ -556,6 +556,11 @@ def test_a_pest_by_name_kept_by_a_follow_up_does_not_steer_retrieval() -> None:
         ("Arılarda varroa var, hansı dərmanı verim?", "bees"),
         ("Başım ağrıyır, hansı dərmanı içim?", "human_health"),
         ("Bağı dərmanlayandan sonra başım ağrıyır, nə edim?", None),
+        # Treating the bees' own mites is beekeeping, whatever the verb.
+        ("arı ailələrində varroa gənəsi çoxalıb, nə ilə dərmanlayım?", "bees"),
+        # Juice and a price per tonne are no growing questions, even of a crop the base covers.
+        ("how do i make pomegranate juice at home?", "food_processing"),
+        ("Сколько сейчас стоит тонна пшеницы?", "prices"),
         # Bulbs ('soğanaq') are no onions: tulip bulbs are a crop no article covers.
         ("Lalə soğanaqlarını nə vaxt əkim?", "other_crops"),
         # Geese ('qaz' alone is also gas), solar panels.
