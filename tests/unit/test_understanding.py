@@ -634,6 +634,24 @@ def test_a_turn_placed_before_or_after_the_last_keeps_its_subject(
     assert understand(plain).following(understand(first), plain).kept_subjects == ()
 
 
+@pytest.mark.parametrize(
+    ("first", "text", "crop"),
+    [
+        (
+            "What kind of barley should I sow if a brewery buys it?",
+            "how much nitrogen for it on rainfed land?",
+            "barley",
+        ),
+        ("Когда сеять ячмень на пиво?", "Сколько азота давать под него на богаре?", "barley"),
+    ],
+)
+def test_a_singular_pronoun_after_for_stands_for_the_crop(first: str, text: str, crop: str) -> None:
+    # A subject before a singular pronoun is usually what it stands for ("сколько оно
+    # экономит"), but nitrogen is given *for* a crop.
+    follow = understand(text).following(understand(first), text)
+    assert follow.followup and follow.crops == (crop,)
+
+
 def test_seedlings_in_a_conversation_about_a_crop_are_that_crops() -> None:
     first = understand("thinking to start rice with transplanting in Lankaran")
     text = "how old should the seedlings be when i move them?"
