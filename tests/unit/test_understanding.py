@@ -671,3 +671,9 @@ def test_a_turn_with_a_subject_new_to_the_conversation_is_its_own_question() -> 
     assert (
         "soil-ph-organic-matter" in understand("Torpaq analizi üçün nümunəni necə götürüm?").groups
     )
+
+
+def test_a_watering_question_reads_both_irrigation_articles() -> None:
+    # How much water drip saves over furrows is in the drought article, not the schedules.
+    u = understand("damci suvarmaya kecsem arxla suvarmadan ne qeder az su gedecek?")
+    assert {"irrigation-scheduling", "irrigation-drought"} <= set(topics_read(u))
