@@ -127,6 +127,16 @@ Azerbaijani letters and with no listed word ("neche defe?": −3.9) are as much 
 _WORD_TOKEN = re.compile(r"(?<![-‐‑])\b[^\W_]+")
 
 
+def _names_aside_azerbaijani(text: str) -> bool:
+    """Whether a word that is not a name has Azerbaijani letters: a capitalised word after the
+    first is taken for a name ("onion tops are flopping near Qəbələ" is English)."""
+    for i, match in enumerate(_WORD_TOKEN.finditer(text)):
+        word = match.group()
+        if _AZ_LETTERS.search(word) and (i == 0 or not word[0].isupper()):
+            return True
+    return False
+
+
 def detect_language(text: str, previous: Language | None = None) -> Language:
     """Guess az / en / ru from script, Azerbaijani letters and frequent words. A text with too
     little of them to tell (a short follow-up typed without Azerbaijani letters) keeps
@@ -137,7 +147,7 @@ def detect_language(text: str, previous: Language | None = None) -> Language:
     cyr = sum(1 for c in letters if _CYRILLIC.match(c))
     if cyr / len(letters) > 0.3:
         return "ru"
-    if _AZ_LETTERS.search(text):
+    if _names_aside_azerbaijani(text):
         return "az"
     # A suffix after a hyphen is Azerbaijani's way with abbreviations and numbers ("pH-i",
     # "NPK-nı", "10-da"), not a word of its own: "-i" is not the English "i".

@@ -35,15 +35,31 @@ _SOFTENED = {"q": "(?:q|g)", "k": "(?:k|y)"}
 findiq → findigi, erik → eriyi)."""
 
 
+_TYPED = {"c": "(?:c|ch)", "s": "(?:s|sh)", "g": "(?:g|gh)"}
+"""Azerbaijani ç, ş and ğ as phones often type them, two Latin letters ("necheyedi",
+"shaxta"); folded, they are c, s and g."""
+
+
+def _folded_regex(term: str) -> str:
+    """A term's folded letters as a regex, its ç, ş and ğ also as typed (`_TYPED`)."""
+    out = []
+    for letter in term:
+        folded = fold(letter)
+        typed = _TYPED.get(folded) if folded != letter.lower() else None
+        out.append(typed or re.escape(folded))
+    return "".join(out)
+
+
 def _pattern(terms: list[str]) -> re.Pattern[str] | None:
     parts = []
     for term in terms:
         whole = term.endswith("=")
-        folded = fold(term.removesuffix("="))
+        written = term.removesuffix("=")
+        folded = fold(written)
         if folded[-1:] in _SOFTENED:
-            text = re.escape(folded[:-1]) + _SOFTENED[folded[-1]]
+            text = _folded_regex(written[:-1]) + _SOFTENED[folded[-1]]
         else:
-            text = re.escape(folded)
+            text = _folded_regex(written)
         parts.append(text + (r"(?!\w)" if whole else ""))
     if not parts:
         return None

@@ -112,6 +112,8 @@ def test_detects_azerbaijani_typed_without_azerbaijani_letters(text: str) -> Non
         "hi",
         "Tomatoes cracking after heavy rain",
         "Apricot blossoms browned overnight",
+        # A place's name written the Azerbaijani way makes no Azerbaijani question.
+        "onion tops are flopping over in my field near Qəbələ. when do i lift them?",
     ],
 )
 def test_detects_english(text: str) -> None:

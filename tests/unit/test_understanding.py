@@ -561,6 +561,12 @@ def test_a_pest_by_name_kept_by_a_follow_up_does_not_steer_retrieval() -> None:
         # Juice and a price per tonne are no growing questions, even of a crop the base covers.
         ("how do i make pomegranate juice at home?", "food_processing"),
         ("Сколько сейчас стоит тонна пшеницы?", "prices"),
+        # ç and ş typed as 'ch' and 'sh' on a phone; 'по чём' in two words.
+        ("bu il Qubada almanin kilosu topdan necheyedi?", "prices"),
+        ("по чём сейчас принимают хлопок-сырец?", "prices"),
+        # The base names no brand, of a machine or of a product for a crop.
+        ("which brand of drip tape is best to buy in Baku?", "brands"),
+        ("Какой фирмы фунгицид лучше для винограда?", "brands"),
         # Bulbs ('soğanaq') are no onions: tulip bulbs are a crop no article covers.
         ("Lalə soğanaqlarını nə vaxt əkim?", "other_crops"),
         # Geese ('qaz' alone is also gas), solar panels.
@@ -677,3 +683,11 @@ def test_a_watering_question_reads_both_irrigation_articles() -> None:
     # How much water drip saves over furrows is in the drought article, not the schedules.
     u = understand("damci suvarmaya kecsem arxla suvarmadan ne qeder az su gedecek?")
     assert {"irrigation-scheduling", "irrigation-drought"} <= set(topics_read(u))
+
+
+def test_protective_gear_is_a_spraying_question() -> None:
+    # "what kind of gloves should I wear?" while spraying apples: the safe-use article.
+    u = understand("what kind of gloves should I wear?")
+    assert u.practices == ("spraying",)
+    assert "safe-pesticide-use" in topics_read(u)
+    assert understand("shaxta olacaq, bağı necə qoruyum?").subjects == ("frost",)
