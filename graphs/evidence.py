@@ -68,17 +68,34 @@ def evidence_for(
     When none of the candidates is of the question's topics (the model may place
     "Pambığa hektara nə qədər azot lazımdır?" far from every cotton passage), the best chunk
     of those topics, searched on their own, takes the last place: the answer and the
-    confidence then weigh the article the farmer asked about, beside what the search found."""
+    confidence then weigh the article the farmer asked about, beside what the search found.
+    So does the best chunk of the article the answer leads with, when none of the chunks is
+    of it (the frost article, read for "а на ночь заморозок, чем спасать?" about tomato
+    seedlings): the confidence (graphs.nodes.assess) weighs what the answer says."""
     u = understanding
     groups = u.groups if u is not None else ()
     wide = replace(options, k=options.k * ENTITY_POOL) if groups else options
     hits = [hit_to_dict(h) for h in index.search(query, wide)]
     chunks = entity_first(hits, groups, options.k)
     if groups and not any(h["group"] in groups for h in hits):
-        own = index.search(query, replace(options, k=1, groups=groups))
-        if own:
-            chunks = [*chunks[: options.k - 1], hit_to_dict(own[0])]
-    return chunks, evidence_of(index, query, chunks, u, language)
+        chunks = _with_best_of(index, query, options, chunks, groups)
+    evidence = evidence_of(index, query, chunks, u, language)
+    if evidence and evidence[0]["group"] not in {c["group"] for c in chunks}:
+        chunks = _with_best_of(index, query, options, chunks, (evidence[0]["group"],))
+    return chunks, evidence
+
+
+def _with_best_of(
+    index: KnowledgeIndex,
+    query: str,
+    options: SearchOptions,
+    chunks: list[Chunk],
+    groups: tuple[str, ...],
+) -> list[Chunk]:
+    """The chunks with the best of those topics' own in the last place (none found: as they
+    were)."""
+    best = index.search(query, replace(options, k=1, groups=groups))
+    return [*chunks[: options.k - 1], hit_to_dict(best[0])] if best else chunks
 
 
 def evidence_of(

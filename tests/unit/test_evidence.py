@@ -171,15 +171,38 @@ def test_an_article_retrieval_missed_leads_when_its_sentence_answers_clearly_bet
     assert [e["article_id"] for e in evidence] == ["wheat.en", "npk.en"]
 
 
-def test_a_crop_the_search_missed_still_brings_its_best_passage() -> None:
-    index = KnowledgeIndex.build(load_articles(FIXTURE_KB), HashingEmbeddings())
-    options = SearchOptions(k=1)
+class RecordingIndex(KnowledgeIndex):
+    """The fixture index, keeping the options of every search."""
+
+    searched: list[SearchOptions]
+
+    def search(self, query: str, options: SearchOptions | None = None) -> list[Any]:
+        self.searched = [*getattr(self, "searched", []), options or SearchOptions()]
+        return super().search(query, options)
+
+
+def test_a_crop_the_search_missed_is_searched_on_its_own() -> None:
+    index = RecordingIndex.build(load_articles(FIXTURE_KB), HashingEmbeddings())
     question = "frost protection for orchards"
     # Among the ENTITY_POOL candidates of a one-chunk search there is no wheat passage...
     wide = index.search(question, SearchOptions(k=ENTITY_POOL))
     assert "wheat" not in {h.chunk.group for h in wide}
-    chunks, _ = evidence_for(index, question, None, "en", options)
+    index.searched = []
+    evidence_for(index, question, None, "en", SearchOptions(k=1))
+    assert [o.groups for o in index.searched] == [()]
+    # ...so a question about wheat searches the wheat article on its own for its best chunk.
+    index.searched = []
+    wheat = Understanding(crops=("wheat",), groups=("wheat",))
+    evidence_for(index, question, wheat, "en", SearchOptions(k=1))
+    assert ("wheat",) in [o.groups for o in index.searched]
+
+
+def test_the_chunks_hold_the_article_the_answer_leads_with() -> None:
+    index = KnowledgeIndex.build(load_articles(FIXTURE_KB), HashingEmbeddings())
+    question = "when to sow, how deep"
+    assert index.search(question, SearchOptions(k=1))[0].chunk.group == "drought"
+    wheat = Understanding(crops=("wheat",), groups=("wheat",))
+    chunks, evidence = evidence_for(index, question, wheat, "en", SearchOptions(k=1))
+    # The frost article leads the answer: its best chunk is what the confidence weighs.
+    assert evidence[0]["group"] == "frost"
     assert [c["id"] for c in chunks] == ["frost.en#0"]
-    # ...but a question about wheat searches the wheat article on its own for one.
-    chunks, _ = evidence_for(index, question, Understanding(groups=("wheat",)), "en", options)
-    assert [c["id"] for c in chunks] == ["wheat.ru#0"]
