@@ -536,3 +536,21 @@ def without_crops(text: str) -> str:
     patterns = [*lexicon.crops.values(), *lexicon.generic_crops.values()]
     kept = [w for w in text.split() if not any(p.match(fold(w)) for p in patterns)]
     return " ".join(kept)
+
+
+_LABEL = re.compile(r"^\s*(?:\*\*([^*]{1,60}?):?\*\*|([^.:;*]{1,40}):)")
+
+
+def labelled_for_others(sentence: str, understanding: Understanding | None) -> bool:
+    """Whether a sentence's label names crops and the sentence none the question names: in an
+    article of several crops, "**Xiyar, qovun, qarpız:** … 25–30 gün" is no answer about rice
+    seedlings; "**Pomidor şitili:** … Bibər və badımcan 1–2 həftə sonra" is one about pepper."""
+    if understanding is None:
+        return False
+    asked = [c for c in understanding.crops if c not in GENERAL_CROPS]
+    match = _LABEL.match(sentence)
+    if not asked or match is None:
+        return False
+    crops = bundled_lexicon().crops
+    labelled = _found(crops, fold(match.group(1) or match.group(2)))
+    return bool(labelled) and not set(_found(crops, fold(sentence))) & set(asked)

@@ -16,7 +16,7 @@ articles in the question's language is looked for too (`KnowledgeIndex.best_sent
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 
 from alim.knowledge.index import BUNDLED, KnowledgeIndex, RankedSentence, SearchOptions
@@ -25,6 +25,7 @@ from alim.understanding import (
     Understanding,
     answer_cues,
     foreign_topics,
+    labelled_for_others,
     own_topics,
     topics_read,
 )
@@ -127,6 +128,7 @@ def evidence_of(
         foreign,
         own_topics(u),
         name_sections=u is not None and "diagnosis" in u.kinds,
+        others=lambda text: labelled_for_others(text, u),
         challenger=(
             (best.chunk.article_id, best.chunk.group, best.score) if best and best.chunk else None
         ),
@@ -197,6 +199,7 @@ def gather(
     *,
     name_sections: bool = False,
     challenger: tuple[str, str, float] | None = None,
+    others: Callable[[str], bool] | None = None,
 ) -> list[Evidence]:
     """The numbered evidence for a question from its retrieved chunks; `cues`: what a sentence
     answering it holds (alim.understanding.answer_cues); `read_too`, `foreign`, `own`: see
@@ -207,22 +210,38 @@ def gather(
     article they found, it leads and the last article gives way (the Fusarium wilt sentence of
     the diseases article for "tomato plants wilting, the stem brown inside", which the tomato and
     greenhouse articles outranked in retrieval);
+    `others`: whether a sentence is labelled for crops the question does not name: such
+    sentences come after the rest of their article ("**Xiyar, qovun, qarpız:** … 25–30 gün" of
+    the seedlings article is no answer about rice seedlings; `labelled_for_others`);
     `name_sections`: lead each article with the heading of its best sentence's section when
     the sentence does not say it (a diagnosis: the symptoms sentence under "Sunscald of fruit"
     is quoted as "**Sunscald of fruit:** …", so the answer names what the farmer sees)."""
+
+    def rank(article_id: str) -> list[RankedSentence]:
+        ranked = index.rank_sentences(question, article_id, cues)
+        if others is not None:
+            kept: list[RankedSentence] = []
+            behind: list[RankedSentence] = []
+            for r in ranked:  # best first, until SENTENCES_KEPT are not for other crops
+                (behind if others(r.text) else kept).append(r)
+                if len(kept) == SENTENCES_KEPT:
+                    break
+            ranked = kept + behind
+        return ranked[:SENTENCES_KEPT]
+
     ranked_articles = [
         (article_id, group, score, ranked)
         for article_id, group, score in choose_articles(
             chunks, language, index.group_articles, read_too, foreign, own
         )
-        if (ranked := index.rank_sentences(question, article_id, cues)[:SENTENCES_KEPT])
+        if (ranked := rank(article_id))
     ]
     if (
         challenger is not None
         and ranked_articles
         and challenger[2] > max(a[3][0].score for a in ranked_articles) + LEAD_MARGIN
         and all(article_id != challenger[0] for article_id, *_ in ranked_articles)
-        and (ranked := index.rank_sentences(question, challenger[0], cues)[:SENTENCES_KEPT])
+        and (ranked := rank(challenger[0]))
     ):
         ranked_articles = [(*challenger[:2], None, ranked), *ranked_articles][:MAX_ARTICLES]
     if ranked_articles:

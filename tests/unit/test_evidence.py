@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from alim.knowledge.documents import load_articles
 from alim.knowledge.index import KnowledgeIndex, RankedSentence, SearchOptions
-from alim.understanding import Understanding
+from alim.understanding import Understanding, labelled_for_others, understand
 from graphs.evidence import (
     ENTITY_POOL,
     LEAD_MARGIN,
@@ -169,6 +169,24 @@ def test_an_article_retrieval_missed_leads_when_its_sentence_answers_clearly_bet
         _Index(best), question, chunks, "en", challenger=("diseases.en", "rotation", close)
     )  # type: ignore[arg-type]
     assert [e["article_id"] for e in evidence] == ["wheat.en", "npk.en"]
+
+
+def test_sentences_labelled_for_other_crops_come_after_the_rest() -> None:
+    chunks = [chunk("seedlings.en", "seedlings", 0.06)]
+    best = {
+        "seedlings.en": [
+            ("**Cucumber, melon:** in pots, 25–30 days before transplanting.", 0.9),
+            ("Harden seedlings for 7–10 days before transplanting.", 0.8),
+        ]
+    }
+    rice = understand("how old should rice seedlings be when I transplant them?")
+
+    def others(text: str) -> bool:
+        return labelled_for_others(text, rice)
+
+    (evidence,) = gather(_Index(best), "rice seedlings", chunks, "en", others=others)  # type: ignore[arg-type]
+    assert evidence["sentences"][0].startswith("Harden seedlings")
+    assert evidence["sentences"][1].startswith("**Cucumber, melon:**")  # kept, behind
 
 
 class RecordingIndex(KnowledgeIndex):

@@ -13,6 +13,7 @@ from alim.understanding import (
     Understanding,
     answer_cues,
     foreign_topics,
+    labelled_for_others,
     topics_read,
     understand,
     without_crops,
@@ -691,3 +692,23 @@ def test_protective_gear_is_a_spraying_question() -> None:
     assert u.practices == ("spraying",)
     assert "safe-pesticide-use" in topics_read(u)
     assert understand("shaxta olacaq, bağı necə qoruyum?").subjects == ("frost",)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "others"),
+    [
+        ("**Xiyar, qovun, qarpız:** dibçəkdə, sahəyə köçürmədən 25–30 gün əvvəl.", True),
+        ("Cotton: N 120–160; P2O5 90–120; K2O 60–90.", True),
+        ("**Çəltik:** tingləri 25–35 günlük köçürün.", False),
+        ("Tingləri 4–6 həqiqi yarpaqla köçürün.", False),  # no label: for any crop
+        # A label for another crop over a sentence about the asked one.
+        ("**Pomidor şitili:** aprelin sonu. Çəltik tingləri isə 25–35 günlük köçürülür.", False),
+    ],
+)
+def test_a_sentence_labelled_for_other_crops_is_no_answer_about_this_one(
+    sentence: str, others: bool
+) -> None:
+    rice = understand("Lənkəranda çəltik tinglərini neçə günlük köçürüm?")
+    assert labelled_for_others(sentence, rice) is others
+    # A question naming no crop, or only seedlings, has no other crops.
+    assert not labelled_for_others(sentence, understand("Tingləri nə vaxt köçürüm?"))
