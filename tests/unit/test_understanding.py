@@ -712,3 +712,16 @@ def test_a_sentence_labelled_for_other_crops_is_no_answer_about_this_one(
     assert labelled_for_others(sentence, rice) is others
     # A question naming no crop, or only seedlings, has no other crops.
     assert not labelled_for_others(sentence, understand("Tingləri nə vaxt köçürüm?"))
+
+
+def test_how_many_years_looks_for_a_figure_in_years() -> None:
+    u = understand("How many years before I can grow cabbage again in a field with clubroot?")
+    assert "years" in u.kinds
+    (cue,) = [c for c in answer_cues(u) if c.search("do not plant it there for 3–4 years")]
+    assert not cue.search("replace stems older than 20–25 cm")
+    assert cue.search("ən azı 3–4 il əkməyin") and cue.search("не сажайте 3–4 года")
+
+
+def test_shade_nets_are_protection_from_heat() -> None:
+    u = understand("what shading % of shade cloth should i get for peppers?")
+    assert "heat" in u.subjects and "heat-protection" in topics_read(u)
