@@ -568,6 +568,7 @@ def test_a_pest_by_name_kept_by_a_follow_up_does_not_steer_retrieval() -> None:
         # The base names no brand, of a machine or of a product for a crop.
         ("which brand of drip tape is best to buy in Baku?", "brands"),
         ("Какой фирмы фунгицид лучше для винограда?", "brands"),
+        ("cut my hand on a rusty sickle, do i need a tetanus shot?", "human_health"),
         # Bulbs ('soğanaq') are no onions: tulip bulbs are a crop no article covers.
         ("Lalə soğanaqlarını nə vaxt əkim?", "other_crops"),
         # Geese ('qaz' alone is also gas), solar panels.
@@ -725,3 +726,14 @@ def test_how_many_years_looks_for_a_figure_in_years() -> None:
 def test_shade_nets_are_protection_from_heat() -> None:
     u = understand("what shading % of shade cloth should i get for peppers?")
     assert "heat" in u.subjects and "heat-protection" in topics_read(u)
+
+
+def test_the_plants_of_a_conversation_about_a_crop_are_that_crop() -> None:
+    first = understand("how do i grow rice in Lankaran, from a nursery or sown straight?")
+    text = "once the plants start bushing out how deep should the water be?"
+    follow = understand(text).following(first, text)
+    assert follow.followup and follow.crops[0] == "rice"
+
+
+def test_how_hot_asks_a_temperature() -> None:
+    assert "temperature" in understand("if i have to spray, how hot is too hot outside?").kinds
