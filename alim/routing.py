@@ -292,6 +292,14 @@ _OFF_TOPIC = _rx(
     r"casino",
     r"kazino",
     r"казино",
+    # Shares on a stock exchange: "акции Apple" names a company, not a fruit.
+    r"stock market",
+    r"stocks\b",
+    r"shares\b",
+    r"birja\w*",
+    r"səhm\w*",
+    r"бирж\w*",
+    r"акци[ийяю]\b",
 )
 
 

@@ -82,6 +82,11 @@ def make_route(deps: GraphDeps) -> Node:
             # ("абрикос отцвёл, а на ночь обещают −2: выдержит?"). An off-topic pick stands:
             # "акции Apple" names no fruit.
             chosen, method = "agronomy", "rule:names_a_crop"
+        if semantic and chosen == "off_topic" and own.crops and own.uncovered:
+            # The price a tea factory pays per kilo of leaf, the papers to export persimmons:
+            # a farmer's question about a crop that the knowledge base does not cover goes to
+            # an agronomist (`assess` escalates it), not the off-topic reply.
+            chosen, method = "agronomy", "rule:crop_not_covered"
         if (
             chosen in ("smalltalk", "off_topic")
             and last in GROUNDED_ROUTES

@@ -362,6 +362,18 @@ async def test_in_a_farming_conversation_an_unplaced_question_goes_on_with_it(
     assert nodes == ["route", "generate"] and state.values["route"] == "smalltalk"
 
 
+async def test_a_crop_question_the_base_does_not_cover_goes_to_a_person_not_off_topic(
+    settings: Any, embeddings: Any
+) -> None:
+    # A farmer's question about a crop, which the exemplars place with the off-topic ones.
+    question = "сколько платят за кило зелёного чайного листа на фабрике в Астаре?"
+    graph = _graph_with_exemplars(settings, embeddings, {"off_topic": [question]})
+    nodes, _ = await _nodes_and_tokens(graph, question)
+    state = await graph.aget_state(_config())
+    assert state.values["route_method"] == "rule:crop_not_covered"
+    assert state.values["escalated"] and "escalate" in nodes
+
+
 async def test_a_crop_question_with_weather_words_and_no_time_ahead_is_agronomy(
     settings: Any, embeddings: Any
 ) -> None:

@@ -68,7 +68,14 @@ def test_a_greeting_with_a_real_question_is_not_intent_only(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["Bitcoin almaq istəyirəm", "What is the bitcoin price today?", "Где купить биткоин?"],
+    [
+        "Bitcoin almaq istəyirəm",
+        "What is the bitcoin price today?",
+        "Где купить биткоин?",
+        # Shares name a company, not a fruit.
+        "Сколько сейчас стоят акции Apple?",
+        "Should I buy Apple shares?",
+    ],
 )
 def test_bitcoin_is_off_topic(text: str) -> None:
     decision = SemanticRouter.rules(text)

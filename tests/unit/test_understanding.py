@@ -569,6 +569,14 @@ def test_a_pest_by_name_kept_by_a_follow_up_does_not_steer_retrieval() -> None:
         ("which brand of drip tape is best to buy in Baku?", "brands"),
         ("Какой фирмы фунгицид лучше для винограда?", "brands"),
         ("cut my hand on a rusty sickle, do i need a tetanus shot?", "human_health"),
+        # Cooking a crop down at home, a cold store's compressor, export papers, a factory's
+        # price: uncovered with a crop named too; making Bordeaux mixture is spraying.
+        ("nar sirəsini evdə necə qaynadım ki, qışda xarab olmasın?", "food_processing"),
+        ("how do I make tomato paste at home in jars?", "food_processing"),
+        ("A cold store for 50 t of apples: what insulation panels and compressor?", "buildings"),
+        ("Какие документы нужны, чтобы отправить фуру хурмы в Россию?", "legal"),
+        ("сколько платят за кило зелёного чайного листа на фабрике?", "prices"),
+        ("Когда варить бордоскую смесь для винограда?", None),
         # Bulbs ('soğanaq') are no onions: tulip bulbs are a crop no article covers.
         ("Lalə soğanaqlarını nə vaxt əkim?", "other_crops"),
         # Geese ('qaz' alone is also gas), solar panels.
