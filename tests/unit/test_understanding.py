@@ -577,6 +577,11 @@ def test_a_pest_by_name_kept_by_a_follow_up_does_not_steer_retrieval() -> None:
         ("Какие документы нужны, чтобы отправить фуру хурмы в Россию?", "legal"),
         ("сколько платят за кило зелёного чайного листа на фабрике?", "prices"),
         ("Когда варить бордоскую смесь для винограда?", None),
+        ("bu il fındığın kilosu neçəyə alınır Zaqatalada?", "prices"),
+        ("The land plot is still in my late father's name: what papers to transfer it?", "legal"),
+        ("Сколько примерно стоит пробурить скважину на 80 метров?", "buildings"),
+        # 'neçəyə qədər' is up to how much: how much heat barley stands, no price.
+        ("Bəs arpa neçəyə qədər dözür?", None),
         # Bulbs ('soğanaq') are no onions: tulip bulbs are a crop no article covers.
         ("Lalə soğanaqlarını nə vaxt əkim?", "other_crops"),
         # Geese ('qaz' alone is also gas), solar panels.
