@@ -18,7 +18,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -551,6 +551,12 @@ def labelled_for_others(sentence: str, understanding: Understanding | None) -> b
     match = _LABEL.match(sentence)
     if not asked or match is None:
         return False
-    crops = bundled_lexicon().crops
-    labelled = _found(crops, fold(match.group(1) or match.group(2)))
-    return bool(labelled) and not set(_found(crops, fold(sentence))) & set(asked)
+    return bool(_crops_named(match.group(1) or match.group(2))) and not (
+        _crops_named(sentence) & set(asked)
+    )
+
+
+@lru_cache(maxsize=8192)
+def _crops_named(text: str) -> frozenset[str]:
+    """The lexicon's crops a text names (an article's sentences recur from turn to turn)."""
+    return frozenset(_found(bundled_lexicon().crops, fold(text)))

@@ -283,7 +283,7 @@ def _single_threaded_product(matrix: np.ndarray, vector: np.ndarray) -> np.ndarr
 
 @lru_cache(maxsize=4096)
 def _sentences_of(chunk: Chunk) -> tuple[tuple[str, str], ...]:
-    """`chunk_sentences`, kept for the chunks whose sentences recur (the best answers)."""
+    """`chunk_sentences`, kept: the chunks a turn ranks recur from turn to turn."""
     return tuple(chunk_sentences(chunk))
 
 
@@ -404,7 +404,7 @@ class KnowledgeIndex:
         for i in chunk_ids:
             chunk = self.chunks[i]
             first = int(self._sentence_start[i])
-            for j, (heading, text) in enumerate(chunk_sentences(chunk), start=first):
+            for j, (heading, text) in enumerate(_sentences_of(chunk), start=first):
                 if text in seen:
                     continue
                 seen.add(text)
