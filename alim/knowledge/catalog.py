@@ -57,14 +57,7 @@ class ScopedIndex(KnowledgeIndex):
         self.chunks = [c for p in self.parts for c in p.chunks]
         self._offsets = np.cumsum([0] + [len(p.chunks) for p in self.parts])
         """Part p's chunk i is the scope's chunk `_offsets[p] + i`."""
-        codes: dict[str, int] = {}
-        self._topics = np.array([codes.setdefault(c.topic, len(codes)) for c in self.chunks])
-        """Each chunk's topic, as its position in `_topic_names`."""
-        self._topic_names = list(codes)
-        codes = {}
-        self._groups = np.array([codes.setdefault(c.group, len(codes)) for c in self.chunks])
-        """Each chunk's article group, as its position in `_group_names`."""
-        self._group_names = list(codes)
+        self._init_labels()
         sample_sums: list[np.ndarray] = []
         self._sample_languages: list[str] = []
         self._sample_counts: dict[str, int] = {}
@@ -199,17 +192,6 @@ class ScopedIndex(KnowledgeIndex):
             dict(zip(keys, relevance.tolist(), strict=True)),
             dense,
         )
-
-    def _mask(self, options: SearchOptions) -> np.ndarray:
-        """Whether each chunk of the scope is of the topics and article groups searched."""
-        mask = np.ones(len(self.chunks), dtype=bool)
-        for codes, names, wanted in (
-            (self._topics, self._topic_names, options.topics),
-            (self._groups, self._group_names, options.groups),
-        ):
-            if wanted:
-                mask &= np.isin(codes, [code for code, name in enumerate(names) if name in wanted])
-        return mask
 
     def _vector(self, g: int) -> np.ndarray:
         p = int(np.searchsorted(self._offsets, g, side="right")) - 1

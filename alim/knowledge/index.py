@@ -281,6 +281,17 @@ def _single_threaded_product(matrix: np.ndarray, vector: np.ndarray) -> np.ndarr
     return np.concatenate([matrix[i : i + rows] @ vector for i in range(0, len(matrix), rows)])
 
 
+def _codes(labels: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Each label as its position among the distinct labels, and those labels in order."""
+    positions: dict[str, int] = {}
+    codes = np.fromiter(
+        (positions.setdefault(label, len(positions)) for label in labels),
+        dtype=np.int64,
+        count=len(labels),
+    )
+    return codes, list(positions)
+
+
 @lru_cache(maxsize=4096)
 def _sentences_of(chunk: Chunk) -> tuple[tuple[str, str], ...]:
     """`chunk_sentences`, kept: the chunks a turn ranks recur from turn to turn."""
@@ -344,6 +355,25 @@ class KnowledgeIndex:
         self._names = names(terms)
         self._init_sentences(sentence_vectors, terms)
         self._split_languages(normalised)
+        self._init_labels()
+
+    def _init_labels(self) -> None:
+        """Each chunk's topic and article group as codes, for the searches that keep some of
+        them (`_mask`)."""
+        self._topics, self._topic_names = _codes([c.topic for c in self.chunks])
+        self._groups, self._group_names = _codes([c.group for c in self.chunks])
+
+    def _mask(self, options: SearchOptions) -> np.ndarray:
+        """Whether each chunk is of the topics and article groups searched."""
+        mask = np.ones(len(self.chunks), dtype=bool)
+        for codes, labels, wanted in (
+            (self._topics, self._topic_names, options.topics),
+            (self._groups, self._group_names, options.groups),
+        ):
+            if wanted:
+                kept = [code for code, label in enumerate(labels) if label in wanted]
+                mask &= np.isin(codes, kept)
+        return mask
 
     def _init_sentences(self, vectors: np.ndarray | None, terms: Sequence[ChunkTerms]) -> None:
         counts = np.fromiter((len(t.sentences) for t in terms), dtype=np.int64, count=len(terms))
@@ -686,7 +716,7 @@ class KnowledgeIndex:
             else np.zeros(len(self.chunks), dtype="float32")
         )
         if options.filtered:
-            keyword = keyword * np.array([options.admits(c) for c in self.chunks])
+            keyword = keyword * self._mask(options)
 
         named: list[int] = []
         if options.search_type == "similarity":

@@ -201,6 +201,7 @@ class RecordingIndex(KnowledgeIndex):
 
 def test_a_crop_the_search_missed_is_searched_on_its_own() -> None:
     index = RecordingIndex.build(load_articles(FIXTURE_KB), HashingEmbeddings())
+    assert isinstance(index, RecordingIndex)
     question = "frost protection for orchards"
     # Among the ENTITY_POOL candidates of a one-chunk search there is no wheat passage...
     wide = index.search(question, SearchOptions(k=ENTITY_POOL))
