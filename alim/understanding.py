@@ -76,6 +76,9 @@ def _written(terms: list[str]) -> re.Pattern[str]:
 class Lexicon:
     crops: dict[str, re.Pattern[str]]
     crop_groups: dict[str, tuple[str, ...]]
+    members: dict[str, re.Pattern[str]]
+    """"crop:member" -> the words for one plant of a crop that has several in one article
+    (citrus: mandarin, lemon, feijoa)."""
     generic_crops: dict[str, re.Pattern[str]]
     """Crop -> words that name it only when no other crop is named: "grain" and "зерно" are
     wheat in "зерно сыроватое, как просушить?", not in "кукуруза на зерно" or "grain maize"."""
@@ -198,6 +201,12 @@ class Lexicon:
         return cls(
             crops={k: p for k, v in crops.items() if (p := _pattern(v["terms"])) is not None},
             crop_groups={k: tuple(v["groups"]) for k, v in crops.items()},
+            members={
+                f"{crop}:{member}": p
+                for crop, v in crops.items()
+                for member, terms in v.get("members", {}).items()
+                if (p := _pattern(terms)) is not None
+            },
             generic_crops={
                 k: p for k, v in crops.items() if (p := _pattern(v.get("generic", []))) is not None
             },
@@ -265,6 +274,8 @@ def _found(table: dict[str, re.Pattern[str]], folded: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Understanding:
     crops: tuple[str, ...] = ()
+    members: tuple[str, ...] = ()
+    """The plants of its crops the question names ("citrus:mandarin"), where a crop has several."""
     groups: tuple[str, ...] = ()
     """Knowledge-base topics (article groups) the question reads: those covering its crops,
     then those its kind of question reads (`Lexicon.topic_rules`)."""
@@ -303,6 +314,7 @@ class Understanding:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         for key in (
             "crops",
+            "members",
             "groups",
             "kinds",
             "stages",
@@ -389,6 +401,7 @@ class Understanding:
         if missing_crop:
             general = (c for c in self.crops if c in GENERAL_CROPS and c not in previous.crops)
             changes["crops"] = (*previous.crops, *general)
+            changes["members"] = previous.members
             inherited.append("crops")
         if missing_kind:
             changes["kinds"] = previous.kinds
@@ -401,7 +414,16 @@ class Understanding:
             inherited.append("zone")
         if self.place is None and previous.place is not None:
             changes["place"] = previous.place
-        if not self.stages and previous.stages:
+        if (
+            not self.stages
+            and previous.stages
+            and (not set(self.kinds) - {"howto"} or not set(self.subjects) - earlier)
+        ):
+            # The stage goes on with the conversation, unless the turn asks a kind of question
+            # of its own about a subject of its own: "а какой мороз она выдерживает?" after
+            # "хочу посадить маслину" asks for a temperature of frost, not about planting ("а
+            # на ночь обещают заморозок, чем спасать?" after planting out seedlings still
+            # saves the seedlings just planted).
             changes["stages"] = previous.stages
         changes["inherited"] = tuple(inherited)
         changes["kept_subjects"] = changes.get("subjects", ())
@@ -441,6 +463,7 @@ def understand(text: str, *, place: str | None = None, zone: str | None = None) 
     subjects = _found(lexicon.subjects, folded)
     return Understanding(
         crops=crops,
+        members=_found(lexicon.members, folded),
         # Without a crop, the question's subject is what it is about: its topic is read.
         groups=lexicon.groups_for(
             crops,
@@ -467,12 +490,19 @@ def answer_cues(understanding: Understanding | None) -> tuple[re.Pattern[str], .
         return ()
     lexicon = bundled_lexicon()
     found = [lexicon.cues[k] for k in understanding.kinds if k in lexicon.cues]
+    subjects = understanding.kept_subjects or understanding.subjects
+    if (
+        "temperature" in understanding.kinds
+        and "frost" in subjects
+        and "below_zero" in lexicon.cues
+    ):
+        # "What frost does olive take?" is answered by a figure below zero.
+        found.append(lexicon.cues["below_zero"])
     if "timing" in understanding.kinds and understanding.zone in lexicon.zone_cues:
         # Sowing dates are given per zone: the sentence naming the farmer's zone answers.
         found.append(lexicon.zone_cues[understanding.zone])
     found.extend(lexicon.stage_cues[s] for s in understanding.stages if s in lexicon.stage_cues)
     # The pest or disease the question names: the sentence about it answers, not its neighbours.
-    subjects = understanding.kept_subjects or understanding.subjects
     found.extend(lexicon.subject_cues[s] for s in subjects if s in lexicon.subject_cues)
     # Each cue counts once: "how" and "how much" look for the same figures.
     return tuple({c.pattern: c for c in found}.values())
@@ -544,15 +574,25 @@ _LABEL = re.compile(r"^\s*(?:\*\*([^*]{1,60}?):?\*\*|([^.:;*]{1,40}):)")
 def labelled_for_others(sentence: str, understanding: Understanding | None) -> bool:
     """Whether a sentence's label names crops and the sentence none the question names: in an
     article of several crops, "**Xiyar, qovun, qarpız:** … 25–30 gün" is no answer about rice
-    seedlings; "**Pomidor şitili:** … Bibər və badımcan 1–2 həftə sonra" is one about pepper."""
+    seedlings; "**Pomidor şitili:** … Bibər və badımcan 1–2 həftə sonra" is one about pepper.
+    So is a label naming only plants of the question's crop it does not name ("**Лимон:** …"
+    for a question on mandarins, `Understanding.members`)."""
     if understanding is None:
         return False
     asked = [c for c in understanding.crops if c not in GENERAL_CROPS]
     match = _LABEL.match(sentence)
     if not asked or match is None:
         return False
-    return bool(_crops_named(match.group(1) or match.group(2))) and not (
-        _crops_named(sentence) & set(asked)
+    label = match.group(1) or match.group(2)
+    if _crops_named(label) and not _crops_named(sentence) & set(asked):
+        return True
+    # "**Lemon:** …" is no answer about mandarins, though both are citrus.
+    named = _members_named(label)
+    return bool(
+        understanding.members
+        and named
+        and not named & set(understanding.members)
+        and not _members_named(sentence) & set(understanding.members)
     )
 
 
@@ -560,3 +600,9 @@ def labelled_for_others(sentence: str, understanding: Understanding | None) -> b
 def _crops_named(text: str) -> frozenset[str]:
     """The lexicon's crops a text names (an article's sentences recur from turn to turn)."""
     return frozenset(_found(bundled_lexicon().crops, fold(text)))
+
+
+@lru_cache(maxsize=8192)
+def _members_named(text: str) -> frozenset[str]:
+    """The plants of several-plant crops a text names ("citrus:lemon")."""
+    return frozenset(_found(bundled_lexicon().members, fold(text)))

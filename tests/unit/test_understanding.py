@@ -750,3 +750,61 @@ def test_the_plants_of_a_conversation_about_a_crop_are_that_crop() -> None:
 
 def test_how_hot_asks_a_temperature() -> None:
     assert "temperature" in understand("if i have to spray, how hot is too hot outside?").kinds
+
+
+def test_what_frost_a_crop_takes_asks_for_a_figure_below_zero() -> None:
+    first = "хочу посадить маслину в Нахчыване"
+    text = "а какой мороз она выдерживает?"
+    u = understand(text).following(understand(first), text)
+    assert u.crops == ("fig_olive",) and "temperature" in u.kinds
+    # Its own kind and subject: the planting of the first turn is no cue for the answer.
+    assert u.stages == ()
+    held = [c for c in answer_cues(u) if c.search("ветви маслины повреждаются примерно с −7 °C")]
+    assert len(held) == 2  # a temperature, and one below zero
+    assert not any(c.search("Сажайте весной (март–апрель), после заморозков.") for c in held)
+    below = held[-1]
+    assert below.search("at about −1…−2 °C") and below.search("at -3 °C")
+    assert not below.search("hold at 10-12 °C") and not below.search("0–1 °C")
+
+
+def test_a_frost_turn_without_a_kind_of_its_own_keeps_the_stage() -> None:
+    # Seedlings just planted out, then a frost: the planting stage still says what to save.
+    first = "высадил рассаду помидоров под Гянджой неделю назад"
+    text = "а на ночь обещают заморозок до нуля, чем спасать?"
+    u = understand(text).following(understand(first), text)
+    assert u.stages == understand(first).stages != ()
+
+
+def test_a_month_is_a_whole_word_not_part_of_one() -> None:
+    (timing,) = answer_cues(understand("когда снимать урожай мандаринов?"))[:1]
+    assert timing.search("октябрь–декабрь") and timing.search("в мае") and timing.search("mayda")
+    assert not timing.search("снимайте плоды, достигшие полного размера")
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "others"),
+    [
+        ("когда снимать мандарины?", "**Лимон:** снимайте плоды полного размера.", True),
+        ("когда снимать мандарины?", "**Мандарин:** октябрь–декабрь.", False),
+        ("when do I lift garlic?", "**Onion sets:** plant in early spring.", True),
+        ("when do I lift garlic?", "**Winter garlic:** plant in autumn.", False),
+        ("əncirin meyvəsi turşuyur", "**Zeytun vərəmi:** budaqlarda şişlər.", True),
+        # A label naming no plant of the crop is for all of them.
+        ("когда снимать мандарины?", "**Щитовки:** опрыскивайте маслом.", False),
+        # The question names no plant of its crop: every label answers.
+        ("когда снимать цитрусовые?", "**Лимон:** снимайте плоды полного размера.", False),
+    ],
+)
+def test_a_label_for_another_plant_of_the_same_crop_is_no_answer(
+    question: str, sentence: str, others: bool
+) -> None:
+    assert labelled_for_others(sentence, understand(question)) is others
+
+
+def test_a_follow_up_keeps_the_plant_of_the_crop_it_was_about() -> None:
+    first = "мандарины в Ленкорани, как за ними ухаживать?"
+    text = "а урожай когда снимать?"
+    u = understand(text).following(understand(first), text)
+    assert u.members == ("citrus:mandarin",)
+    assert labelled_for_others("**Фейхоа:** октябрь–ноябрь.", u)
+    assert Understanding.from_dict(u.as_dict()) == u
