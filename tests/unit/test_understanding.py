@@ -97,6 +97,16 @@ def test_a_crop_is_found_when_its_final_q_or_k_softens(text: str, crop: str) -> 
         ("Pomidor toxumu neçə günə cücərir?", None),
         ("Should I cover young apricots with fleece on frosty nights?", None),
         ("Как бороться с грибковыми болезнями винограда?", None),
+        # A loan is no verb that takes time ('займёт'), nor is a bank a jar ('банки').
+        ("Нужен займ на покупку семян", "finance"),
+        ("Сколько это займёт по времени?", None),
+        ("Как закрыть банки с огурцами на зиму?", "food_processing"),
+        ("Recipe for pickling green tomatoes?", "food_processing"),
+        # Pain is a person's (or an animal's); a plant falls ill.
+        ("Belim ağrıyır, hansı məlhəm yaxşıdır?", "human_health"),
+        ("Болит спина после прополки", "human_health"),
+        ("Чем болеют помидоры в теплице?", None),
+        ("Will frost hurt my apricots?", None),
     ],
 )
 def test_uncovered_topics_are_recognised(text: str, topic: str | None) -> None:
