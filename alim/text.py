@@ -56,7 +56,7 @@ _STOP_TEXT = (
     "that for with from into about near per and or not have has need want get "
     "nə necə niyə hansı nece hansi olar olmaq etmək etmeli etməli edim edək lazımdır var yox "
     "üçün ucun ilə ile və ve bu o mən mənim bizim sizin kimi daha çox cox qədər neçə vaxt zaman "
-    "olsun olur "
+    "olsun olur istəyirəm istəyirik istəyir istərdim "
     "как что чем почему какие какой какая сколько где когда нужно можно надо делать это для "
     "при мой моя мои на в с и не ли "
     "a an of on at by be am was were been so if then than there their them they he she his her "
@@ -66,7 +66,7 @@ _STOP_TEXT = (
     "под над из от до по за про без у к о об же бы то так там тут уже ещё еще очень все всё "
     "его её их им ему она они оно он мы вы я ты мне меня нас вам вас свой свои этот эта эти "
     "тот та те который которая которые если чтобы чтоб или а но да нет только тоже также "
-    "был была были будет есть быть один одному одна одно"
+    "был была были будет есть быть один одному одна одно хочу хотим хотел хотела хотелось"
 )
 
 
