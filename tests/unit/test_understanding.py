@@ -107,6 +107,9 @@ def test_a_crop_is_found_when_its_final_q_or_k_softens(text: str, crop: str) -> 
         ("Болит спина после прополки", "human_health"),
         ("Чем болеют помидоры в теплице?", None),
         ("Will frost hurt my apricots?", None),
+        ("Hansı dərmanı içmək olar, başım gicəllənir?", "human_health"),
+        ("Dərmanı suyun içində həll edim?", None),
+        ("Will the state compensate me for the frost damage?", "subsidies"),
     ],
 )
 def test_uncovered_topics_are_recognised(text: str, topic: str | None) -> None:
