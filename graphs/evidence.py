@@ -45,13 +45,18 @@ ENTITY_POOL = 3
 """Candidates per wanted chunk, among which passages about the question's crop move up."""
 
 
-def entity_first(chunks: list[Chunk], groups: tuple[str, ...], k: int) -> list[Chunk]:
+def entity_first(
+    chunks: list[Chunk], groups: tuple[str, ...], k: int, foreign: Collection[str] = ()
+) -> list[Chunk]:
     """The k best chunks: those naming what the question names (a variety, a product) first,
-    then those of the question's crop topics, then the rest (each in retrieval order)."""
-    named = [c for c in chunks if c.get("named")]
+    then those of the question's crop topics, then the rest (each in retrieval order).
+    `foreign`: the articles of crops the question does not name (`foreign_topics`); one of
+    them naming what the question names is no answer about its crop (the rice article names
+    Bərdə too, for "yonca əkmək istəyirəm Bərdədə"), and keeps its place among the rest."""
+    first = [c for c in chunks if c.get("named") and c["group"] not in foreign]
     wanted = [c for c in chunks if c["group"] in groups and not c.get("named")]
-    rest = [c for c in chunks if c["group"] not in groups and not c.get("named")]
-    return (named + wanted + rest)[:k]
+    taken = {id(c) for c in (*first, *wanted)}
+    return (first + wanted + [c for c in chunks if id(c) not in taken])[:k]
 
 
 def evidence_for(
@@ -77,7 +82,7 @@ def evidence_for(
     groups = u.groups if u is not None else ()
     wide = replace(options, k=options.k * ENTITY_POOL) if groups else options
     hits = [hit_to_dict(h) for h in index.search(query, wide)]
-    chunks = entity_first(hits, groups, options.k)
+    chunks = entity_first(hits, groups, options.k, foreign_topics(u))
     if groups and not any(h["group"] in groups for h in hits):
         chunks = _with_best_of(index, query, options, chunks, groups)
     evidence = evidence_of(index, query, chunks, u, language)

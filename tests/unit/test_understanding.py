@@ -174,6 +174,21 @@ def test_chunks_of_the_question_s_crop_come_first() -> None:
     assert [c["group"] for c in ranked] == ["barley", "sowing-calendar"]
 
 
+def test_another_crop_s_article_naming_the_same_place_is_no_answer_first() -> None:
+    # "yonca əkmək istəyirəm Bərdədə": the rice article names Bərdə too.
+    chunks = [
+        {"group": "rice", "id": "rice", "named": True},
+        {"group": "sowing-calendar", "id": "calendar", "named": True},
+        {"group": "alfalfa-forage", "id": "alfalfa"},
+    ]
+    u = understand("yonca əkmək istəyirəm Bərdədə")
+    ranked = entity_first(chunks, u.groups, 3, foreign_topics(u))  # type: ignore[arg-type]
+    assert [c["id"] for c in ranked] == ["calendar", "alfalfa", "rice"]
+    # Without a crop nothing is foreign: what names the place comes first.
+    ranked = entity_first(chunks, (), 3)  # type: ignore[arg-type]
+    assert [c["id"] for c in ranked] == ["rice", "calendar", "alfalfa"]
+
+
 def test_a_when_to_sow_question_also_reads_the_sowing_calendar() -> None:
     first = understand("Payızlıq buğdanı nə vaxt səpmək lazımdır?")
     assert first.groups == ("wheat", "sowing-calendar")
