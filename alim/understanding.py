@@ -544,7 +544,9 @@ def own_topics(understanding: Understanding | None) -> tuple[str, ...]:
     if understanding is None:
         return ()
     crop_groups = bundled_lexicon().crop_groups
-    found = (crop_groups.get(c, ())[:1] for c in understanding.crops)
+    # Seedlings of a crop are that crop's: "rice seedlings" names one crop, not two to compare.
+    crops = [c for c in understanding.crops if c not in GENERAL_CROPS] or understanding.crops
+    found = (crop_groups.get(c, ())[:1] for c in crops)
     return tuple(dict.fromkeys(g for groups in found for g in groups))
 
 

@@ -14,6 +14,7 @@ from alim.understanding import (
     answer_cues,
     foreign_topics,
     labelled_for_others,
+    own_topics,
     topics_read,
     understand,
     without_crops,
@@ -836,3 +837,12 @@ def test_a_follow_up_keeps_the_plant_of_the_crop_it_was_about() -> None:
     assert u.members == ("citrus:mandarin",)
     assert labelled_for_others("**Фейхоа:** октябрь–ноябрь.", u)
     assert Understanding.from_dict(u.as_dict()) == u
+
+
+def test_a_crop_s_seedlings_name_one_crop_whose_article_is_read() -> None:
+    first = "Lənkəranda çəltiyi tinglikdə yetişdirib sonra sahəyə köçürürük"
+    text = "bəs tinglər neçə günlük olanda köçürüm?"
+    u = understand(text).following(understand(first), text)
+    assert u.crops == ("rice", "seedlings")
+    assert own_topics(u) == ("rice",)  # one crop: its article is read whatever retrieval finds
+    assert own_topics(understand("how old should seedlings be?")) == ("seedlings-nursery",)
