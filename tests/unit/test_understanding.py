@@ -111,6 +111,11 @@ def test_a_crop_is_found_when_its_final_q_or_k_softens(text: str, crop: str) -> 
         ("Hansı dərmanı içmək olar, başım gicəllənir?", "human_health"),
         ("Dərmanı suyun içində həll edim?", None),
         ("Will the state compensate me for the frost damage?", "subsidies"),
+        # Tulip bulbs are no onions; an itchy rash is a person's, spots on leaves a plant's.
+        ("Когда сажать луковицы тюльпанов?", "other_crops"),
+        ("My hands get an itchy rash after picking, what cream?", "human_health"),
+        ("Rash spots on cucumber leaves", None),
+        ("Как приготовить ткемали из алычи?", "food_processing"),
     ],
 )
 def test_uncovered_topics_are_recognised(text: str, topic: str | None) -> None:
@@ -846,3 +851,17 @@ def test_a_crop_s_seedlings_name_one_crop_whose_article_is_read() -> None:
     assert u.crops == ("rice", "seedlings")
     assert own_topics(u) == ("rice",)  # one crop: its article is read whatever retrieval finds
     assert own_topics(understand("how old should seedlings be?")) == ("seedlings-nursery",)
+
+
+@pytest.mark.parametrize(
+    ("text", "crop"),
+    [
+        ("Сколько ульев на гектар подсолнуха?", "sunflower"),
+        ("Луковая муха на грядке", "onion"),
+        ("Что сажать после лука?", "onion"),
+        ("Посадил лук-севок", "onion"),
+    ],
+)
+def test_russian_names_of_sunflower_and_onion(text: str, crop: str) -> None:
+    u = understand(text)
+    assert u.crops == (crop,) and not u.uncovered
