@@ -205,6 +205,9 @@ _LIST_MARK = re.compile(r"^[-*•]\s*|^\d+[.)]\s+")
 _LABEL = re.compile(r"^\*\*([^*]{2,80}?)[:：]?\*\*[:：]?\s*")
 _TABLE_RULE = re.compile(r"^\|[\s:|-]+\|?$")
 MIN_SENTENCE_CHARS = 25
+MIN_FIGURE_WORDS = 3
+"""A fragment shorter than MIN_SENTENCE_CHARS is a sentence when it holds a figure and at least
+this many words ("Tillering: 5–10 cm": the stage, the figure, the unit)."""
 
 
 def _cells(row: str) -> list[str]:
@@ -225,7 +228,7 @@ def headed_sentences(text: str) -> list[tuple[str, str]]:
     ("Potassium (K): Shortage: scorched edges…"), and a table row becomes one sentence naming
     its columns ("Potato: N 100–150; P2O5 80–120"): what the sentence is about travels with it.
     A lead-in followed by its list is not a sentence of its own. List markers are stripped;
-    fragments shorter than MIN_SENTENCE_CHARS are left out. Changing what this returns changes
+    fragments shorter than MIN_SENTENCE_CHARS are left out unless they hold a figure. Changing what this returns changes
     the index's sentences: bump alim.knowledge.index.FORMAT_VERSION."""
     heading = ""
     header: list[str] = []
@@ -234,7 +237,11 @@ def headed_sentences(text: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
 
     def emit(sentence: str) -> None:
-        if len(sentence) >= MIN_SENTENCE_CHARS:
+        # A short item holding a figure is a fact of its own ("Tillering: 5–10 cm." under
+        # "Water management"); other short fragments say nothing alone.
+        if len(sentence) >= MIN_SENTENCE_CHARS or (
+            _has_digit(sentence) and len(words(sentence)) >= MIN_FIGURE_WORDS
+        ):
             out.append((heading, sentence))
 
     for raw in text.splitlines():

@@ -49,7 +49,7 @@ from alim.vocab import (
 
 BUNDLED = "bundled"
 """The dataset id of the release's own knowledge base (shared by every partner, read-only)."""
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 CHUNK_SIZE = 900
 CHUNK_OVERLAP = 120
 RRF_K = 60

@@ -168,11 +168,16 @@ def test_sentences_keep_their_heading_list_label_and_table_columns() -> None:
         "- **Potassium (K)** – water regulation and fruit quality. Shortage: scorched edges on "
         "older leaves.\n"
         "- short\n"
+        "## Water management\n\n"
+        "- Tillering: 5–10 cm.\n"
+        "- 5 cm\n"
     )
     assert headed_sentences(text) == [
         ("Rates (kg per hectare)", "Potato: N 100–150; K2O 100–150."),
         ("What each nutrient does", "**Potassium (K)** – water regulation and fruit quality."),
         ("What each nutrient does", "Potassium (K): Shortage: scorched edges on older leaves."),
+        # Short, but a figure for a stage: a fact of its own. A bare figure is not.
+        ("Water management", "Tillering: 5–10 cm."),
     ]
     assert sentences(text) == [s for _, s in headed_sentences(text)]
 
