@@ -457,6 +457,9 @@ def understand(text: str, *, place: str | None = None, zone: str | None = None) 
     folded = fold(text)
     crops = _found(lexicon.crops, folded) or _found(lexicon.generic_crops, folded)
     kinds = _found(lexicon.kinds, folded)
+    if "spacing" in kinds:
+        # The room kept between trees is no storage: "ağacların arasını neçə metr saxlayım?"
+        kinds = tuple(k for k in kinds if k != "storage")
     stages = _found(lexicon.stages, folded)
     zones = _found(lexicon.zones, folded)
     practices = _found(lexicon.practices, folded)

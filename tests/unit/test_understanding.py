@@ -865,3 +865,10 @@ def test_a_crop_s_seedlings_name_one_crop_whose_article_is_read() -> None:
 def test_russian_names_of_sunflower_and_onion(text: str, crop: str) -> None:
     u = understand(text)
     assert u.crops == (crop,) and not u.uncovered
+
+
+def test_the_room_kept_between_trees_is_no_storage() -> None:
+    u = understand("Ordubadda ərik bağı salıram, ağacların arasını neçə metr saxlayım?")
+    assert "spacing" in u.kinds and "storage" not in u.kinds
+    assert "harvest-storage" not in u.groups
+    assert "storage" in understand("kartofu anbarda necə saxlayım?").kinds
