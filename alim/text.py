@@ -228,8 +228,9 @@ def headed_sentences(text: str) -> list[tuple[str, str]]:
     ("Potassium (K): Shortage: scorched edges…"), and a table row becomes one sentence naming
     its columns ("Potato: N 100–150; P2O5 80–120"): what the sentence is about travels with it.
     A lead-in followed by its list is not a sentence of its own. List markers are stripped;
-    fragments shorter than MIN_SENTENCE_CHARS are left out unless they hold a figure. Changing what this returns changes
-    the index's sentences: bump alim.knowledge.index.FORMAT_VERSION."""
+    fragments shorter than MIN_SENTENCE_CHARS are left out unless they hold a figure
+    (MIN_FIGURE_WORDS). Changing what this returns changes the index's sentences: bump
+    alim.knowledge.index.FORMAT_VERSION."""
     heading = ""
     header: list[str] = []
     lead = ""  # the lead-in of the list being read
