@@ -82,6 +82,11 @@ def make_route(deps: GraphDeps) -> Node:
             # ("абрикос отцвёл, а на ночь обещают −2: выдержит?"). An off-topic pick stands:
             # "акции Apple" names no fruit.
             chosen, method = "agronomy", "rule:names_a_crop"
+        if semantic and chosen == "smalltalk" and own.uncovered and not pleasantry(text):
+            # "ari ailesinde varroa gene var, hansi derman verim?" is a farmer's question the
+            # knowledge base does not cover, whatever its nearest exemplar: an agronomist
+            # answers it (`assess` escalates it), not the greeting.
+            chosen, method = "agronomy", "rule:not_covered"
         if semantic and chosen == "off_topic" and own.crops and own.uncovered:
             # The price a tea factory pays per kilo of leaf, the papers to export persimmons:
             # a farmer's question about a crop that the knowledge base does not cover goes to

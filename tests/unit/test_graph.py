@@ -374,6 +374,22 @@ async def test_a_crop_question_the_base_does_not_cover_goes_to_a_person_not_off_
     assert state.values["escalated"] and "escalate" in nodes
 
 
+async def test_a_question_the_base_does_not_cover_is_no_small_talk(
+    settings: Any, embeddings: Any
+) -> None:
+    # Varroa typed without Azerbaijani letters, which the exemplars place with the greetings.
+    question = "ari ailesinde varroa gene var, payizda hansi derman verim?"
+    graph = _graph_with_exemplars(settings, embeddings, {"smalltalk": [question, "Salam!"]})
+    nodes, _ = await _nodes_and_tokens(graph, question)
+    state = await graph.aget_state(_config())
+    assert state.values["route_method"] == "rule:not_covered"
+    assert state.values["escalated"] and "escalate" in nodes
+    # A greeting stays one.
+    await _nodes_and_tokens(graph, "Salam!", thread="t2")
+    state = await graph.aget_state(_config("t2"))
+    assert state.values["route"] == "smalltalk"
+
+
 async def test_a_crop_question_with_weather_words_and_no_time_ahead_is_agronomy(
     settings: Any, embeddings: Any
 ) -> None:
