@@ -362,27 +362,32 @@ async def test_in_a_farming_conversation_an_unplaced_question_goes_on_with_it(
     assert nodes == ["route", "generate"] and state.values["route"] == "smalltalk"
 
 
-async def test_a_crop_question_the_base_does_not_cover_goes_to_a_person_not_off_topic(
-    settings: Any, embeddings: Any
+@pytest.mark.parametrize(
+    ("picked", "question", "method"),
+    [
+        # A farmer's question about a crop, which the exemplars place with the off-topic ones.
+        (
+            "off_topic",
+            "сколько платят за кило зелёного чайного листа на фабрике в Астаре?",
+            "rule:crop_not_covered",
+        ),
+        # Varroa typed without Azerbaijani letters, which they place with the greetings.
+        (
+            "smalltalk",
+            "ari ailesinde varroa gene var, payizda hansi derman verim?",
+            "rule:not_covered",
+        ),
+    ],
+)
+async def test_a_question_the_base_does_not_cover_goes_to_a_person_whatever_its_exemplar(
+    settings: Any, embeddings: Any, picked: str, question: str, method: str
 ) -> None:
-    # A farmer's question about a crop, which the exemplars place with the off-topic ones.
-    question = "сколько платят за кило зелёного чайного листа на фабрике в Астаре?"
-    graph = _graph_with_exemplars(settings, embeddings, {"off_topic": [question]})
+    exemplars = {"smalltalk": ["Salam!"]}
+    exemplars[picked] = [*exemplars.get(picked, []), question]
+    graph = _graph_with_exemplars(settings, embeddings, exemplars)
     nodes, _ = await _nodes_and_tokens(graph, question)
     state = await graph.aget_state(_config())
-    assert state.values["route_method"] == "rule:crop_not_covered"
-    assert state.values["escalated"] and "escalate" in nodes
-
-
-async def test_a_question_the_base_does_not_cover_is_no_small_talk(
-    settings: Any, embeddings: Any
-) -> None:
-    # Varroa typed without Azerbaijani letters, which the exemplars place with the greetings.
-    question = "ari ailesinde varroa gene var, payizda hansi derman verim?"
-    graph = _graph_with_exemplars(settings, embeddings, {"smalltalk": [question, "Salam!"]})
-    nodes, _ = await _nodes_and_tokens(graph, question)
-    state = await graph.aget_state(_config())
-    assert state.values["route_method"] == "rule:not_covered"
+    assert state.values["route_method"] == method
     assert state.values["escalated"] and "escalate" in nodes
     # A greeting stays one.
     await _nodes_and_tokens(graph, "Salam!", thread="t2")
