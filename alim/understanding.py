@@ -1,9 +1,9 @@
 """What a farmer's question is about, per turn, in az/en/ru: the crop, the kind of question
-(timing, amount, temperature, diagnosis, storage, variety, how-to), the agro-climatic zone, the
-growth stage, and topics the knowledge base does not cover (livestock and poultry, silkworms,
-mushrooms and snails, bees, crops no article covers, making food at home, a person's health,
-solar panels and biogas, machinery, prices, subsidies, insurance, loans, legal and export
-questions).
+(timing, amount, seed rate, temperature, diagnosis, storage, variety, how-to), the agro-climatic
+zone, the growth stage, and topics the knowledge base does not cover (livestock and poultry,
+silkworms, mushrooms and snails, bees, crops and pests no article names, making food or pressing
+oil at home, a person's health, solar panels and biogas, machinery, prices, subsidies,
+insurance, loans, legal, certification and export questions).
 
 Lexicons live in `alim/data/lexicon.json`; terms are matched as word prefixes on folded text,
 which covers Azerbaijani and Russian case endings ("buğdanı", "картофель", "в горах").

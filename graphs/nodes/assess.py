@@ -5,7 +5,9 @@ Confidence (agronomy turns) combines three signals of the retrieved chunks, each
   their first COVERAGE_PREFIX letters;
 - dense: the best language-debiased similarity, mapped linearly from DENSE_LOW to DENSE_HIGH;
 - consistency: the share of chunks from the best chunk's article group.
-confidence = 0.5·coverage + 0.3·dense + 0.2·consistency. The weights and the default threshold
+confidence = 0.5·coverage + 0.3·dense + 0.2·consistency. It is 0 for a question on a topic the
+knowledge base does not cover (`Understanding.uncovered`), and for a question on varieties that
+names one no retrieved chunk holds (`unknown_names`). The weights and the default threshold
 (graphs.context.Context.escalation_threshold) were chosen on `eval/questions.jsonl` plus questions
 the knowledge base does not cover; `alim eval` reports what they give.
 Weather turns do not escalate: without a forecast they still answer with general advice.
@@ -13,6 +15,7 @@ Weather turns do not escalate: without a forecast they still answer with general
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -20,7 +23,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from alim.places import Gazetteer
-from alim.text import content_stems, stems
+from alim.text import STOP_STEMS, content_stems, fold, stems
 from alim.understanding import Understanding
 from graphs.context import Context, context_of
 from graphs.messages import last_user_text
@@ -75,6 +78,30 @@ def confidence_of(
     return round(0.5 * coverage + 0.3 * dense + 0.2 * consistency, 3)
 
 
+_INNER_NAME = re.compile(r"(?<=[^\W_])[\s,;:(«»\"'“”„–—-]+([^\W\d_][^\W\d_]+)")
+"""A word inside a sentence (after a word and spaces or light marks, not after a full stop)."""
+
+
+def unknown_names(question: str, chunks: Sequence[Chunk], ignored: frozenset[str]) -> list[str]:
+    """Capitalised words inside the question's sentences that no retrieved chunk holds: the
+    varieties it names ("Gala sortu, yoxsa Qızıl Əhmədi?", "Хиакуме или Королёк?"). A name the
+    knowledge base holds brings its chunks up (`KnowledgeIndex._named`), so one missing from
+    them is missing from the base. `ignored`: the stems of the place the question names."""
+    held: set[str] = set()
+    for c in chunks:
+        held |= _chunk_stems(c["title"], c.get("tags", ""), c["text"])
+    found = []
+    for match in _INNER_NAME.finditer(question):
+        word = match.group(1)
+        if not word[0].isupper() or word.isupper():
+            continue
+        key = fold(word)[:6]
+        if key in STOP_STEMS or key in ignored or key[:COVERAGE_PREFIX] in held:
+            continue
+        found.append(word)
+    return found
+
+
 async def assess(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     route = state.get("route")
     if route == "weather":
@@ -90,6 +117,16 @@ async def assess(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     if understanding is not None and understanding.uncovered:
         # Livestock, silkworms, bees, machinery, prices, subsidies, loans, legal questions:
         # the knowledge base does not cover them, whatever passages share their words.
+        confidence = 0.0
+    elif (
+        understanding is not None
+        and "variety" in understanding.kinds
+        and unknown_names(
+            last_user_text(state["messages"]), state.get("chunks") or [], place_stems(place)
+        )
+    ):
+        # Which of two named varieties to plant, when the knowledge base names neither: the
+        # articles' general advice on varieties does not answer it.
         confidence = 0.0
     if confidence < context_of(runtime).escalation_threshold:
         return {

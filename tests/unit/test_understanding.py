@@ -872,3 +872,55 @@ def test_the_room_kept_between_trees_is_no_storage() -> None:
     assert "spacing" in u.kinds and "storage" not in u.kinds
     assert "harvest-storage" not in u.groups
     assert "storage" in understand("kartofu anbarda necə saxlayım?").kinds
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        # A pest or disease no article names stays uncovered with its crop named: the answer
+        # would be the crop's other pests.
+        ("Üzüm bağında filloksera tapdıq, nə edək?", "other_pests"),
+        ("tomato yellow leaf curl virus in my greenhouse, what now?", "other_pests"),
+        ("На пшенице спорынья, зерно можно продавать?", "other_pests"),
+        # Certification and a product's legal status are no growing matters.
+        ("How do I get my hazelnut orchard organic certification?", "legal"),
+        ("Этот гербицид для кукурузы запретили или нет?", "legal"),
+        # Nor is the oil a mill or a home press gets out of a crop.
+        ("Günəbaxandan evdə yağ sıxmaq olar, bir tondan neçə litr çıxar?", "food_processing"),
+        # A crop no article covers, typed as farmers type it.
+        ("Okra toxumunu nə vaxt səpim?", "other_crops"),
+        ("Когда сеять рапс под Шемахой?", "other_crops"),
+        # ...while aphids with their ants, and olives waiting for the press, are still covered.
+        ("на айве листья липкие и муравьи ползают, что делать?", None),
+        ("Маслины на масло собрали, пресс через неделю. Можно в куче держать?", None),
+    ],
+)
+def test_pests_papers_and_crops_no_article_names_are_uncovered(
+    text: str, topic: str | None
+) -> None:
+    u = understand(text)
+    assert (topic in u.uncovered) if topic else not u.uncovered
+
+
+def test_a_russian_walnut_is_an_orekh_and_a_hazelnut_a_forest_one() -> None:
+    assert understand("Когда собирать орехи в Гахе?").members == ("nuts:walnut",)
+    assert "hazelnut" in understand("Как сушить лесной орех?").crops
+
+
+def test_a_salt_crust_and_a_reading_in_ds_m_are_salinity() -> None:
+    assert "salinity" in understand("Tarlada ağ duz qaysağı var, nə edim?").subjects
+    assert "salinity" in understand("Анализ показал 7 dS/m, это много?").subjects
+
+
+def test_how_much_seed_looks_for_the_seed_rate() -> None:
+    u = understand("Bir hektar yoncaya nə qədər toxum gedir?")
+    assert "seed_rate" in u.kinds
+    # Of its cues, one holds the seed rate and not a fertiliser's rate, in every language.
+    (cue,) = [c for c in answer_cues(u) if not c.search("Hektara 60–90 kq N verin.")]
+    assert cue.search("Səpin norması 4–6 kq/ha, dərinlik 1–2 sm")
+    assert cue.search("Seed rate about 150–200 kg/ha") and cue.search("Норма высева 4–6 кг/га")
+
+
+def test_a_rotation_is_no_variety() -> None:
+    assert "variety" not in understand("Növbəli əkində buğdadan sonra nə əkim?").kinds
+    assert "variety" in understand("Bu sortu nə vaxt budayım?").kinds
