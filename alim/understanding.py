@@ -359,7 +359,12 @@ class Understanding:
             crops = ()
         missing_crop = not crops and bool(previous.crops)
         missing_kind = not (set(self.kinds) - {"howto"}) and bool(previous.kinds)
-        missing_subject = not self.subjects and not self.practices and bool(previous.subjects)
+        # Storing the harvest is a subject of its own: "anbarda neçə dərəcədə saxlayım?" after a
+        # question on fertilising apples is about the store, not the fertiliser.
+        stores = "storage" in self.kinds and "storage" not in previous.kinds
+        missing_subject = (
+            not self.subjects and not self.practices and bool(previous.subjects) and not stores
+        )
         elliptical = missing_crop or missing_kind or (missing_subject and not crops)
         # "How long do fresh ones keep?" after a question on figs refers back to the figs. A
         # singular one may stand for a subject named before it: "Что такое капельное орошение
@@ -605,6 +610,20 @@ def labelled_for_others(sentence: str, understanding: Understanding | None) -> b
 def _crops_named(text: str) -> frozenset[str]:
     """The lexicon's crops a text names (an article's sentences recur from turn to turn)."""
     return frozenset(_found(bundled_lexicon().crops, fold(text)))
+
+
+def crops_named(text: str) -> frozenset[str]:
+    """The lexicon's crops a text names ("Qubada alma bağım var" names apples)."""
+    return _crops_named(text)
+
+
+_WORDS = re.compile(r"[^\W_]+")
+
+
+def crop_words(text: str) -> str:
+    """The words of a text that name a crop: "alma" of "Qubada alma bağım var"."""
+    patterns = bundled_lexicon().crops.values()
+    return " ".join(w for w in _WORDS.findall(text) if any(p.match(fold(w)) for p in patterns))
 
 
 @lru_cache(maxsize=8192)

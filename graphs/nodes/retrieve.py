@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from itertools import islice
 from typing import Any
 
 from langchain_core.messages import HumanMessage
@@ -13,7 +14,13 @@ from langgraph.runtime import Runtime
 from alim.condense import condense_with_llm
 from alim.knowledge.index import SearchOptions
 from alim.llm import ModelChain
-from alim.understanding import Understanding, understand, without_crops
+from alim.understanding import (
+    Understanding,
+    crop_words,
+    crops_named,
+    understand,
+    without_crops,
+)
 from graphs.context import Context, context_of
 from graphs.deps import GraphDeps
 from graphs.evidence import evidence_for
@@ -39,6 +46,12 @@ def search_query(state: State) -> str:
     previous = questions[-2]
     if "crops" not in u.inherited:
         previous = without_crops(previous)  # the follow-up names its own crop
+    elif not set(u.crops) & crops_named(previous):
+        # The turn before named no crop either ("gübrəni nə vaxt verim bəs?" after "Qubada alma
+        # bağım var..."): the words naming it come from the question that did, not the rest of
+        # that question (the seed tubers' weight is no answer to how deep to plant them).
+        named = (q for q in reversed(questions[:-2]) if set(u.crops) & crops_named(q))
+        previous = " ".join((*map(crop_words, islice(named, 1)), previous))
     return f"{previous} {text}"
 
 

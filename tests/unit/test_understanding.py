@@ -924,3 +924,31 @@ def test_how_much_seed_looks_for_the_seed_rate() -> None:
 def test_a_rotation_is_no_variety() -> None:
     assert "variety" not in understand("Növbəli əkində buğdadan sonra nə əkim?").kinds
     assert "variety" in understand("Bu sortu nə vaxt budayım?").kinds
+
+
+def test_a_storage_turn_after_a_fertiliser_one_is_about_the_store() -> None:
+    first = understand("Şəkidə armud bağım var, azotu nə vaxt verim?")
+    text = "bəs yığandan sonra neçə dərəcədə saxlayım?"
+    u = understand(text).following(first, text)
+    assert u.followup and u.crops == first.crops
+    assert "fertilising" not in u.subjects and "storage" in u.kinds
+
+
+def test_a_third_turn_searches_with_the_crop_the_first_named() -> None:
+    turns = ["Gədəbəydə kartof əkəcəm, toxumluq yumru neçə qram olsun?", "çox sağ ol"]
+    text = "bəs neçə sm dərinlikdə basdırım?"
+    u = understand(turns[0])
+    for turn in (*turns[1:], text):
+        u = understand(turn).following(u, turn)
+    state: State = {
+        "messages": [
+            HumanMessage(turns[0]),
+            AIMessage("..."),
+            HumanMessage(turns[1]),
+            AIMessage("..."),
+            HumanMessage(text),
+        ],
+        "understanding": u.as_dict(),
+    }
+    # The crop, not the seed tubers' weight the first turn asked about.
+    assert search_query(state) == f"kartof {turns[1]} {text}"
