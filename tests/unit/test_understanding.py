@@ -313,6 +313,15 @@ def test_a_question_s_own_subject_is_read_after_its_crop_s_topic() -> None:
         # crop was taken for a price question and handed to an agronomist.
         "Почему гранаты трескаются прямо на дереве?",
         "Почему в Сальяне поле засоляется?",
+        # Words of the articles that began with an uncovered topic's term: ladybirds are no
+        # cows, honeydew no honey, cross-pollination ('çarpaz') no carp, male flowers no male
+        # animal, transplanting ('keçirin') no goat, Sudan grass no court.
+        "Божьих коровок на листьях много, опрыскивать не надо?",
+        "What is the sticky honeydew on my leaves?",
+        "Çarpaz tozlanma üçün yanına nə əkim?",
+        "Erkək çiçəklər tökülür, niyə?",
+        "Neçə yarpaqda stəkanlara keçirim?",
+        "Когда косить суданскую траву?",
     ],
 )
 def test_common_words_in_another_language_do_not_make_a_question_uncovered(text: str) -> None:
@@ -889,6 +898,7 @@ def test_the_room_kept_between_trees_is_no_storage() -> None:
         ("Günəbaxandan evdə yağ sıxmaq olar, bir tondan neçə litr çıxar?", "food_processing"),
         # A crop no article covers, typed as farmers type it.
         ("Okra toxumunu nə vaxt səpim?", "other_crops"),
+        ("Kartofun qabığında qotur var, nədən olur?", "other_pests"),
         ("Когда сеять рапс под Шемахой?", "other_crops"),
         # ...while aphids with their ants, and olives waiting for the press, are still covered.
         ("на айве листья липкие и муравьи ползают, что делать?", None),
