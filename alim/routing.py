@@ -225,6 +225,7 @@ _FORECAST = _rx(
     r"weekend",
     r"now",
     r"will it",
+    r"will there be",
     r"going to",
     r"прогноз\w*",
     r"сегодня",
@@ -234,6 +235,7 @@ _FORECAST = _rx(
     r"выходны\w*",
     r"сейчас",
     r"будет",
+    r"будут",
     r"ожида\w*",
 )
 # A question about farming is announced: "sualım var", "I have a question", "есть вопрос".

@@ -67,8 +67,13 @@ def make_route(deps: GraphDeps) -> Node:
             else:
                 chosen, method = decision.runner_up or "agronomy", "semantic:no_person_named"
         if chosen == "weather" and place is None and not asks_forecast(text):
-            if understanding.practices or THRESHOLD_KINDS & set(understanding.kinds):
-                # "Выше какой температуры не опрыскивать?" asks for a threshold, not a forecast.
+            if (
+                understanding.practices
+                or own.subjects
+                or THRESHOLD_KINDS & set(understanding.kinds)
+            ):
+                # "Выше какой температуры не опрыскивать?" asks for a threshold, not a forecast;
+                # "İstixanada səhər suvarım, yoxsa axşam?" how to water, whatever the weather.
                 chosen, method = "agronomy", "rule:threshold_not_forecast"
             elif understanding.followup and last == "agronomy":
                 # "А ветровые установки?" after a frost question goes on about the practice.

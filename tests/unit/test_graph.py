@@ -142,8 +142,11 @@ async def test_a_follow_up_that_names_no_person_is_not_handed_over(
     [
         ("what wind speed is too strong for spraying", "agronomy"),
         ("Выше какой температуры лучше не опрыскивать?", "agronomy"),
+        # How to water in a greenhouse is no forecast either, whatever the weather.
+        ("İstixanada səhər suvarım, yoxsa axşam?", "agronomy"),
         ("Is it too windy to spray tomorrow?", "weather"),
         ("Sabah Qubada yağış olacaq?", "weather"),
+        ("Ночью в Кедабеке будут заморозки?", "weather"),
     ],
 )
 async def test_a_threshold_with_no_place_or_time_ahead_is_agronomy_not_a_forecast(

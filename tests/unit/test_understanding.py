@@ -962,3 +962,27 @@ def test_a_third_turn_searches_with_the_crop_the_first_named() -> None:
     }
     # The crop, not the seed tubers' weight the first turn asked about.
     assert search_query(state) == f"kartof {turns[1]} {text}"
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "value"),
+    [
+        # Words that a crop's, a subject's or a kind's term used to begin: 'istifadə' (use) is
+        # no heat, a greenhouse no warmth, 'normal' no rate, ripening ('дозревают') no dose,
+        # damage ('поражены') no time to act, 'general' no mite, onion sets ('arpacıq') no
+        # barley, low ground ('alçaq') no cherry plum, draining ('сливайте') no plum, knotted
+        # roots ('düyünlü') no rice.
+        ("Hansı gübrədən istifadə edim?", "kinds", "temperature"),
+        ("Что посадить в теплице весной?", "kinds", "temperature"),
+        ("Is it normal for leaves to curl in the evening?", "kinds", "amount"),
+        ("Почему помидоры не дозревают на кусте?", "kinds", "amount"),
+        ("Листья поражены, что это за болезнь?", "kinds", "timing"),
+        ("Any general advice for a new orchard?", "subjects", "spider_mites"),
+        ("Arpacıq soğanı nə vaxt əkim?", "crops", "barley"),
+        ("Alçaq yerlərdə şaxta çox olur, nə əkim?", "crops", "stone_fruit"),
+        ("Куда сливайте воду из бака после работы?", "crops", "stone_fruit"),
+        ("Kökləri düyünlü olub, nədir?", "crops", "rice"),
+    ],
+)
+def test_a_word_a_term_began_is_not_that_term(text: str, field: str, value: str) -> None:
+    assert value not in getattr(understand(text), field)
