@@ -971,7 +971,7 @@ def test_a_third_turn_searches_with_the_crop_the_first_named() -> None:
         # no heat, a greenhouse no warmth, 'normal' no rate, ripening ('дозревают') no dose,
         # damage ('поражены') no time to act, 'general' no mite, onion sets ('arpacıq') no
         # barley, low ground ('alçaq') no cherry plum, draining ('сливайте') no plum, knotted
-        # roots ('düyünlü') no rice.
+        # roots ('düyünlü') no rice, 'separately' no sowing ('səp').
         ("Hansı gübrədən istifadə edim?", "kinds", "temperature"),
         ("Что посадить в теплице весной?", "kinds", "temperature"),
         ("Is it normal for leaves to curl in the evening?", "kinds", "amount"),
@@ -982,6 +982,7 @@ def test_a_third_turn_searches_with_the_crop_the_first_named() -> None:
         ("Alçaq yerlərdə şaxta çox olur, nə əkim?", "crops", "stone_fruit"),
         ("Куда сливайте воду из бака после работы?", "crops", "stone_fruit"),
         ("Kökləri düyünlü olub, nədir?", "crops", "rice"),
+        ("Should I store apples separately from the potatoes?", "stages", "sowing"),
     ],
 )
 def test_a_word_a_term_began_is_not_that_term(text: str, field: str, value: str) -> None:
