@@ -987,3 +987,11 @@ def test_a_third_turn_searches_with_the_crop_the_first_named() -> None:
 )
 def test_a_word_a_term_began_is_not_that_term(text: str, field: str, value: str) -> None:
     assert value not in getattr(understand(text), field)
+
+
+def test_how_deep_looks_for_the_depth() -> None:
+    u = understand("Qarpız toxumunu nə dərinliyə basdırım?")
+    assert "depth" in u.kinds
+    rate = "Seed rate: melon 1–3 kg/ha, watermelon 2–4 kg/ha."
+    (cue,) = [c for c in answer_cues(u) if c.search("Depth: melon 3–5 cm") and not c.search(rate)]
+    assert cue.search("Глубина заделки: 3–5 см") and cue.search("dərinlik 1–2 sm")
