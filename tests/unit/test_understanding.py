@@ -896,6 +896,9 @@ def test_the_room_kept_between_trees_is_no_storage() -> None:
         ("Этот гербицид для кукурузы запретили или нет?", "legal"),
         # Nor is the oil a mill or a home press gets out of a crop.
         ("Günəbaxandan evdə yağ sıxmaq olar, bir tondan neçə litr çıxar?", "food_processing"),
+        # Cooking, not ripening ('ərik bişib'): pomegranate sauce.
+        ("Evdə narşərab necə bişirilir?", "food_processing"),
+        ("Ərik bişib, nə vaxt yığım?", None),
         # A crop no article covers, typed as farmers type it.
         ("Okra toxumunu nə vaxt səpim?", "other_crops"),
         ("Kartofun qabığında qotur var, nədən olur?", "other_pests"),
