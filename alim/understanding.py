@@ -594,7 +594,7 @@ def labelled_for_others(sentence: str, understanding: Understanding | None) -> b
     if not asked or match is None:
         return False
     label = match.group(1) or match.group(2)
-    if _crops_named(label) and not _crops_named(sentence) & set(asked):
+    if crops_named(label) and not crops_named(sentence) & set(asked):
         return True
     # "**Lemon:** …" is no answer about mandarins, though both are citrus.
     named = _members_named(label)
@@ -607,23 +607,15 @@ def labelled_for_others(sentence: str, understanding: Understanding | None) -> b
 
 
 @lru_cache(maxsize=8192)
-def _crops_named(text: str) -> frozenset[str]:
+def crops_named(text: str) -> frozenset[str]:
     """The lexicon's crops a text names (an article's sentences recur from turn to turn)."""
     return frozenset(_found(bundled_lexicon().crops, fold(text)))
 
 
-def crops_named(text: str) -> frozenset[str]:
-    """The lexicon's crops a text names ("Qubada alma bağım var" names apples)."""
-    return _crops_named(text)
-
-
-_WORDS = re.compile(r"[^\W_]+")
-
-
 def crop_words(text: str) -> str:
-    """The words of a text that name a crop: "alma" of "Qubada alma bağım var"."""
+    """The (folded) words of a text that name a crop: "alma" of "Qubada alma bağım var"."""
     patterns = bundled_lexicon().crops.values()
-    return " ".join(w for w in _WORDS.findall(text) if any(p.match(fold(w)) for p in patterns))
+    return " ".join(w for w in words(text) if any(p.match(w) for p in patterns))
 
 
 @lru_cache(maxsize=8192)

@@ -69,11 +69,12 @@ def make_route(deps: GraphDeps) -> Node:
         if chosen == "weather" and place is None and not asks_forecast(text):
             if (
                 understanding.practices
-                or own.subjects
                 or THRESHOLD_KINDS & set(understanding.kinds)
+                or (semantic and own.subjects)
             ):
                 # "Выше какой температуры не опрыскивать?" asks for a threshold, not a forecast;
-                # "İstixanada səhər suvarım, yoxsa axşam?" how to water, whatever the weather.
+                # "İstixanada səhər suvarım, yoxsa axşam?" how to water, whatever the weather
+                # (the nearest exemplar's pick; a hosted model's stands).
                 chosen, method = "agronomy", "rule:threshold_not_forecast"
             elif understanding.followup and last == "agronomy":
                 # "А ветровые установки?" after a frost question goes on about the practice.
