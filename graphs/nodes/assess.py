@@ -112,8 +112,9 @@ async def assess(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     # A follow-up is judged with what it searched for ("Hamısını birdən verim?" after a
     # question on nitrogen for maize), not its few words alone.
     question = state.get("query") or last_user_text(state["messages"])
-    place = understanding.place if understanding is not None else None
-    confidence = confidence_of(question, state.get("chunks") or [], place_stems(place))
+    place = place_stems(understanding.place if understanding is not None else None)
+    chunks = state.get("chunks") or []
+    confidence = confidence_of(question, chunks, place)
     if understanding is not None and understanding.uncovered:
         # Livestock, silkworms, bees, machinery, prices, subsidies, loans, legal questions:
         # the knowledge base does not cover them, whatever passages share their words.
@@ -121,9 +122,7 @@ async def assess(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     elif (
         understanding is not None
         and "variety" in understanding.kinds
-        and unknown_names(
-            last_user_text(state["messages"]), state.get("chunks") or [], place_stems(place)
-        )
+        and unknown_names(last_user_text(state["messages"]), chunks, place)
     ):
         # Which of two named varieties to plant, when the knowledge base names neither: the
         # articles' general advice on varieties does not answer it.
