@@ -109,6 +109,10 @@ class Lexicon:
     uncovered_with_crop: dict[str, re.Pattern[str]]
     """Uncovered topics that stay uncovered when a crop is named (the price of wheat), by
     narrower terms, or by all of their terms for the topics the lexicon lists as `whole`."""
+    uncovered_asking: dict[str, re.Pattern[str]]
+    """Uncovered topic -> what a question asks of it that keeps it uncovered with a crop named,
+    together with any of the topic's own terms: a cow's hay a day, sheep per hectare of
+    stubble, what to give a goat that ate alfalfa (the animal's care, not the crop's)."""
     covered_when: dict[str, re.Pattern[str]]
     """Uncovered topic -> the spraying words that make the question a covered one (bees while
     spraying): one list for every such topic."""
@@ -135,9 +139,18 @@ class Lexicon:
         conversation it goes on, names a crop (only `uncovered_with_crop` topics then count:
         "убирать комбайном" about maize is a harvest question)."""
         table = self.uncovered_with_crop if with_crop else self.uncovered
+        found = _found(table, folded)
+        if with_crop:
+            found += tuple(
+                topic
+                for topic, asks in self.uncovered_asking.items()
+                if topic not in found
+                and asks.search(folded)
+                and self.uncovered[topic].search(folded)
+            )
         return tuple(
             topic
-            for topic in _found(table, folded)
+            for topic in found
             if not (
                 (covered := self.covered_when.get(topic))
                 and covered.search(folded)
@@ -232,10 +245,11 @@ class Lexicon:
                 {
                     k: v
                     for k, v in data["uncovered_with_crop"].items()
-                    if not k.startswith("_") and k != "whole"
+                    if not k.startswith("_") and k not in ("whole", "asking")
                 }
                 | {k: data["uncovered"][k] for k in data["uncovered_with_crop"].get("whole", ())}
             ),
+            uncovered_asking=table(data["uncovered_with_crop"].get("asking", {})),
             covered_when={topic: spraying for topic in covered.get("topics", ()) if spraying},
             still_uncovered=_pattern(covered.get("still_uncovered", [])),
             other_crops=_pattern(data.get("uncovered_crops", {}).get("terms", [])),

@@ -998,3 +998,25 @@ def test_how_deep_looks_for_the_depth() -> None:
     rate = "Seed rate: melon 1–3 kg/ha, watermelon 2–4 kg/ha."
     (cue,) = [c for c in answer_cues(u) if c.search("Depth: melon 3–5 cm") and not c.search(rate)]
     assert cue.search("Глубина заделки: 3–5 см") and cue.search("dərinlik 1–2 sm")
+
+
+@pytest.mark.parametrize(
+    ("text", "uncovered"),
+    [
+        # An animal's ration, its treatment, how many head a field carries: husbandry, which no
+        # article covers, though the feed is a crop they do.
+        ("How much maize silage does a beef calf need per day?", True),
+        ("Сколько голов овец пустить на люцерну, чтобы не выбили?", True),
+        ("İnək yonca yeyib şişib, nə verim?", True),
+        # The crop's own risk to animals, and when silage is ready, are in the articles.
+        ("Can cows go straight onto a lush alfalfa field?", False),
+        ("Siloslu qarğıdalını neçə həftədən sonra açıb heyvana vermək olar?", False),
+        # Fines and hail nets are no growing matters either.
+        ("Какой штраф за сжигание соломы на поле пшеницы?", True),
+        ("Alma bağına dolu toru çəkmək istəyirəm, dirəklər necə olsun?", True),
+    ],
+)
+def test_an_animals_care_stays_uncovered_with_its_feed_crop_named(
+    text: str, uncovered: bool
+) -> None:
+    assert bool(understand(text).uncovered) is uncovered
