@@ -903,6 +903,10 @@ def test_the_room_kept_between_trees_is_no_storage() -> None:
         ("Okra toxumunu nə vaxt səpim?", "other_crops"),
         ("Kartofun qabığında qotur var, nədən olur?", "other_pests"),
         ("Когда сеять рапс под Шемахой?", "other_crops"),
+        # A second list, built from agronomy and checked against every article word.
+        ("Gilasda kokkomikoz çıxıb, yarpaqlar tökülür", "other_pests"),
+        ("На винограде зудень, листья в войлочных пятнах", "other_pests"),
+        ("Can I grow avocado in Astara?", "other_crops"),
         # ...while aphids with their ants, and olives waiting for the press, are still covered.
         ("на айве листья липкие и муравьи ползают, что делать?", None),
         ("Маслины на масло собрали, пресс через неделю. Можно в куче держать?", None),
