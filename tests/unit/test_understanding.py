@@ -1018,6 +1018,8 @@ def test_how_deep_looks_for_the_depth() -> None:
         # Fines and hail nets are no growing matters either.
         ("Какой штраф за сжигание соломы на поле пшеницы?", True),
         ("Alma bağına dolu toru çəkmək istəyirəm, dirəklər necə olsun?", True),
+        # A quarantine pest's rules are the plant protection service's.
+        ("Pomidorda karantin zərərvericisi tapılıb, məhsulu satmaq olar?", True),
     ],
 )
 def test_an_animals_care_stays_uncovered_with_its_feed_crop_named(
