@@ -1018,6 +1018,12 @@ def test_how_deep_looks_for_the_depth() -> None:
         # Fines and hail nets are no growing matters either.
         ("Какой штраф за сжигание соломы на поле пшеницы?", True),
         ("Alma bağına dolu toru çəkmək istəyirəm, dirəklər necə olsun?", True),
+        # A calf, raisins and the walls of a house are no field's matters.
+        ("Телёнок третий день не ест, что с ним?", True),
+        ("How long do raisins take to dry in the shade?", True),
+        ("Evin divarında nəm var, nə edim?", True),
+        # ...while raising rootstocks from seed is the nursery's.
+        ("I'm raising apple seedlings from seed, when do I sow?", False),
         # A quarantine pest's rules are the plant protection service's.
         ("Pomidorda karantin zərərvericisi tapılıb, məhsulu satmaq olar?", True),
     ],
