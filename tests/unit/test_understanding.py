@@ -1024,6 +1024,15 @@ def test_how_deep_looks_for_the_depth() -> None:
         ("Evin divarında nəm var, nə edim?", True),
         # ...while raising rootstocks from seed is the nursery's.
         ("I'm raising apple seedlings from seed, when do I sow?", False),
+        # How to mix a spray or a growth regulator is the label's and the agronomist's;
+        # when to spray copper on grapes is the grapes article's.
+        ("Bordo mayesini necə hazırlayım, neçə faiz?", True),
+        ("What dose of gibberellic acid for table grapes?", True),
+        ("Когда опрыскивать виноград бордоской смесью?", False),
+        # Saving one's own seed, a licence, a potato disease no article names.
+        ("Can I save seed from my own tomatoes for next year?", True),
+        ("Do I need a licence to sell grape cuttings?", True),
+        ("Kartofda xərçəng xəstəliyi var, nə edim?", True),
         # A quarantine pest's rules are the plant protection service's.
         ("Pomidorda karantin zərərvericisi tapılıb, məhsulu satmaq olar?", True),
     ],
@@ -1032,3 +1041,9 @@ def test_an_animals_care_stays_uncovered_with_its_feed_crop_named(
     text: str, uncovered: bool
 ) -> None:
     assert bool(understand(text).uncovered) is uncovered
+
+
+def test_orange_as_a_colour_names_no_citrus() -> None:
+    # Rust pustules are orange: the wheat question is no citrus one.
+    assert understand("My wheat leaves have orange pustules, is it rust?").crops == ("wheat",)
+    assert understand("When do I pick my oranges in Lənkəran?").crops == ("citrus",)
