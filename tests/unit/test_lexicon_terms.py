@@ -15,7 +15,7 @@ from alim.text import words
 from alim.understanding import _pattern
 
 SAME_SENSE = {
-    "livestock": ["qoyun", "heyvan", "süd=", "livestock", "куры", "птиц", "скот"],
+    "livestock": ["qoyun", "heyvan", "süd=", "livestock", "птиц", "скот"],
     "bees": [
         "arı=",
         "arıla",

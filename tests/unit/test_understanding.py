@@ -1047,3 +1047,11 @@ def test_orange_as_a_colour_names_no_citrus() -> None:
     # Rust pustules are orange: the wheat question is no citrus one.
     assert understand("My wheat leaves have orange pustules, is it rust?").crops == ("wheat",)
     assert understand("When do I pick my oranges in Lənkəran?").crops == ("citrus",)
+
+
+def test_the_kura_river_is_no_hens_and_cow_manure_no_cow() -> None:
+    # "Куры" is the Kura's genitive in the Russian articles ("вдоль Куры"); hens stay uncovered.
+    assert not understand("Земля вдоль Куры засолена, что делать?").uncovered
+    assert "livestock" in understand("Куры перестали нестись, что делать?").uncovered
+    # Manure rates are the soil article's, whoever made the manure.
+    assert not understand("Сколько коровьего навоза вносить на гектар?").uncovered
