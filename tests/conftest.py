@@ -134,3 +134,30 @@ def redis_url() -> str:
             pytest.fail(f"Redis is required in CI: {exc}")
         pytest.skip(f"Redis not reachable: {exc}")
     return url
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: object) -> Iterator[None]:
+    """On a test's timeout, print where every asyncio task of the running loop waits first:
+    pytest-timeout's own dump shows threads only, and an async test hangs inside a task."""
+    import asyncio
+    import signal
+    import sys
+    from types import FrameType
+
+    yield
+    timeout_handler = signal.getsignal(signal.SIGALRM)
+    if not callable(timeout_handler):
+        return
+
+    def dump_tasks_then_time_out(signum: int, frame: FrameType | None) -> None:
+        try:
+            tasks = asyncio.all_tasks(asyncio.get_running_loop())
+        except RuntimeError:  # no loop running in the main thread
+            tasks = set()
+        for task in tasks:
+            print(f"--- asyncio task {task.get_name()}", file=sys.stderr)
+            task.print_stack(limit=30, file=sys.stderr)
+        timeout_handler(signum, frame)
+
+    signal.signal(signal.SIGALRM, dump_tasks_then_time_out)
