@@ -50,7 +50,10 @@ def _folded_regex(term: str) -> str:
     return "".join(out)
 
 
-def _pattern(terms: list[str]) -> re.Pattern[str] | None:
+def terms_pattern(terms: list[str]) -> re.Pattern[str] | None:
+    """One regex for a list of lexicon terms, matched on folded text at a word's start: each
+    term is a word's beginning ("suvar" for suvarma, suvarın), or a whole word when it ends
+    with "=" ("raisin="); None for no terms."""
     parts = []
     for term in terms:
         whole = term.endswith("=")
@@ -202,32 +205,44 @@ class Lexicon:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Lexicon:
         def table(section: dict[str, list[str]]) -> dict[str, re.Pattern[str]]:
-            return {k: p for k, v in section.items() if (p := _pattern(v)) is not None}
+            return {k: p for k, v in section.items() if (p := terms_pattern(v)) is not None}
 
+        with_crop = data["uncovered_with_crop"]
+        unknown = {*with_crop.get("whole", ()), *with_crop.get("asking", {})} - set(
+            data["uncovered"]
+        )
+        if unknown:  # found when the lexicon loads, not when a question first reaches one
+            raise ValueError(
+                f"uncovered_with_crop names topics missing from uncovered: {sorted(unknown)}"
+            )
         crops = data["crops"]
         practices = {k: v for k, v in data.get("practices", {}).items() if not k.startswith("_")}
         subjects = {k: v for k, v in data.get("subjects", {}).items() if not k.startswith("_")}
-        followup = _pattern(data["followup"]["markers"])
+        followup = terms_pattern(data["followup"]["markers"])
         assert followup is not None
         covered = data.get("covered_when", {})
-        spraying = _pattern(covered.get("terms", []))
+        spraying = terms_pattern(covered.get("terms", []))
         return cls(
-            crops={k: p for k, v in crops.items() if (p := _pattern(v["terms"])) is not None},
+            crops={k: p for k, v in crops.items() if (p := terms_pattern(v["terms"])) is not None},
             crop_groups={k: tuple(v["groups"]) for k, v in crops.items()},
             members={
                 f"{crop}:{member}": p
                 for crop, v in crops.items()
                 for member, terms in v.get("members", {}).items()
-                if (p := _pattern(terms)) is not None
+                if (p := terms_pattern(terms)) is not None
             },
             generic_crops={
-                k: p for k, v in crops.items() if (p := _pattern(v.get("generic", []))) is not None
+                k: p
+                for k, v in crops.items()
+                if (p := terms_pattern(v.get("generic", []))) is not None
             },
             practices={
-                k: p for k, v in practices.items() if (p := _pattern(v["terms"])) is not None
+                k: p for k, v in practices.items() if (p := terms_pattern(v["terms"])) is not None
             },
             practice_groups={k: tuple(v["groups"]) for k, v in practices.items()},
-            subjects={k: p for k, v in subjects.items() if (p := _pattern(v["terms"])) is not None},
+            subjects={
+                k: p for k, v in subjects.items() if (p := terms_pattern(v["terms"])) is not None
+            },
             subject_groups={k: tuple(v["groups"]) for k, v in subjects.items()},
             named_subjects=frozenset(k for k, v in subjects.items() if v.get("named")),
             kinds=table(data["kinds"]),
@@ -251,8 +266,8 @@ class Lexicon:
             ),
             uncovered_asking=table(data["uncovered_with_crop"].get("asking", {})),
             covered_when={topic: spraying for topic in covered.get("topics", ()) if spraying},
-            still_uncovered=_pattern(covered.get("still_uncovered", [])),
-            other_crops=_pattern(data.get("uncovered_crops", {}).get("terms", [])),
+            still_uncovered=terms_pattern(covered.get("still_uncovered", [])),
+            other_crops=terms_pattern(data.get("uncovered_crops", {}).get("terms", [])),
             cues={
                 k: re.compile(v, re.IGNORECASE)
                 for k, v in data.get("cues", {}).items()
@@ -260,9 +275,9 @@ class Lexicon:
             },
             followup=followup,
             followup_max_words=int(data["followup"]["max_words"]),
-            pronouns=_pattern(data["followup"].get("pronouns", [])),
-            plural_pronouns=_pattern(data["followup"].get("plural_pronouns", [])),
-            relative=_pattern(data["followup"].get("relative", [])),
+            pronouns=terms_pattern(data["followup"].get("pronouns", [])),
+            plural_pronouns=terms_pattern(data["followup"].get("plural_pronouns", [])),
+            relative=terms_pattern(data["followup"].get("relative", [])),
             topic_rules=tuple(
                 (
                     frozenset(rule.get("kinds", ())),

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 from importlib import resources
 
+import pytest
+
 from alim.knowledge.documents import load_articles
 from alim.text import words
-from alim.understanding import _pattern
+from alim.understanding import Lexicon, terms_pattern
 
 SAME_SENSE = {
     "livestock": ["qoyun", "heyvan", "süd=", "livestock", "птиц", "скот"],
@@ -51,8 +53,19 @@ def test_no_uncovered_term_begins_an_article_word_in_another_sense() -> None:
         found = [
             term
             for term in terms
-            if (pattern := _pattern([term])) and any(map(pattern.match, article_words))
+            if (pattern := terms_pattern([term])) and any(map(pattern.match, article_words))
         ]
         if found:
             beginning[topic] = found
     assert beginning == SAME_SENSE
+
+
+def test_a_lexicon_whose_crop_rules_name_an_unknown_topic_fails_to_load() -> None:
+    """A topic kept uncovered with a crop named ('asking', 'whole') must be one of the uncovered
+    topics: a typo fails when the lexicon loads, not on the first farmer's question to reach it."""
+    data = json.loads((resources.files("alim") / "data" / "lexicon.json").read_text("utf-8"))
+    Lexicon.from_dict(data)  # the bundled one loads
+    data["uncovered_with_crop"]["asking"]["livestok"] = ["per day"]
+
+    with pytest.raises(ValueError, match="livestok"):
+        Lexicon.from_dict(data)
