@@ -4,6 +4,8 @@ START → route ─┬─ agronomy ──→ retrieve ─→ assess ─┬→ ge
                ├─ weather ──→ retrieve_weather ─↗   └→ escalate → END
                ├─ smalltalk / off_topic / intent only ─→ generate
                └─ human ──→ escalate
+generate → escalate when a hosted model finds no answer in the passages (`NO_ANSWER`);
+escalate → await_human (the `interrupt()` an agronomist's reply resumes) with human hand-off.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from graphs.nodes.generate import make_generate
 from graphs.nodes.retrieve import make_retrieve
 from graphs.nodes.route import make_route
 from graphs.nodes.weather import make_retrieve_weather
-from graphs.routing import after_assess, after_escalate, after_route
+from graphs.routing import after_assess, after_escalate, after_generate, after_route
 from graphs.state import InputState, State
 
 
@@ -39,7 +41,7 @@ def build_graph(deps: GraphDeps, checkpointer: Any = None, **compile_kwargs: Any
     builder.add_edge("retrieve_weather", "retrieve")
     builder.add_edge("retrieve", "assess")
     builder.add_conditional_edges("assess", after_assess)
-    builder.add_edge("generate", END)
+    builder.add_conditional_edges("generate", after_generate)
     builder.add_conditional_edges("escalate", after_escalate)
     builder.add_edge("await_human", END)
     return builder.compile(checkpointer=checkpointer, name="alim", **compile_kwargs)

@@ -27,6 +27,11 @@ async def after_assess(state: State) -> Literal["generate", "escalate"]:
     return "escalate" if state.get("escalated") else "generate"
 
 
+async def after_generate(state: State) -> Literal["escalate", "__end__"]:
+    """A hosted model that found no answer in the passages hands the turn over."""
+    return "escalate" if state.get("escalated") else "__end__"
+
+
 async def after_escalate(state: State) -> Literal["await_human", "__end__"]:
     """Pause for a human unless the hand-off message already ended the turn."""
     messages = state.get("messages") or []

@@ -11,6 +11,8 @@ names one no retrieved chunk holds (`unknown_names`). The weights and the defaul
 (graphs.context.Context.escalation_threshold) were chosen on `eval/questions.jsonl` plus questions
 the knowledge base does not cover; `alim eval` reports what they give.
 Weather turns do not escalate: without a forecast they still answer with general advice.
+Past this node, a hosted model may still hand an agronomy turn over, with this confidence, when
+it finds no answer in the passages (`NO_ANSWER`, graphs.nodes.generate).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from graphs.deps import GraphDeps
 from graphs.evidence import sources_of
 from graphs.messages import AnswerPiece, last_user_text, text_of
 from graphs.nodes import Node
-from graphs.prompts import build_messages
+from graphs.prompts import build_messages, hands_over, is_no_answer
 from graphs.state import Evidence, State
 from tools.farm_rules import Advice
 
@@ -64,15 +64,30 @@ def make_generate(deps: GraphDeps) -> Node:
             g, state["messages"], ctx.instructions, mask=deps.config().pii_masking
         )
         answer: AIMessage | None
+        # Pieces are held back while the reply may still be the NO_ANSWER marker.
+        deciding = hands_over(g)
         if ctx.stream_answer:
             chunks: list[AIMessageChunk] = []
             provider = chain.primary
             write = runtime.stream_writer
+            held, marked = "", False
             async for used, chunk in chain.astream(messages, g.model_dump()):
                 provider = used
                 chunks.append(chunk)
-                if piece := text_of(chunk):
-                    write(AnswerPiece(piece))
+                piece = text_of(chunk)
+                if not piece or marked:
+                    continue
+                if deciding:
+                    held += piece
+                    verdict = is_no_answer(held)
+                    if verdict is None:
+                        continue
+                    deciding, marked, piece = False, verdict, held
+                    if marked:
+                        continue
+                write(AnswerPiece(piece))
+            if deciding and held:  # the reply ended as a prefix of the marker ("NO")
+                write(AnswerPiece(held))
             # One merge at the end (adding chunk by chunk copies the growing text each time).
             answer = add_ai_message_chunks(chunks[0], *chunks[1:]) if chunks else None
         else:
@@ -81,6 +96,14 @@ def make_generate(deps: GraphDeps) -> Node:
         usage = (
             dict(answer.usage_metadata) if answer is not None and answer.usage_metadata else None
         )
+        if hands_over(g) and is_no_answer(text):
+            # The model found no answer in the passages: an agronomist gives it (`escalate`).
+            return {
+                "escalated": True,
+                "escalation_reason": "low_confidence",
+                "model": provider.model_name,
+                "usage": usage,
+            }
         sources = sources_of(passages)
         message = AIMessage(
             content=text,

@@ -29,6 +29,7 @@ from alim.events import (
     SourcesEvent,
     TokenEvent,
 )
+from alim.handoff import EscalationStore
 from alim.llm import ModelChain, make_chat_model
 from alim.offline import OFFLINE_MODEL_NAME, Grounding
 from alim.settings import DEV_API_KEY, Settings
@@ -36,6 +37,7 @@ from alim.threads import Owner
 from api.app import create_app
 from api.sse import with_outcome
 from engine import Engine, GraphDeps, TurnRequest
+from graphs.nodes.escalate import handoff_message
 from tests.conftest import make_settings
 from tests.support.fake_llm import FakeLLM
 from tests.support.fakes import HashingEmbeddings
@@ -410,6 +412,66 @@ async def test_invoke_asks_the_model_for_the_whole_answer_and_falls_back_without
     assert whole.usage is not None and whole.usage["output_tokens"] == len(llm.tokens())
     assert fallen.model == OFFLINE_MODEL_NAME
     assert "Torpağın üstünü malçla örtün" in fallen.response
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "invoke"])
+@pytest.mark.parametrize("reply", ["NO_ANSWER", "**NO_ANSWER**.", "NO_ANSWER: not covered."])
+async def test_a_model_that_finds_no_answer_hands_the_turn_to_an_agronomist(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path, reply: str, stream: bool
+) -> None:
+    """Told to reply NO_ANSWER when the passages do not answer, the model does: the farmer
+    reads the hand-off message, never the marker, and the question waits in the queue."""
+    llm, url = fake_llm
+    llm.reply = reply
+    settings = openai_settings(tmp_path, url)
+    question = "Quraqlıqda suvarmanı necə etməli?"
+    deps = GraphDeps(settings, _embeddings=HashingEmbeddings())
+    async with Engine.open(settings, deps) as engine:
+        if stream:
+            events = [e async for e in with_outcome(engine.stream(TurnRequest(question, OWNER)))]
+            summary, answer = summary_of(events), answer_of(events)
+            escalation_id, escalated, reason = (
+                summary.escalation_id,
+                summary.escalated,
+                summary.escalation_reason,
+            )
+        else:
+            result = await engine.invoke(TurnRequest(question, OWNER))
+            answer, escalation_id = result.response, result.escalation_id
+            escalated, reason = result.escalated, result.escalation_reason
+        assert escalation_id is not None
+        waiting = await EscalationStore(engine.persistence.db).get(OWNER.partner, escalation_id)
+
+    assert "NO_ANSWER" not in answer
+    assert answer == handoff_message("low_confidence", "az")
+    assert (escalated, reason) == (True, "low_confidence")
+    assert waiting is not None and waiting.question == question and waiting.status == "open"
+    [body] = llm.requests
+    assert "reply with exactly NO_ANSWER" in body["messages"][0]["content"]
+
+
+async def test_an_answer_that_only_begins_like_the_marker_streams_whole(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path
+) -> None:
+    llm, url = fake_llm
+    llm.reply = "NO till: leave the stubble on the field and sow into it."
+    events = await run_turn(openai_settings(tmp_path, url), "Quraqlıqda suvarmanı necə etməli?")
+
+    assert answer_of(events) == llm.reply
+    assert not summary_of(events).escalated
+
+
+async def test_only_agronomy_questions_may_be_handed_over_by_the_model(
+    fake_llm: tuple[FakeLLM, str], tmp_path: Path
+) -> None:
+    """Smalltalk has no passages to judge: the model is not offered the marker."""
+    llm, url = fake_llm
+    llm.reply = "Hello! I am ALİM."
+    events = await run_turn(openai_settings(tmp_path, url), "Hello there!")
+
+    assert answer_of(events) == llm.reply
+    assert summary_of(events).route == "smalltalk"
+    assert "NO_ANSWER" not in llm.requests[0]["messages"][0]["content"]
 
 
 async def test_engine_reports_provider_unavailable_when_the_model_is_down(
