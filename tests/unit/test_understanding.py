@@ -12,6 +12,7 @@ from alim.routing import SemanticRouter
 from alim.understanding import (
     Understanding,
     answer_cues,
+    bundled_lexicon,
     foreign_topics,
     labelled_for_others,
     own_topics,
@@ -528,6 +529,59 @@ def test_which_time_asks_when_and_mowing_is_harvest() -> None:
 )
 def test_how_often_asks_an_amount_and_why_a_diagnosis(text: str, kind: str) -> None:
     assert kind in understand(text).kinds
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "other"),
+    [
+        (
+            "How often should I spray grapes for downy mildew?",
+            "Use copper-based fungicides, repeated every 10–14 days in wet periods.",
+            "Use 2–3 kg of copper fungicide per hectare.",
+        ),
+        (
+            "Как часто опрыскивать виноград от милдью?",
+            "В дождливые периоды повторяйте каждые 10–14 дней.",
+            "Расход 2–3 кг препарата на гектар.",
+        ),
+        (
+            "Üzümü mildiuya qarşı neçə gündən bir çiləyim?",
+            "Yağışlı dövrlərdə 10–14 gündən bir təkrarlayın.",
+            "Hektara 2–3 kq preparat işlədin.",
+        ),
+    ],
+)
+def test_how_often_is_answered_by_an_interval_not_by_any_figure(
+    question: str, answer: str, other: str
+) -> None:
+    u = understand(question)
+    assert "frequency" in u.kinds
+    interval = bundled_lexicon().cues["frequency"]
+    assert interval in answer_cues(u)
+    assert interval.search(answer) and not interval.search(other)
+
+
+@pytest.mark.parametrize(
+    "stand",
+    [
+        "Stand: 60–75 thousand plants/ha for irrigated grain.",
+        "Густота: на орошаемом зерновом посеве 60–75 тыс. растений/га.",
+        "Bitki sıxlığı: suvarılan dənlik sahədə hektara 60–75 min.",
+    ],
+)
+def test_a_plant_density_is_a_spacing_answer_in_every_language(stand: str) -> None:
+    spacing = bundled_lexicon().cues["spacing"]
+    assert "spacing" in understand("What plant density should I aim for in maize?").kinds
+    assert spacing.search(stand)
+
+
+def test_a_cuttings_length_asks_a_figure() -> None:
+    for question in (
+        "Əncir qələmlərini nə uzunluqda kəsim?",
+        "Какой длины резать черенки инжира?",
+        "What length should fig cuttings be?",
+    ):
+        assert "amount" in understand(question).kinds, question
 
 
 def test_colloquial_russian_spraying_reads_the_safety_topic() -> None:
