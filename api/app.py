@@ -17,6 +17,7 @@ from alim.llm import ModelChain
 from alim.metrics import Metrics
 from alim.netguard import networks
 from alim.settings import Settings, get_settings
+from alim.tasks import stop_tasks
 from alim.webhook_breaker import Breaker
 from alim.webhooks import Dispatcher
 from api.cors import KeyOriginsCORS
@@ -123,9 +124,7 @@ def create_app(settings: Settings | None = None, deps: GraphDeps | None = None) 
                 # The streams had the grace period (sse-starlette); runs nobody follows get a
                 # second more, then end with `server_shutting_down` in their log.
                 await engine.runs.aclose(grace=1.0)
-                for task in background:
-                    task.cancel()
-                await asyncio.gather(*background, return_exceptions=True)
+                await stop_tasks(background)
                 await dispatcher.aclose()
                 await app.state.limiter.aclose()
 

@@ -41,6 +41,7 @@ from alim.events import (
     wire,
 )
 from alim.runs import LoggedEvent, RunInfo, RunStatus, RunStore
+from alim.tasks import stop_tasks
 from alim.threads import Owner
 from engine.turn import Turn
 
@@ -157,9 +158,7 @@ class RunManager:
                 async with asyncio.timeout(5):
                     await run.finished.wait()
         if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
+            await stop_tasks([self._loop])
 
     # ------------------------------------------------------------------ running
     async def launch(self, turn: Turn, held: AsyncExitStack | None = None) -> LiveRun:
