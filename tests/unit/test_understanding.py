@@ -973,6 +973,49 @@ def test_pests_papers_and_crops_no_article_names_are_uncovered(
     assert (topic in u.uncovered) if topic else not u.uncovered
 
 
+@pytest.mark.parametrize(
+    ("questions", "topic"),
+    [
+        (
+            ("Tütünü nə vaxt əkim?", "Когда сажать табак?", "When should I plant tobacco?"),
+            "other_crops",
+        ),
+        (("Nutu nə vaxt səpim?", "Когда сеять нут?", "When do I sow chickpeas?"), "other_crops"),
+        (
+            (
+                "İtim xəstələnib, nə verim?",
+                "Собака заболела, чем лечить?",
+                "My dog is sick, what do I give it?",
+            ),
+            "livestock",
+        ),
+        (
+            (
+                "Krevet yetişdirmək istəyirəm, hovuz necə olmalıdır?",
+                "Хочу разводить креветок, какой нужен бассейн?",
+                "I want to farm shrimp, what pond do I need?",
+            ),
+            "fish",
+        ),
+        (
+            (
+                "Bağa günəş elektrik stansiyası qoymaq istəyirəm",
+                "Хочу поставить солнечную электростанцию в саду",
+                "I want a solar station for my orchard",
+            ),
+            "energy",
+        ),
+    ],
+)
+def test_what_is_uncovered_in_one_language_is_uncovered_in_all_three(
+    questions: tuple[str, str, str], topic: str
+) -> None:
+    """Most farmers write Azerbaijani: a topic the English and Russian lists name must not be
+    answered from the articles when asked in Azerbaijani (tobacco was, with 'табак' listed)."""
+    for question in questions:
+        assert topic in understand(question).uncovered, question
+
+
 def test_a_russian_walnut_is_an_orekh_and_a_hazelnut_a_forest_one() -> None:
     assert understand("Когда собирать орехи в Гахе?").members == ("nuts:walnut",)
     assert "hazelnut" in understand("Как сушить лесной орех?").crops
