@@ -1016,6 +1016,22 @@ def test_what_is_uncovered_in_one_language_is_uncovered_in_all_three(
         assert topic in understand(question).uncovered, question
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "после картошки через сколько лет можно сажать помидор на том же месте?",
+        "Kartofdan sonra eyni sahədə pomidoru neçə ildən sonra əkmək olar?",
+        "How many years before tomatoes can follow potatoes in the same field?",
+    ],
+)
+def test_a_crop_after_a_crop_on_the_same_field_reads_the_rotation_rule(question: str) -> None:
+    """The rule (one family not on one field for 3–4 years) is in the diseases article, which
+    a question naming potatoes and tomatoes would not read otherwise."""
+    u = understand(question)
+    assert "rotation" in u.subjects
+    assert "diseases-common" in topics_read(u)
+
+
 def test_a_russian_walnut_is_an_orekh_and_a_hazelnut_a_forest_one() -> None:
     assert understand("Когда собирать орехи в Гахе?").members == ("nuts:walnut",)
     assert "hazelnut" in understand("Как сушить лесной орех?").crops
