@@ -450,28 +450,36 @@ async def test_a_model_that_finds_no_answer_hands_the_turn_to_an_agronomist(
     assert "reply with exactly NO_ANSWER" in body["messages"][0]["content"]
 
 
-async def test_an_answer_that_only_begins_like_the_marker_streams_whole(
-    fake_llm: tuple[FakeLLM, str], tmp_path: Path
+@pytest.mark.parametrize(
+    ("question", "reply", "route", "offered"),
+    [
+        # Begins like the marker ("NO"): held a piece, then streamed whole.
+        (
+            "Quraqlıqda suvarmanı necə etməli?",
+            "NO till: leave the stubble on the field and sow into it.",
+            "agronomy",
+            True,
+        ),
+        # Smalltalk has no passages to judge: the model is not offered the marker.
+        ("Hello there!", "Hello! I am ALİM.", "smalltalk", False),
+    ],
+)
+async def test_a_reply_that_is_not_the_marker_streams_whole(
+    fake_llm: tuple[FakeLLM, str],
+    tmp_path: Path,
+    question: str,
+    reply: str,
+    route: str,
+    offered: bool,
 ) -> None:
     llm, url = fake_llm
-    llm.reply = "NO till: leave the stubble on the field and sow into it."
-    events = await run_turn(openai_settings(tmp_path, url), "Quraqlıqda suvarmanı necə etməli?")
+    llm.reply = reply
+    events = await run_turn(openai_settings(tmp_path, url), question)
 
-    assert answer_of(events) == llm.reply
-    assert not summary_of(events).escalated
-
-
-async def test_only_agronomy_questions_may_be_handed_over_by_the_model(
-    fake_llm: tuple[FakeLLM, str], tmp_path: Path
-) -> None:
-    """Smalltalk has no passages to judge: the model is not offered the marker."""
-    llm, url = fake_llm
-    llm.reply = "Hello! I am ALİM."
-    events = await run_turn(openai_settings(tmp_path, url), "Hello there!")
-
-    assert answer_of(events) == llm.reply
-    assert summary_of(events).route == "smalltalk"
-    assert "NO_ANSWER" not in llm.requests[0]["messages"][0]["content"]
+    assert answer_of(events) == reply
+    summary = summary_of(events)
+    assert (summary.route, summary.escalated) == (route, False)
+    assert ("NO_ANSWER" in llm.requests[0]["messages"][0]["content"]) is offered
 
 
 async def test_engine_reports_provider_unavailable_when_the_model_is_down(
