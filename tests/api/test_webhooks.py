@@ -681,15 +681,24 @@ async def _breaker_of(client: httpx.AsyncClient, webhook_id: str) -> dict[str, A
     return hook
 
 
-async def _due_now(db: Database, webhook_id: str) -> None:
-    """Retries due at once (no real backoff); an open breaker still holds its deliveries."""
+async def _due_now(db: Database, webhook_id: str, *, parked: bool = False) -> None:
+    """Retries due at once (no real backoff); an open breaker still holds its deliveries.
+    Those it parked keep their time unless `parked`: `_until` runs this between reading the
+    breaker and the next look, and must not move them in the moment the breaker opens."""
+    now = datetime.now(UTC)
+    still_open = (
+        ""
+        if parked
+        else " AND webhook_id NOT IN (SELECT id FROM alim_webhooks WHERE disabled_until > ?)"
+    )
     await db.run(
         "UPDATE alim_outbox SET next_attempt_at = ? WHERE webhook_id = ? AND status = 'pending' "
-        "AND next_attempt_at < ?",
+        f"AND next_attempt_at < ?{still_open}",
         (
-            _iso(datetime.now(UTC) - timedelta(seconds=1)),
+            _iso(now - timedelta(seconds=1)),
             webhook_id,
-            _iso(datetime.now(UTC) + timedelta(seconds=LEASE_SECONDS / 2)),  # not leased ones
+            _iso(now + timedelta(seconds=LEASE_SECONDS / 2)),  # not leased ones
+            *(() if parked else (_iso(now),)),
         ),
     )
 
@@ -747,7 +756,7 @@ async def test_a_failing_endpoint_is_cut_off_by_its_breaker_and_nothing_is_lost(
 
             # Open: a new event is parked at once; nothing is attempted, even when due.
             await ask(client, DROUGHT, new_user())
-            await _due_now(db, hook["id"])
+            await _due_now(db, hook["id"], parked=True)
             await asyncio.sleep(0.7)  # the dispatcher polls every 0.5 s
             assert len(rec.attempts) == THRESHOLD
             newest = (await deliveries(client, hook["id"]))[0]
