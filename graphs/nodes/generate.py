@@ -64,13 +64,13 @@ def make_generate(deps: GraphDeps) -> Node:
             g, state["messages"], ctx.instructions, mask=deps.config().pii_masking
         )
         answer: AIMessage | None
-        # Pieces are held back while the reply may still be the NO_ANSWER marker.
-        deciding = hands_over(g)
+        may_hand_over = hands_over(g)
         if ctx.stream_answer:
             chunks: list[AIMessageChunk] = []
             provider = chain.primary
             write = runtime.stream_writer
-            held, marked = "", False
+            # Pieces are held back while the reply may still be the NO_ANSWER marker.
+            deciding, held, marked = may_hand_over, "", False
             async for used, chunk in chain.astream(messages, g.model_dump()):
                 provider = used
                 chunks.append(chunk)
@@ -96,7 +96,7 @@ def make_generate(deps: GraphDeps) -> Node:
         usage = (
             dict(answer.usage_metadata) if answer is not None and answer.usage_metadata else None
         )
-        if hands_over(g) and is_no_answer(text):
+        if may_hand_over and is_no_answer(text):
             # The model found no answer in the passages: an agronomist gives it (`escalate`).
             return {
                 "escalated": True,
