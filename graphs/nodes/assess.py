@@ -6,10 +6,11 @@ Confidence (agronomy turns) combines three signals of the retrieved chunks, each
 - dense: the best language-debiased similarity, mapped linearly from DENSE_LOW to DENSE_HIGH;
 - consistency: the share of chunks from the best chunk's article group.
 confidence = 0.5·coverage + 0.3·dense + 0.2·consistency. It is 0 for a question on a topic the
-knowledge base does not cover (`Understanding.uncovered`), and for a question on varieties that
-names one no retrieved chunk holds (`unknown_names`). The weights and the default threshold
-(graphs.context.Context.escalation_threshold) were chosen on `eval/questions.jsonl` plus questions
-the knowledge base does not cover; `alim eval` reports what they give.
+knowledge base does not cover (`Understanding.uncovered`), for a question on varieties that
+names one no retrieved chunk holds (`unknown_names`), and for one on propagating a crop that no
+retrieved passage on that crop tells how to (`unanswered_aspect`). The weights and the default
+threshold (graphs.context.Context.escalation_threshold) were chosen on `eval/questions.jsonl` plus
+questions the knowledge base does not cover; `alim eval` reports what they give.
 Weather turns do not escalate: without a forecast they still answer with general advice.
 Past this node, a hosted model may still hand an agronomy turn over, with this confidence, when
 it finds no answer in the passages (`NO_ANSWER`, graphs.nodes.generate).
@@ -26,7 +27,7 @@ from langgraph.runtime import Runtime
 
 from alim.places import Gazetteer
 from alim.text import STOP_STEMS, content_stems, fold, stems
-from alim.understanding import Understanding
+from alim.understanding import GENERAL_CROPS, Understanding, bundled_lexicon
 from graphs.context import Context, context_of
 from graphs.messages import last_user_text
 from graphs.state import Chunk, State
@@ -104,6 +105,36 @@ def unknown_names(question: str, chunks: Sequence[Chunk], ignored: frozenset[str
     return found
 
 
+CROP_ASPECTS = ("propagation",)
+"""Kinds of question the articles answer for some crops only: figs and pomegranates from
+cuttings, the nursery's apple rootstocks, grafted walnuts; not lemons, tea or hazelnuts."""
+
+
+def unanswered_aspect(understanding: Understanding, chunks: Sequence[Chunk]) -> str | None:
+    """The kind of question (`CROP_ASPECTS`) this one asks of its crops that no retrieved chunk
+    on them answers: no chunk of the crops' own articles, nor one whose title or tags name
+    them, holds the kind's cue ("limon ağacını qələmlə necə çoxaldım?": the citrus article
+    says nothing of cuttings, the nursery's cuttings are apple scions)."""
+    asked = [k for k in CROP_ASPECTS if k in understanding.kinds]
+    crops = [c for c in understanding.crops if c not in GENERAL_CROPS]
+    if not asked or not crops:
+        return None
+    lexicon = bundled_lexicon()
+    groups = {g for c in crops for g in lexicon.crop_groups.get(c, ())}
+    named = [lexicon.crops[c] for c in crops if c in lexicon.crops]
+    on_crops = [
+        c
+        for c in chunks
+        if c.get("group") in groups
+        or any(p.search(fold(f"{c['title']} {c.get('tags', '')}")) for p in named)
+    ]
+    for kind in asked:
+        cue = lexicon.cues.get(kind)
+        if cue is not None and not any(cue.search(c["text"]) for c in on_crops):
+            return kind
+    return None
+
+
 async def assess(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     route = state.get("route")
     if route == "weather":
@@ -128,6 +159,9 @@ async def assess(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     ):
         # Which of two named varieties to plant, when the knowledge base names neither: the
         # articles' general advice on varieties does not answer it.
+        confidence = 0.0
+    elif understanding is not None and unanswered_aspect(understanding, chunks):
+        # How to root lemon cuttings: the citrus article's care does not answer it.
         confidence = 0.0
     if confidence < context_of(runtime).escalation_threshold:
         return {

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from graphs.nodes.assess import confidence_of, unknown_names
+import pytest
+
+from alim.understanding import understand
+from graphs.nodes.assess import confidence_of, unanswered_aspect, unknown_names
 from graphs.state import Chunk
 
 
-def _chunk(text: str) -> Chunk:
+def _chunk(text: str, group: str = "cotton", title: str = "Pambıq", tags: str = "") -> Chunk:
     return {
-        "article_id": "cotton.az",
-        "group": "cotton",
-        "title": "Pambıq",
+        "article_id": f"{group}.az",
+        "group": group,
+        "title": title,
+        "tags": tags,
         "text": text,
         "relevance": 0.05,
     }
@@ -37,3 +41,43 @@ def test_a_variety_the_chunks_do_not_name_is_an_unknown_name() -> None:
     named = _chunk("Yerli sortlar (Mədrəsə, Bayanşirə) yaxşı uyğunlaşıb.")
     assert unknown_names("Şamaxıda Mədrəsə sortu necədir?", [named], frozenset()) == []
     assert unknown_names("Bu il Saatlıda hansı sort?", [chunk], frozenset({"saatli"})) == []
+
+
+NURSERY = _chunk(
+    "Spring grafting (whip or cleft) at bud swell, with dormant scions cut in winter.",
+    group="seedlings-nursery",
+    title="Seedlings and the fruit nursery",
+    tags="seedlings, nursery, rootstock, grafting, apple",
+)
+CITRUS = _chunk("Water mandarins every 7–10 days in July and August.", group="citrus")
+FIGS = _chunk("Fig roots easily from 20–30 cm hardwood cuttings.", group="fig-olive")
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "limon ağacını qələmlə necə çoxaldım?",
+        "how do I propagate lemon trees from cuttings?",
+        "как размножить лимон черенками?",
+    ],
+)
+def test_propagating_a_crop_whose_passages_say_nothing_of_it_is_unanswered(question: str) -> None:
+    # The nursery's scions are apple's, and the citrus passage is about watering.
+    assert unanswered_aspect(understand(question), [CITRUS, NURSERY]) == "propagation"
+
+
+@pytest.mark.parametrize(
+    ("question", "chunks"),
+    [
+        ("əncir qələmlə necə çoxaldım?", [FIGS, NURSERY]),  # the crop's own article has it
+        ("how do I graft my apple trees?", [CITRUS, NURSERY]),  # tagged with the crop
+        ("как привить яблоню?", [NURSERY]),
+        ("how often do I water lemons?", [CITRUS]),  # not a propagation question
+        ("тля быстро размножается на перце, чем брызгать?", [CITRUS]),  # pests multiply
+        ("how do you graft?", [CITRUS]),  # no crop named: the nursery article's to answer
+    ],
+)
+def test_propagation_answered_by_a_passage_on_the_crop_or_not_asked(
+    question: str, chunks: list[Chunk]
+) -> None:
+    assert unanswered_aspect(understand(question), chunks) is None
