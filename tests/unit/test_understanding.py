@@ -961,6 +961,10 @@ def test_the_room_kept_between_trees_is_no_storage() -> None:
         ("Gilasda kokkomikoz çıxıb, yarpaqlar tökülür", "other_pests"),
         ("На винограде зудень, листья в войлочных пятнах", "other_pests"),
         ("Can I grow avocado in Astara?", "other_crops"),
+        # Hares gnawing a named crop's bark: wild animals are no article's, in any language.
+        ("Qubada alma bağımda qışda dovşanlar ağacların qabığını gəmirir", "other_pests"),
+        ("зайцы грызут кору яблонь зимой", "other_pests"),
+        ("hares chew the bark of my young apple trees", "other_pests"),
         # ...while aphids with their ants, and olives waiting for the press, are still covered.
         ("на айве листья липкие и муравьи ползают, что делать?", None),
         ("Маслины на масло собрали, пресс через неделю. Можно в куче держать?", None),
