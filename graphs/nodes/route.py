@@ -31,6 +31,17 @@ async def _llm_decision(deps: GraphDeps, ctx: Context, text: str) -> RouteDecisi
     return await classify_with_llm(provider.model, text)
 
 
+NOT_FARMING = frozenset({"prices", "human_health"})
+"""Uncovered topics that alone say nothing of farming: the dollar's rate, a share's price, a
+child's sore throat."""
+
+
+def _names_farming(u: Understanding) -> bool:
+    """The question names a crop, a farming subject, practice or growth stage, or a farm matter
+    the knowledge base does not cover (land papers, a tractor's loan, a sick cow)."""
+    return bool(u.crops or u.subjects or u.practices or u.stages or set(u.uncovered) - NOT_FARMING)
+
+
 def make_route(deps: GraphDeps) -> Node:
     async def route(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         text = last_user_text(state["messages"])
@@ -98,6 +109,18 @@ def make_route(deps: GraphDeps) -> Node:
             # a farmer's question about a crop that the knowledge base does not cover goes to
             # an agronomist (`assess` escalates it), not the off-topic reply.
             chosen, method = "agronomy", "rule:crop_not_covered"
+        elif semantic and chosen == "off_topic" and _names_farming(own):
+            # Near a nearest exemplar of the everyday requests, a question naming a crop,
+            # fertiliser or a sick cow is still a farmer's ("kokun toxumunu ne qeder derin
+            # sepim", "MTZ traktorunun mühərrik yağını neçə saatdan bir dəyişirlər?").
+            chosen, method = "agronomy", "rule:names_farming"
+        elif (
+            semantic
+            and chosen == "off_topic"
+            and decision.runner_up == "human"
+            and names_a_person(text)
+        ):
+            chosen, method = "human", "rule:person_named"  # "məni canlı məsləhətçiyə yönləndirin"
         if (
             chosen in ("smalltalk", "off_topic")
             and last in GROUNDED_ROUTES

@@ -398,6 +398,36 @@ async def test_a_question_the_base_does_not_cover_goes_to_a_person_whatever_its_
     assert state.values["route"] == "smalltalk"
 
 
+@pytest.mark.parametrize(
+    ("question", "route", "method"),
+    [
+        # A fertiliser, a tractor's engine: a farmer's question, whatever its exemplar.
+        (
+            "selitra ile hektara 100 kq azot vermek isteyirem, nece kilo sepim?",
+            "agronomy",
+            "rule:names_farming",
+        ),
+        (
+            "MTZ traktorunun mühərrik yağını neçə saatdan bir dəyişirlər?",
+            "agronomy",
+            "rule:names_farming",
+        ),
+        # A person asked for, placed with the everyday requests and next to the hand-offs.
+        ("Zəhmət olmasa, məni canlı məsləhətçiyə yönləndirin", "human", "rule:person_named"),
+        # Nothing of farming (a price alone is not): the pick stands.
+        ("Bu gün dollar neçə manatdır?", "off_topic", "semantic"),
+    ],
+)
+async def test_an_off_topic_pick_stands_only_for_a_question_naming_no_farming(
+    settings: Any, embeddings: Any, question: str, route: str, method: str
+) -> None:
+    exemplars = {"off_topic": [question], "human": ["Məni canlı aqronoma yönləndirin"]}
+    graph = _graph_with_exemplars(settings, embeddings, exemplars)
+    await _nodes_and_tokens(graph, question)
+    state = await graph.aget_state(_config())
+    assert (state.values["route"], state.values["route_method"]) == (route, method)
+
+
 async def test_a_crop_question_with_weather_words_and_no_time_ahead_is_agronomy(
     settings: Any, embeddings: Any
 ) -> None:

@@ -152,7 +152,15 @@ def test_understanding_survives_the_checkpoint_as_a_dict() -> None:
 
 
 def test_identity_questions_are_smalltalk_not_a_hand_off() -> None:
-    for text in ("Hello, who am I talking to?", "Salam, sən kimsən?", "Кто ты?"):
+    for text in (
+        "Hello, who am I talking to?",
+        "Salam, sən kimsən?",
+        "Кто ты?",
+        # Who made it: the nearest exemplar of "ALİM nədir, səni kim yaradıb?" was a laptop's.
+        "ALİM nədir, səni kim yaradıb?",
+        "who made you?",
+        "А кто тебя создал?",
+    ):
         decision = SemanticRouter.rules(text)
         assert decision is not None and decision.route == "smalltalk"
     asked = SemanticRouter.rules("Mənə aqronomla danışmaq lazımdır")
@@ -412,6 +420,14 @@ def test_a_word_for_any_grain_names_wheat_only_when_no_other_crop_is_named() -> 
     assert understand("how deep should I sow grain maize?").crops == ("maize",)
     assert understand("Как понять что кукуруза на зерно созрела?").crops == ("maize",)
     assert understand("зерно сыроватое, как просушить если нет сушилки?").crops == ("wheat",)
+
+
+def test_hay_is_the_forage_article_s_unless_a_crop_is_named() -> None:
+    # The price of a bale was placed with the everyday requests, naming no crop.
+    assert understand("whats the going price for a bale of hay in Sheki").crops == ("alfalfa",)
+    assert understand("сколько стоит сено?").crops == ("alfalfa",)
+    assert understand("when do I cut barley for hay?").crops == ("barley",)
+    assert understand("hayır, bilmirəm").crops == ()  # "no", not hay
 
 
 def test_a_greenhouse_with_no_crop_reads_the_greenhouse_article() -> None:
