@@ -104,15 +104,11 @@ def make_route(deps: GraphDeps) -> Node:
             # knowledge base does not cover, whatever its nearest exemplar: an agronomist
             # answers it (`assess` escalates it), not the greeting.
             chosen, method = "agronomy", "rule:not_covered"
-        if semantic and chosen == "off_topic" and own.crops and own.uncovered:
-            # The price a tea factory pays per kilo of leaf, the papers to export persimmons:
-            # a farmer's question about a crop that the knowledge base does not cover goes to
-            # an agronomist (`assess` escalates it), not the off-topic reply.
-            chosen, method = "agronomy", "rule:crop_not_covered"
-        elif semantic and chosen == "off_topic" and _names_farming(own):
+        if semantic and chosen == "off_topic" and _names_farming(own):
             # Near a nearest exemplar of the everyday requests, a question naming a crop,
             # fertiliser or a sick cow is still a farmer's ("kokun toxumunu ne qeder derin
-            # sepim", "MTZ traktorunun mühərrik yağını neçə saatdan bir dəyişirlər?").
+            # sepim"), and so is one the knowledge base does not cover: the price a tea factory
+            # pays per kilo of leaf, a tractor's engine oil (`assess` escalates those).
             chosen, method = "agronomy", "rule:names_farming"
         elif (
             semantic

@@ -372,7 +372,7 @@ async def test_in_a_farming_conversation_an_unplaced_question_goes_on_with_it(
         (
             "off_topic",
             "сколько платят за кило зелёного чайного листа на фабрике в Астаре?",
-            "rule:crop_not_covered",
+            "rule:names_farming",
         ),
         # Varroa typed without Azerbaijani letters, which they place with the greetings.
         (
