@@ -44,6 +44,7 @@ _PERSON_WORDS = (
     r"agronomist",
     r"expert",
     r"specialist",
+    r"consultant\w*",
     r"someone",
     r"operator",
     r"агроном\w*",

@@ -28,6 +28,7 @@ def router(embeddings: HashingEmbeddings) -> SemanticRouter:
         "Aqronomla əlaqə saxlamaq istəyirəm",
         "Can I speak to an agronomist?",
         "Хочу поговорить с агрономом",
+        "connect me to a live consultant",  # 'консультант' and 'məsləhətçi' were listed
     ],
 )
 def test_a_request_for_a_person_goes_to_a_human(text: str) -> None:
