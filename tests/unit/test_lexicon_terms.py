@@ -14,7 +14,7 @@ import pytest
 
 from alim.knowledge.documents import load_articles
 from alim.text import words
-from alim.understanding import Lexicon, terms_pattern
+from alim.understanding import GENERAL_CROPS, Lexicon, bundled_lexicon, terms_pattern
 
 SAME_SENSE = {
     "livestock": ["qoyun", "heyvan", "süd=", "livestock", "птиц", "скот"],
@@ -69,3 +69,17 @@ def test_a_lexicon_whose_crop_rules_name_an_unknown_topic_fails_to_load() -> Non
 
     with pytest.raises(ValueError, match="livestok"):
         Lexicon.from_dict(data)
+
+
+def test_the_lexicon_names_the_code_refers_to_exist() -> None:
+    """Rules in the graph name lexicon kinds, crops and topics; one renamed in the lexicon would
+    turn its rule off without an error (a propagation question answered again, a price sent to
+    an agronomist)."""
+    from graphs.nodes.assess import CROP_ASPECTS
+    from graphs.nodes.route import NOT_FARMING, THRESHOLD_KINDS
+
+    lexicon = bundled_lexicon()
+    assert set(CROP_ASPECTS) <= set(lexicon.kinds) & set(lexicon.cues)
+    assert THRESHOLD_KINDS <= set(lexicon.kinds)
+    assert NOT_FARMING <= set(lexicon.uncovered)
+    assert GENERAL_CROPS <= set(lexicon.crops)
