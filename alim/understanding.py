@@ -485,12 +485,24 @@ class Understanding:
         return replace(merged, groups=groups)
 
 
+_OPENS_WHEN_RIPE = re.compile(r"(?<!\w)(?:boll|hull|husk|qoza|qabi[gq]|коробоч|околоплод|кожур)")
+"""What cracks open when ripe, in folded text: a cotton boll, a walnut's or almond's hull."""
+
+
 def understand(text: str, *, place: str | None = None, zone: str | None = None) -> Understanding:
     """Read one message. `place`/`zone`: what the gazetteer found in it, if anything."""
     lexicon = bundled_lexicon()
     folded = fold(text)
-    crops = _found(lexicon.crops, folded) or _found(lexicon.generic_crops, folded)
+    crops = _found(lexicon.crops, folded)
+    if not crops and not (lexicon.other_crops and lexicon.other_crops.search(folded)):
+        # A generic word names a crop only when the question names none, not even one the
+        # articles do not cover: "озимую рожь на зелёный корм" is rye, not the forage article.
+        crops = _found(lexicon.generic_crops, folded)
     kinds = _found(lexicon.kinds, folded)
+    if "cracking" in kinds and _OPENS_WHEN_RIPE.search(folded):
+        # Bolls and hulls crack open when ripe ("bolls are starting to crack open"): a sign to
+        # pick or defoliate, not fruit that cracks.
+        kinds = tuple(k for k in kinds if k != "cracking")
     if "spacing" in kinds:
         # The room kept between trees is no storage: "ağacların arasını neçə metr saxlayım?"
         kinds = tuple(k for k in kinds if k != "storage")

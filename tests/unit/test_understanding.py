@@ -117,6 +117,17 @@ def test_a_crop_is_found_when_its_final_q_or_k_softens(text: str, crop: str) -> 
         ("My hands get an itchy rash after picking, what cream?", "human_health"),
         ("Rash spots on cucumber leaves", None),
         ("Как приготовить ткемали из алычи?", "food_processing"),
+        # No article tells what a field or a tree yields, nor what a picker picks in a day...
+        ("Gədəbəydə kartofdan hektara neçə ton məhsul gözləmək olar?", "yields"),
+        ("how much lint comes out of a tonne of seed cotton at the gin?", "yields"),
+        ("Сколько центнеров пшеницы с гектара собирают на богаре?", "yields"),
+        ("bir alma ağacından neçə kilo meyvə yığılır?", "yields"),
+        ("сколько хлопка-сырца вручную собирает один сборщик за день?", "labour"),
+        ("how many pickers do I need for 2 hectares of tea?", "labour"),
+        # ...but how much to put on a hectare, or how to raise the yield, they tell.
+        ("Hektara neçə ton peyin verim?", None),
+        ("Как повысить урожайность пшеницы?", None),
+        ("how much water per tree in July?", None),
     ],
 )
 def test_uncovered_topics_are_recognised(text: str, topic: str | None) -> None:
@@ -428,6 +439,9 @@ def test_hay_is_the_forage_article_s_unless_a_crop_is_named() -> None:
     assert understand("сколько стоит сено?").crops == ("alfalfa",)
     assert understand("when do I cut barley for hay?").crops == ("barley",)
     assert understand("hayır, bilmirəm").crops == ()  # "no", not hay
+    # Nor when it names a crop no article covers: green fodder from rye is a rye question.
+    rye = understand("озимую рожь на зелёный корм когда сеять?")
+    assert rye.crops == () and "other_crops" in rye.uncovered
 
 
 def test_a_greenhouse_with_no_crop_reads_the_greenhouse_article() -> None:
