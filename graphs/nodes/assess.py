@@ -105,9 +105,10 @@ def unknown_names(question: str, chunks: Sequence[Chunk], ignored: frozenset[str
     return found
 
 
-CROP_ASPECTS = ("propagation",)
+CROP_ASPECTS = ("propagation", "cracking")
 """Kinds of question the articles answer for some crops only: figs and pomegranates from
-cuttings, the nursery's apple rootstocks, grafted walnuts; not lemons, tea or hazelnuts."""
+cuttings, the nursery's apple rootstocks, grafted walnuts, not lemons, tea or hazelnuts; fruit
+that cracks on pomegranates, tomatoes, figs, cherries and melons, not on mandarins."""
 
 
 def unanswered_aspect(understanding: Understanding, chunks: Sequence[Chunk]) -> str | None:

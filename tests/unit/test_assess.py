@@ -81,3 +81,37 @@ def test_propagation_answered_by_a_passage_on_the_crop_or_not_asked(
     question: str, chunks: list[Chunk]
 ) -> None:
     assert unanswered_aspect(understand(question), chunks) is None
+
+
+POMEGRANATES = _chunk(
+    "Cracking happens mostly when dry soil is suddenly soaked during ripening.",
+    group="pomegranates",
+)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Lənkəranda mandarin meyvələri ağacda yarılır, səbəbi nədir?",
+        "my mandarins split open on the tree every autumn, why?",
+        "почему мандарины трескаются на дереве?",
+    ],
+)
+def test_fruit_cracking_on_a_crop_whose_passages_say_nothing_of_it_is_unanswered(
+    question: str,
+) -> None:
+    # The citrus passage tells how to water, not why its fruit cracks.
+    assert unanswered_aspect(understand(question), [CITRUS, POMEGRANATES]) == "cracking"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "narlar ağacda çatlayır, niyə?",
+        "why do my pomegranates crack on the tree?",
+        "почему гранаты трескаются прямо на дереве?",
+        "when do I split the nitrogen on mandarins?",  # splitting a dose is no cracking
+    ],
+)
+def test_fruit_cracking_answered_by_the_crops_passage_or_not_asked(question: str) -> None:
+    assert unanswered_aspect(understand(question), [CITRUS, POMEGRANATES]) is None
