@@ -128,6 +128,13 @@ def test_a_crop_is_found_when_its_final_q_or_k_softens(text: str, crop: str) -> 
         ("Hektara neçə ton peyin verim?", None),
         ("Как повысить урожайность пшеницы?", None),
         ("how much water per tree in July?", None),
+        # Fish in a rice field, a water quarrel, a desalting plant, a cabbage's own seed...
+        ("can i let carp fingerlings into my rice checks and grow fish with the rice?", "fish"),
+        ("сосед перекрывает арык, вода до участка не доходит, куда жаловаться?", "legal"),
+        ("quyu suyum duzludur, damcı üçün əks osmos qurğusu sərfəlidirmi?", "machinery"),
+        ("öz kələmimdən toxum götürmək istəyirəm, necə saxlayım?", "seed_saving"),
+        # ...but watering a crop from a pond is the crop's watering.
+        ("поливаю помидоры из пруда, можно?", None),
     ],
 )
 def test_uncovered_topics_are_recognised(text: str, topic: str | None) -> None:
