@@ -126,6 +126,7 @@ def test_a_crop_is_found_when_its_final_q_or_k_softens(text: str, crop: str) -> 
         ("how many pickers do I need for 2 hectares of tea?", "labour"),
         # ...but how much to put on a hectare, or how to raise the yield, they tell.
         ("Hektara neçə ton peyin verim?", None),
+        ("по расчету надо дать 30 мм воды, сколько это кубометров с гектара?", None),
         ("Как повысить урожайность пшеницы?", None),
         ("how much water per tree in July?", None),
         # Fish in a rice field, a water quarrel, a desalting plant, a cabbage's own seed...
