@@ -136,6 +136,9 @@ class Lexicon:
     topic_rules: tuple[tuple[frozenset[str], frozenset[str], tuple[str, ...]], ...] = ()
     """(kinds, stages, groups): a question of one of the kinds (if any) and one of the stages
     (if any) also reads those topics (when to sow: the sowing calendar)."""
+    signs: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    """(sign, its words): what a farmer sees that tells problems apart (rings, gum, mummies);
+    see graphs.nodes.assess.unseen_signs."""
 
     def uncovered_in(self, folded: str, *, with_crop: bool) -> tuple[str, ...]:
         """The uncovered topics a folded text asks about; `with_crop`: the question, or the
@@ -278,6 +281,11 @@ class Lexicon:
             pronouns=terms_pattern(data["followup"].get("pronouns", [])),
             plural_pronouns=terms_pattern(data["followup"].get("plural_pronouns", [])),
             relative=terms_pattern(data["followup"].get("relative", [])),
+            signs=tuple(
+                (k, p)
+                for k, v in data.get("signs", {}).items()
+                if not k.startswith("_") and (p := terms_pattern(v)) is not None
+            ),
             topic_rules=tuple(
                 (
                     frozenset(rule.get("kinds", ())),

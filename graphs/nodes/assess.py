@@ -27,7 +27,7 @@ from langgraph.runtime import Runtime
 
 from alim.places import Gazetteer
 from alim.text import STOP_STEMS, content_stems, fold, stems
-from alim.understanding import GENERAL_CROPS, Understanding, bundled_lexicon
+from alim.understanding import GENERAL_CROPS, Understanding, bundled_lexicon, foreign_topics
 from graphs.context import Context, context_of
 from graphs.messages import last_user_text
 from graphs.state import Chunk, State
@@ -136,6 +136,39 @@ def unanswered_aspect(understanding: Understanding, chunks: Sequence[Chunk]) -> 
     return None
 
 
+def signs_in(text: str) -> frozenset[str]:
+    """The signs (lexicon `signs`) a folded or written text names."""
+    folded = fold(text)
+    return frozenset(sign for sign, words in bundled_lexicon().signs if words.search(folded))
+
+
+@lru_cache(maxsize=4096)
+def _chunk_signs(title: str, tags: str, text: str) -> frozenset[str]:
+    return signs_in(f"{title} {tags} {text}")
+
+
+def unseen_signs(understanding: Understanding, question: str, chunks: Sequence[Chunk]) -> list[str]:
+    """The signs a question asking what ails its crop describes, when no retrieved chunk on
+    that crop, nor a general one, holds any of them: "long grey cigar-shaped spots on maize
+    leaves" when no passage speaks of elongated spots, "ягоды засыхают в чёрные мумии" when
+    none of mummies. One sign held is enough to answer: a farmer who sees swellings full of
+    "black powder like soot" is told of smut's swellings and powder, not of soot. The articles
+    of crops the question does not name do not count (`foreign_topics`)."""
+    if "diagnosis" not in understanding.kinds or not any(
+        c not in GENERAL_CROPS for c in understanding.crops
+    ):
+        return []
+    asked = signs_in(question)
+    if not asked:
+        return []
+    foreign = foreign_topics(understanding)
+    held: set[str] = set()
+    for c in chunks:
+        if c.get("group") not in foreign:
+            held |= _chunk_signs(c["title"], c.get("tags", ""), c["text"])
+    return [] if asked & held else sorted(asked)
+
+
 async def assess(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
     route = state.get("route")
     if route == "weather":
@@ -163,6 +196,11 @@ async def assess(state: State, runtime: Runtime[Context]) -> dict[str, Any]:
         confidence = 0.0
     elif understanding is not None and unanswered_aspect(understanding, chunks):
         # How to root lemon cuttings: the citrus article's care does not answer it.
+        confidence = 0.0
+    elif understanding is not None and unseen_signs(
+        understanding, last_user_text(state["messages"]), chunks
+    ):
+        # Cigar-shaped spots on maize leaves: the maize article's diseases look otherwise.
         confidence = 0.0
     if confidence < context_of(runtime).escalation_threshold:
         return {

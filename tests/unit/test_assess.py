@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from alim.understanding import understand
-from graphs.nodes.assess import confidence_of, unanswered_aspect, unknown_names
+from graphs.nodes.assess import confidence_of, unanswered_aspect, unknown_names, unseen_signs
 from graphs.state import Chunk
 
 
@@ -115,3 +115,60 @@ def test_fruit_cracking_on_a_crop_whose_passages_say_nothing_of_it_is_unanswered
 )
 def test_fruit_cracking_answered_by_the_crops_passage_or_not_asked(question: str) -> None:
     assert unanswered_aspect(understand(question), [CITRUS, POMEGRANATES]) is None
+
+
+MAIZE = _chunk(
+    "Common smut: large swellings on cobs and stems; remove them before they burst.",
+    group="maize",
+    title="Growing maize",
+)
+GRAPES = _chunk(
+    "Powdery mildew (oidium): grey-white powder on leaves and berries, berries crack.",
+    group="grapes",
+    title="Growing grapes",
+)
+POTATO_BLIGHT = _chunk(
+    "Фитофтороз: тёмные водянистые пятна на листьях, снизу белый пушок в сырую погоду.",
+    group="potatoes",
+    title="Картофель",
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "chunks", "unseen"),
+    [
+        # Spots like cigars, berries gone to mummies: no passage on the crop tells of them.
+        (
+            "long grey cigar-shaped spots on my maize leaves, what disease is it?",
+            [MAIZE],
+            ["elongated"],
+        ),
+        ("на винограде ягоды засыхают в чёрные мумии, что это?", [GRAPES], ["mummy"]),
+        # Another crop's passage is no answer about this one (grapes' powder, not maize's).
+        ("qarğıdalının yarpağında un kimi ağ örtük var, bu nədir?", [MAIZE, GRAPES], ["powder"]),
+    ],
+)
+def test_signs_no_passage_on_the_crop_holds_are_unseen(
+    question: str, chunks: list[Chunk], unseen: list[str]
+) -> None:
+    assert unseen_signs(understand(question), question, chunks) == unseen
+
+
+@pytest.mark.parametrize(
+    ("question", "chunks"),
+    [
+        # The farmer's words and the article's differ, the sign is the same.
+        ("üzümün yarpağında un kimi ağ örtük var, nə olub?", [GRAPES]),
+        ("на картошке тёмные пятна, снизу пушок, что это?", [POTATO_BLIGHT]),
+        # One sign held is enough: smut's swellings, whatever the farmer's soot.
+        ("my maize has big swellings full of black soot, what is it?", [MAIZE]),
+        # Signs that tell nothing apart (spots, yellowing) are not checked.
+        ("yellow spots on maize leaves, what is it?", [MAIZE]),
+        # Not a question of what ails the crop.
+        ("how long do maize cigar-shaped cobs take to dry?", [MAIZE]),
+    ],
+)
+def test_signs_a_passage_on_the_crop_holds_or_none_asked_are_not_unseen(
+    question: str, chunks: list[Chunk]
+) -> None:
+    assert unseen_signs(understand(question), question, chunks) == []
