@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from alim.understanding import understand
-from graphs.nodes.assess import confidence_of, unanswered_aspect, unknown_names, unseen_signs
+from graphs.nodes.assess import (
+    confidence_of,
+    signs_in,
+    unanswered_aspect,
+    unknown_names,
+    unseen_signs,
+)
 from graphs.state import Chunk
 
 
@@ -145,7 +151,11 @@ POTATO_BLIGHT = _chunk(
         ),
         ("на винограде ягоды засыхают в чёрные мумии, что это?", [GRAPES], ["mummy"]),
         # Another crop's passage is no answer about this one (grapes' powder, not maize's).
-        ("qarğıdalının yarpağında un kimi ağ örtük var, bu nədir?", [MAIZE, GRAPES], ["powder"]),
+        (
+            "qarğıdalının yarpağında un kimi ağ örtük var, bu nədir?",
+            [MAIZE, GRAPES],
+            ["mould", "powder"],
+        ),
     ],
 )
 def test_signs_no_passage_on_the_crop_holds_are_unseen(
@@ -172,3 +182,17 @@ def test_signs_a_passage_on_the_crop_holds_or_none_asked_are_not_unseen(
     question: str, chunks: list[Chunk]
 ) -> None:
     assert unseen_signs(understand(question), question, chunks) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Horticultural (mineral) oil against scales",  # no leaf miner
+        "Сажайте рассаду вечером",  # planting, not soot
+        "damcı sistemi kifayət qədər su vermir",  # a system and 'enough', not galls or mould
+        "kölgə toru 30–40 %",  # a shade net, not a web
+        "siqaret çəkməyin",  # a cigarette, not cigar-shaped spots
+    ],
+)
+def test_words_that_begin_like_a_sign_are_not_that_sign(text: str) -> None:
+    assert signs_in(text) == frozenset()
