@@ -7,9 +7,11 @@ Confidence (agronomy turns) combines three signals of the retrieved chunks, each
 - consistency: the share of chunks from the best chunk's article group.
 confidence = 0.5·coverage + 0.3·dense + 0.2·consistency. It is 0 for a question on a topic the
 knowledge base does not cover (`Understanding.uncovered`), for a question on varieties that
-names one no retrieved chunk holds (`unknown_names`), and for one on propagating a crop that no
-retrieved passage on that crop tells how to (`unanswered_aspect`). The weights and the default
-threshold (graphs.context.Context.escalation_threshold) were chosen on `eval/questions.jsonl` plus
+names one no retrieved chunk holds (`unknown_names`), for one on propagating a crop or on its
+fruit cracking that no retrieved passage on that crop tells of (`unanswered_aspect`), and for
+one describing what ails a crop by signs none of which a retrieved passage on that crop, or a
+general one, holds (`unseen_signs`). The weights and the default threshold
+(graphs.context.Context.escalation_threshold) were chosen on `eval/questions.jsonl` plus
 questions the knowledge base does not cover; `alim eval` reports what they give.
 Weather turns do not escalate: without a forecast they still answer with general advice.
 Past this node, a hosted model may still hand an agronomy turn over, with this confidence, when
