@@ -133,6 +133,9 @@ class Lexicon:
     """Words placing a turn before or after the previous one's subject ("перед этим")."""
     other_crops: re.Pattern[str] | None = None
     """Crops no article covers (strawberries, saffron): see `other_crops_in`."""
+    compound_crops: re.Pattern[str] | None = None
+    """Those of `other_crops` whose name holds a covered crop's word ("цветная капуста",
+    "sweet potato", "şəkər qarğıdalısı"): the covered crop is not read in them."""
     topic_rules: tuple[tuple[frozenset[str], frozenset[str], tuple[str, ...]], ...] = ()
     """(kinds, stages, groups): a question of one of the kinds (if any) and one of the stages
     (if any) also reads those topics (when to sow: the sowing calendar)."""
@@ -219,6 +222,9 @@ class Lexicon:
                 f"uncovered_with_crop names topics missing from uncovered: {sorted(unknown)}"
             )
         crops = data["crops"]
+        crop_patterns = {
+            k: p for k, v in crops.items() if (p := terms_pattern(v["terms"])) is not None
+        }
         practices = {k: v for k, v in data.get("practices", {}).items() if not k.startswith("_")}
         subjects = {k: v for k, v in data.get("subjects", {}).items() if not k.startswith("_")}
         followup = terms_pattern(data["followup"]["markers"])
@@ -226,7 +232,7 @@ class Lexicon:
         covered = data.get("covered_when", {})
         spraying = terms_pattern(covered.get("terms", []))
         return cls(
-            crops={k: p for k, v in crops.items() if (p := terms_pattern(v["terms"])) is not None},
+            crops=crop_patterns,
             crop_groups={k: tuple(v["groups"]) for k, v in crops.items()},
             members={
                 f"{crop}:{member}": p
@@ -271,6 +277,13 @@ class Lexicon:
             covered_when={topic: spraying for topic in covered.get("topics", ()) if spraying},
             still_uncovered=terms_pattern(covered.get("still_uncovered", [])),
             other_crops=terms_pattern(data.get("uncovered_crops", {}).get("terms", [])),
+            compound_crops=terms_pattern(
+                [
+                    term
+                    for term in data.get("uncovered_crops", {}).get("terms", [])
+                    if any(p.search(fold(term.removesuffix("="))) for p in crop_patterns.values())
+                ]
+            ),
             cues={
                 k: re.compile(v, re.IGNORECASE)
                 for k, v in data.get("cues", {}).items()
@@ -501,11 +514,14 @@ def understand(text: str, *, place: str | None = None, zone: str | None = None) 
     """Read one message. `place`/`zone`: what the gazetteer found in it, if anything."""
     lexicon = bundled_lexicon()
     folded = fold(text)
-    crops = _found(lexicon.crops, folded)
+    # "Цветная капуста" is no cabbage, "şirin kartof" no potato: the crops are read without
+    # the uncovered crops whose names hold a covered one's word.
+    named = lexicon.compound_crops.sub(" ", folded) if lexicon.compound_crops else folded
+    crops = _found(lexicon.crops, named)
     if not crops and not (lexicon.other_crops and lexicon.other_crops.search(folded)):
         # A generic word names a crop only when the question names none, not even one the
         # articles do not cover: "озимую рожь на зелёный корм" is rye, not the forage article.
-        crops = _found(lexicon.generic_crops, folded)
+        crops = _found(lexicon.generic_crops, named)
     kinds = _found(lexicon.kinds, folded)
     if "cracking" in kinds and _OPENS_WHEN_RIPE.search(folded):
         # Bolls and hulls crack open when ripe ("bolls are starting to crack open"): a sign to
@@ -520,7 +536,7 @@ def understand(text: str, *, place: str | None = None, zone: str | None = None) 
     subjects = _found(lexicon.subjects, folded)
     return Understanding(
         crops=crops,
-        members=_found(lexicon.members, folded),
+        members=_found(lexicon.members, named),
         # Without a crop, the question's subject is what it is about: its topic is read.
         groups=lexicon.groups_for(
             crops,

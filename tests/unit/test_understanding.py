@@ -1210,3 +1210,23 @@ def test_the_kura_river_is_no_hens_and_cow_manure_no_cow() -> None:
     assert "livestock" in understand("Куры перестали нестись, что делать?").uncovered
     # Manure rates are the soil article's, whoever made the manure.
     assert not understand("Сколько коровьего навоза вносить на гектар?").uncovered
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "хочу посадить цветную капусту, почему головки мелкие?",
+        "şirin kartof nə vaxt əkilir?",
+        "sweet corn for the market, when do I pick the cobs?",
+        "grapefruit tree leaves are yellow, what do I give it?",
+    ],
+)
+def test_an_uncovered_crop_whose_name_holds_a_covered_one_is_not_that_crop(text: str) -> None:
+    # Cauliflower is no cabbage, sweet potato no potato, sweet corn no grain maize.
+    u = understand(text)
+    assert u.crops == () and "other_crops" in u.uncovered
+
+
+def test_a_covered_crop_named_beside_such_a_compound_is_still_read() -> None:
+    assert understand("kartof və şirin kartof yanaşı əkilə bilər?").crops == ("potato",)
+    assert understand("how far apart do I plant cabbage?").crops == ("cabbage",)
