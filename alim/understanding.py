@@ -17,7 +17,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
@@ -139,8 +139,8 @@ class Lexicon:
     topic_rules: tuple[tuple[frozenset[str], frozenset[str], tuple[str, ...]], ...] = ()
     """(kinds, stages, groups): a question of one of the kinds (if any) and one of the stages
     (if any) also reads those topics (when to sow: the sowing calendar)."""
-    signs: tuple[tuple[str, re.Pattern[str]], ...] = ()
-    """(sign, its words): what a farmer sees that tells problems apart (rings, gum, mummies);
+    signs: dict[str, re.Pattern[str]] = field(default_factory=dict)
+    """Sign -> its words: what a farmer sees that tells problems apart (rings, gum, mummies);
     see graphs.nodes.assess.unseen_signs."""
 
     def uncovered_in(self, folded: str, *, with_crop: bool) -> tuple[str, ...]:
@@ -179,6 +179,10 @@ class Lexicon:
         if any(crop not in GENERAL_CROPS for crop in crops):
             return ()
         return (OTHER_CROPS,) if self.other_crops.search(folded) else ()
+
+    def signs_in(self, folded: str) -> frozenset[str]:
+        """The signs (`signs`) a folded text names."""
+        return frozenset(_found(self.signs, folded))
 
     def steering(self, subjects: tuple[str, ...]) -> tuple[str, ...]:
         """The subjects whose topics steer retrieval (a question's `groups`): not those by name."""
@@ -225,6 +229,7 @@ class Lexicon:
         crop_patterns = {
             k: p for k, v in crops.items() if (p := terms_pattern(v["terms"])) is not None
         }
+        other_crops = data.get("uncovered_crops", {}).get("terms", [])
         practices = {k: v for k, v in data.get("practices", {}).items() if not k.startswith("_")}
         subjects = {k: v for k, v in data.get("subjects", {}).items() if not k.startswith("_")}
         followup = terms_pattern(data["followup"]["markers"])
@@ -276,11 +281,11 @@ class Lexicon:
             uncovered_asking=table(data["uncovered_with_crop"].get("asking", {})),
             covered_when={topic: spraying for topic in covered.get("topics", ()) if spraying},
             still_uncovered=terms_pattern(covered.get("still_uncovered", [])),
-            other_crops=terms_pattern(data.get("uncovered_crops", {}).get("terms", [])),
+            other_crops=terms_pattern(other_crops),
             compound_crops=terms_pattern(
                 [
                     term
-                    for term in data.get("uncovered_crops", {}).get("terms", [])
+                    for term in other_crops
                     if any(p.search(fold(term.removesuffix("="))) for p in crop_patterns.values())
                 ]
             ),
@@ -294,11 +299,7 @@ class Lexicon:
             pronouns=terms_pattern(data["followup"].get("pronouns", [])),
             plural_pronouns=terms_pattern(data["followup"].get("plural_pronouns", [])),
             relative=terms_pattern(data["followup"].get("relative", [])),
-            signs=tuple(
-                (k, p)
-                for k, v in data.get("signs", {}).items()
-                if not k.startswith("_") and (p := terms_pattern(v)) is not None
-            ),
+            signs=table({k: v for k, v in data.get("signs", {}).items() if not k.startswith("_")}),
             topic_rules=tuple(
                 (
                     frozenset(rule.get("kinds", ())),

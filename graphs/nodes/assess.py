@@ -139,9 +139,8 @@ def unanswered_aspect(understanding: Understanding, chunks: Sequence[Chunk]) -> 
 
 
 def signs_in(text: str) -> frozenset[str]:
-    """The signs (lexicon `signs`) a folded or written text names."""
-    folded = fold(text)
-    return frozenset(sign for sign, words in bundled_lexicon().signs if words.search(folded))
+    """The signs (lexicon `signs`) a text names."""
+    return bundled_lexicon().signs_in(fold(text))
 
 
 @lru_cache(maxsize=4096)
