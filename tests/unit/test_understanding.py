@@ -468,6 +468,23 @@ def test_a_cotton_boll_is_no_walnut() -> None:
         assert understand(text).crops == ("nuts",)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "When do I spray the leaf-drop chemical on cotton? Bolls are starting to crack open.",
+        "qozun yaşıl qabığı çatlayanda yığım?",
+        "у миндаля околоплодник трескается, пора собирать?",
+    ],
+)
+def test_a_boll_or_hull_cracking_open_when_ripe_is_no_fruit_cracking(text: str) -> None:
+    # A sign to defoliate or pick: the cotton and nut articles do not tell of cracked fruit.
+    assert "cracking" not in understand(text).kinds
+
+
+def test_fruit_splitting_on_the_tree_is_a_cracking_question() -> None:
+    assert "cracking" in understand("my quince fruits split open on the tree, why?").kinds
+
+
 def test_in_a_conversation_about_a_crop_harvesting_with_a_combine_is_covered() -> None:
     first = understand("Как понять что кукуруза на зерно созрела?")
     text = "а при какой влажности убирать комбайном?"
